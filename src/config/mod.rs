@@ -1,0 +1,640 @@
+//! The YAML config: types, parsing (`Config::parse`, no I/O) and loading (`Config::load`).
+//!
+//! Every field is documented in `config.example.yaml`, and a test keeps the two in step.
+//! Errors name `file:line:column`, the entity and the fix; unknown keys are errors.
+
+mod env;
+mod validate;
+
+pub use env::{Secret, Text};
+
+use crate::model::{ComponentStatus, Impact};
+use crate::yamlpos::{Pos, Spans};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG_FILE: &str = "config.yaml";
+pub const DEFAULT_THEME: &str = "default";
+pub const DEFAULT_HISTORY_DAYS: u32 = 90;
+pub const DEFAULT_RECENT_DAYS: u32 = 7;
+pub const DEFAULT_FRESHNESS: &str = "5m";
+pub const DEFAULT_STALE_AFTER: &str = "15m";
+pub const DEFAULT_FEED_ENTRIES: usize = 50;
+pub const DEFAULT_CONTENT_DIR: &str = "content";
+pub const DEFAULT_OUTPUT_DIR: &str = "publish";
+pub const DEFAULT_DATABASE: &str = "pharos.db";
+pub const DEFAULT_RAW_RETENTION: &str = "7d";
+pub const DEFAULT_ROLLUP_RETENTION: &str = "400d";
+pub const DEFAULT_INTERVAL: &str = "60s";
+pub const DEFAULT_TIMEOUT: &str = "10s";
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+pub const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
+pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const CACHE_SHORT: &str = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400";
+
+/// One problem in a config or content file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub pos: Pos,
+    /// What the problem is about: `monitor "api"`, `site.base_url`, `incident file`.
+    pub entity: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.pos.line,
+            self.pos.col,
+            self.entity,
+            self.message
+        )
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub site: Site,
+    #[serde(default = "default_content_dir")]
+    pub content_dir: Text,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    #[serde(default)]
+    pub components: Vec<Component>,
+    #[serde(default)]
+    pub monitors: Vec<Monitor>,
+    #[serde(default)]
+    pub publish: Publish,
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
+    #[serde(default)]
+    pub store: Store,
+    /// The file this was loaded from (for messages) and its folder (paths resolve from there).
+    #[serde(skip)]
+    pub file: PathBuf,
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub title: Text,
+    pub base_url: Text,
+    #[serde(default)]
+    pub description: Option<Text>,
+    #[serde(default = "default_tz")]
+    pub time_zone: TimeZoneName,
+    #[serde(default = "default_theme")]
+    pub theme: Text,
+    #[serde(default)]
+    pub logo: Option<Text>,
+    #[serde(default = "default_history_days")]
+    pub history_days: u32,
+    #[serde(default = "default_recent_days")]
+    pub recent_days: u32,
+    #[serde(default = "default_freshness")]
+    pub freshness: Dur,
+    #[serde(default = "default_stale_after")]
+    pub stale_after: Dur,
+    #[serde(default = "default_feed_entries")]
+    pub feed_entries: usize,
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub title: Text,
+    pub url: Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub id: Text,
+    pub name: Text,
+    #[serde(default)]
+    pub description: Option<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub id: Text,
+    pub name: Text,
+    #[serde(default)]
+    pub description: Option<Text>,
+    #[serde(default)]
+    pub group: Option<Text>,
+    /// Hide the component while it is operational (Statuspage's `only_show_if_degraded`).
+    #[serde(default)]
+    pub only_show_if_degraded: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKind {
+    Http,
+    Tcp,
+    Dns,
+    Tls,
+    Heartbeat,
+}
+
+/// A monitor. One flat shape for every kind keeps typos detectable (`deny_unknown_fields`);
+/// validation checks which fields a kind needs. The daemon issue gives these life.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitor {
+    pub id: Text,
+    pub component: Text,
+    pub kind: MonitorKind,
+    #[serde(default = "default_interval")]
+    pub interval: Dur,
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    #[serde(default = "default_success_threshold")]
+    pub success_threshold: u32,
+    /// What the component becomes when this monitor confirms it down.
+    #[serde(default = "default_down_status")]
+    pub down_status: ComponentStatus,
+    // http
+    #[serde(default)]
+    pub url: Option<Secret>,
+    #[serde(default)]
+    pub method: Option<Text>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    #[serde(default)]
+    pub body: Option<Secret>,
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
+    #[serde(default)]
+    pub verify_tls: Option<bool>,
+    #[serde(default)]
+    pub expected_status: Vec<Text>,
+    #[serde(default)]
+    pub degraded_above: Option<Dur>,
+    // tcp, tls
+    #[serde(default)]
+    pub host: Option<Secret>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub send: Option<Secret>,
+    #[serde(default)]
+    pub expect: Option<Secret>,
+    // dns
+    #[serde(default)]
+    pub name: Option<Secret>,
+    #[serde(default)]
+    pub record_type: Option<Text>,
+    #[serde(default)]
+    pub resolvers: Vec<Text>,
+    // tls
+    #[serde(default)]
+    pub warn_days: Option<u32>,
+    // heartbeat
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub grace: Option<Dur>,
+    /// Conditions in Pharos' condition language (parsed by the monitor engine).
+    #[serde(default)]
+    pub conditions: Vec<Text>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// The local output folder; `--out` overrides it.
+    #[serde(default = "default_output")]
+    pub output: Text,
+    #[serde(default)]
+    pub cache_control: CacheControl,
+    #[serde(default)]
+    pub targets: Vec<Target>,
+}
+
+impl Default for Publish {
+    fn default() -> Self {
+        Publish {
+            output: default_output(),
+            cache_control: CacheControl::default(),
+            targets: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheControl {
+    /// For content-hashed assets.
+    #[serde(default = "default_cache_immutable")]
+    pub immutable: Text,
+    /// For HTML, JSON, feeds, badges and other files whose name stays the same.
+    #[serde(default = "default_cache_short")]
+    pub short: Text,
+}
+
+impl Default for CacheControl {
+    fn default() -> Self {
+        CacheControl {
+            immutable: default_cache_immutable(),
+            short: default_cache_short(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    S3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecksumMode {
+    WhenRequired,
+    WhenSupported,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: Text,
+    pub kind: TargetKind,
+    pub bucket: Text,
+    #[serde(default)]
+    pub prefix: Option<Text>,
+    #[serde(default)]
+    pub region: Option<Text>,
+    #[serde(default)]
+    pub endpoint: Option<Text>,
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    #[serde(default)]
+    pub access_key_id: Option<Secret>,
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    #[serde(default)]
+    pub checksum: Option<ChecksumMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Webhook,
+    Slack,
+    Discord,
+    Teams,
+    Telegram,
+    GoogleChat,
+    Mattermost,
+    Email,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ComponentStatus,
+    IncidentOpened,
+    IncidentUpdated,
+    IncidentResolved,
+    MaintenanceScheduled,
+    MaintenanceStarted,
+    MaintenanceCompleted,
+}
+
+/// A notification channel (the notifier issue sends through these).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    pub id: Text,
+    pub kind: ChannelKind,
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// HMAC key for signed webhooks.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    // telegram
+    #[serde(default)]
+    pub bot_token: Option<Secret>,
+    #[serde(default)]
+    pub chat_id: Option<Text>,
+    // email
+    #[serde(default)]
+    pub smtp_host: Option<Text>,
+    #[serde(default)]
+    pub smtp_port: Option<u16>,
+    #[serde(default)]
+    pub smtp_username: Option<Secret>,
+    #[serde(default)]
+    pub smtp_password: Option<Secret>,
+    #[serde(default)]
+    pub from: Option<Text>,
+    #[serde(default)]
+    pub to: Vec<Text>,
+    // filters
+    #[serde(default)]
+    pub components: Vec<Text>,
+    #[serde(default)]
+    pub events: Vec<EventKind>,
+    #[serde(default)]
+    pub min_impact: Option<Impact>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleAction {
+    Publish,
+    Verify,
+    Rollup,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub id: Text,
+    /// Cron expression (5, 6 or 7 fields) in the site time zone.
+    pub cron: Text,
+    pub action: ScheduleAction,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    #[serde(default = "default_database")]
+    pub path: Text,
+    #[serde(default = "default_raw_retention")]
+    pub raw_retention: Dur,
+    #[serde(default = "default_rollup_retention")]
+    pub rollup_retention: Dur,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            path: default_database(),
+            raw_retention: default_raw_retention(),
+            rollup_retention: default_rollup_retention(),
+        }
+    }
+}
+
+/// A duration written as `30s`, `5m`, `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = Text::deserialize(d)?;
+        crate::time::parse_duration(&t)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An IANA time zone name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZoneName(pub Tz);
+
+impl<'de> Deserialize<'de> for TimeZoneName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = Text::deserialize(d)?;
+        t.parse::<Tz>().map(TimeZoneName).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown time zone {:?}: use an IANA name such as \"UTC\" or \"Europe/Berlin\"",
+                t.as_str()
+            ))
+        })
+    }
+}
+
+fn default_content_dir() -> Text {
+    Text::from(DEFAULT_CONTENT_DIR)
+}
+fn default_tz() -> TimeZoneName {
+    TimeZoneName(Tz::UTC)
+}
+fn default_theme() -> Text {
+    Text::from(DEFAULT_THEME)
+}
+fn default_history_days() -> u32 {
+    DEFAULT_HISTORY_DAYS
+}
+fn default_recent_days() -> u32 {
+    DEFAULT_RECENT_DAYS
+}
+fn dur(s: &str) -> Dur {
+    Dur(crate::time::parse_duration(s).expect("default durations are valid"))
+}
+fn default_freshness() -> Dur {
+    dur(DEFAULT_FRESHNESS)
+}
+fn default_stale_after() -> Dur {
+    dur(DEFAULT_STALE_AFTER)
+}
+fn default_feed_entries() -> usize {
+    DEFAULT_FEED_ENTRIES
+}
+fn default_interval() -> Dur {
+    dur(DEFAULT_INTERVAL)
+}
+fn default_timeout() -> Dur {
+    dur(DEFAULT_TIMEOUT)
+}
+fn default_failure_threshold() -> u32 {
+    DEFAULT_FAILURE_THRESHOLD
+}
+fn default_success_threshold() -> u32 {
+    DEFAULT_SUCCESS_THRESHOLD
+}
+fn default_down_status() -> ComponentStatus {
+    ComponentStatus::MajorOutage
+}
+fn default_output() -> Text {
+    Text::from(DEFAULT_OUTPUT_DIR)
+}
+fn default_cache_immutable() -> Text {
+    Text::from(CACHE_IMMUTABLE)
+}
+fn default_cache_short() -> Text {
+    Text::from(CACHE_SHORT)
+}
+fn default_database() -> Text {
+    Text::from(DEFAULT_DATABASE)
+}
+fn default_raw_retention() -> Dur {
+    dur(DEFAULT_RAW_RETENTION)
+}
+fn default_rollup_retention() -> Dur {
+    dur(DEFAULT_ROLLUP_RETENTION)
+}
+
+/// serde_yaml appends " at line L column C" to its messages; we print the position ourselves.
+fn strip_position(msg: &str) -> String {
+    let Some(at) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
+    let rest = &msg[at + " at line ".len()..];
+    let end = rest
+        .find(" column ")
+        .map(|i| {
+            let after = &rest[i + " column ".len()..];
+            i + " column ".len() + after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len())
+        })
+        .unwrap_or(0);
+    format!("{}{}", &msg[..at], &rest[end..])
+}
+
+/// Turn a serde_yaml error into a located problem. serde_yaml prefixes the path
+/// (`components[1]: unknown field ...`); we keep it as the entity.
+pub(crate) fn yaml_problem(file: &Path, err: &serde_yaml::Error, line_offset: usize, fallback: &str) -> Problem {
+    let pos = err
+        .location()
+        .map(|l| Pos {
+            line: l.line() + line_offset,
+            col: l.column(),
+        })
+        .unwrap_or(Pos {
+            line: 1 + line_offset,
+            col: 1,
+        });
+    let msg = strip_position(&err.to_string());
+    let (entity, message) = match msg.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') && !path.is_empty() => (path.to_string(), rest.to_string()),
+        _ => (fallback.to_string(), msg),
+    };
+    let message = if message.starts_with("unknown field") {
+        format!("{message} (check the spelling; every field is documented in config.example.yaml)")
+    } else {
+        message
+    };
+    Problem {
+        file: file.to_path_buf(),
+        pos,
+        entity,
+        message,
+    }
+}
+
+impl Config {
+    /// Parse and validate config text. `file` names it in messages and anchors relative paths.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, Problems> {
+        let mut config: Config =
+            serde_yaml::from_str(text).map_err(|e| Problems(vec![yaml_problem(file, &e, 0, "config")]))?;
+        config.file = file.to_path_buf();
+        config.base_dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let spans = Spans::index(text);
+        let problems = validate::validate(&config, &spans);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// Read and parse a config file; checks that files it names (the logo) exist.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let config = Config::parse(&text, path)?;
+        if let Some(logo) = &config.site.logo {
+            let p = config.resolve(logo);
+            if !p.is_file() {
+                let spans = Spans::index(&text);
+                return Err(Problems(vec![Problem {
+                    file: path.to_path_buf(),
+                    pos: spans.at("site.logo"),
+                    entity: "site.logo".into(),
+                    message: format!(
+                        "file {} does not exist (paths are relative to the config file's folder)",
+                        p.display()
+                    ),
+                }])
+                .into());
+            }
+        }
+        Ok(config)
+    }
+
+    /// A path from the config, relative to the config file's folder.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.site.time_zone.0
+    }
+    pub fn content_path(&self) -> PathBuf {
+        self.resolve(&self.content_dir)
+    }
+    pub fn output_path(&self) -> PathBuf {
+        self.resolve(&self.publish.output)
+    }
+    pub fn database_path(&self) -> PathBuf {
+        self.resolve(&self.store.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_serde_yaml_positions() {
+        assert_eq!(strip_position("invalid type: string at line 3 column 7"), "invalid type: string");
+        assert_eq!(
+            strip_position("did not find expected key at line 3 column 7, while parsing a block mapping"),
+            "did not find expected key, while parsing a block mapping"
+        );
+        assert_eq!(strip_position("no position"), "no position");
+    }
+}

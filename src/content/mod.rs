@@ -1,0 +1,482 @@
+//! Incidents and maintenance windows as Markdown files with YAML front matter.
+//!
+//! `content/incidents/<id>.md` and `content/maintenance/<id>.md`; the file name is the id.
+//! Updates are `## <time> · <status>` sections. Problems name the file, line and fix; Markdown is
+//! rendered with pulldown-cmark and sanitized with ammonia (raw HTML only through an allowlist).
+
+mod markdown;
+
+pub use markdown::render_markdown;
+
+use crate::config::{Problem, yaml_problem};
+use crate::model::{
+    ComponentStatus, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus, Update, Window, check_id,
+};
+use crate::yamlpos::{Pos, Spans};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub const INCIDENTS_DIR: &str = "incidents";
+pub const MAINTENANCE_DIR: &str = "maintenance";
+/// Bump when parsing or rendering of content changes, so stored parses are redone.
+const PARSER_VERSION: &str = "pharos-content-1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Incident,
+    Maintenance,
+}
+
+/// A content file as read from disk, not yet parsed.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub kind: Kind,
+    pub id: String,
+    pub path: PathBuf,
+    pub text: String,
+    /// Hash of the bytes and of everything that affects how they parse.
+    pub hash: String,
+}
+
+/// What parsing needs from the config.
+#[derive(Debug, Clone)]
+pub struct ParseContext {
+    pub tz: Tz,
+    pub components: HashSet<String>,
+}
+
+impl ParseContext {
+    /// A fingerprint of the context, part of every file's hash.
+    fn salt(&self) -> String {
+        let mut ids: Vec<&str> = self.components.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        format!("{PARSER_VERSION}\0{}\0{}", self.tz.name(), ids.join(","))
+    }
+}
+
+fn problem(file: &Path, line: usize, entity: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        file: file.to_path_buf(),
+        pos: Pos { line, col: 1 },
+        entity: entity.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Read every `*.md` file under `content/incidents` and `content/maintenance`, sorted by path.
+/// Hidden files, files starting with `_` and files without the `.md` extension are skipped.
+pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, Vec<Problem>> {
+    let salt = ctx.salt();
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for (kind, sub) in [(Kind::Incident, INCIDENTS_DIR), (Kind::Maintenance, MAINTENANCE_DIR)] {
+        let dir = content_dir.join(sub);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                problems.push(problem(&dir, 1, "content folder", format!("cannot read folder: {e}")));
+                continue;
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') || name.starts_with('_') || !name.ends_with(".md") || !path.is_file() {
+                continue;
+            }
+            let id = name.trim_end_matches(".md");
+            if let Err(e) = check_id(id) {
+                problems.push(problem(&path, 1, "file name", format!("{e}; the file name (without .md) is the id")));
+                continue;
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let mut h = Sha256::new();
+                    h.update(salt.as_bytes());
+                    h.update([0]);
+                    h.update(text.as_bytes());
+                    files.push(SourceFile {
+                        kind,
+                        id: id.to_string(),
+                        path,
+                        text,
+                        hash: hex(&h.finalize()),
+                    });
+                }
+                Err(e) => problems.push(problem(&path, 1, "content file", format!("cannot read file: {e} (content files must be UTF-8)"))),
+            }
+        }
+    }
+    if problems.is_empty() { Ok(files) } else { Err(problems) }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Split `---\n<yaml>\n---\n<body>`: returns (yaml, body, line number of the first body line).
+fn split_front_matter<'a>(text: &'a str, file: &Path, entity: &str) -> Result<(&'a str, &'a str, usize), Problem> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let missing = || {
+        problem(
+            file,
+            1,
+            entity,
+            "the file must start with front matter: a line `---`, YAML fields (title: ...), and another line `---`",
+        )
+    };
+    let rest = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+        .ok_or_else(missing)?;
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            let yaml = &rest[..offset];
+            let body = &rest[offset + line.len()..];
+            let body_line = 2 + yaml.lines().count() + 1;
+            return Ok((yaml, body, body_line));
+        }
+        offset += line.len();
+    }
+    Err(problem(file, 1, entity, "front matter is not closed: add a line `---` after the YAML fields"))
+}
+
+/// A `## <time> · <status>` section and the lines under it.
+struct Section<'a> {
+    line: usize,
+    heading: &'a str,
+    body: String,
+}
+
+/// The text before the first `## ` heading, and the sections. Headings inside fenced code blocks
+/// are text.
+fn sections(body: &str, first_line: usize) -> (String, usize, Vec<Section<'_>>) {
+    let mut preamble = String::new();
+    let mut preamble_line = 0;
+    let mut out: Vec<Section> = Vec::new();
+    let mut fence: Option<&str> = None;
+    for (i, line) in body.lines().enumerate() {
+        let n = first_line + i;
+        let t = line.trim_start();
+        if let Some(f) = fence {
+            if t.starts_with(f) {
+                fence = None;
+            }
+        } else if t.starts_with("```") || t.starts_with("~~~") {
+            fence = Some(&t[..3]);
+        } else if let Some(h) = line.strip_prefix("## ") {
+            out.push(Section {
+                line: n,
+                heading: h.trim(),
+                body: String::new(),
+            });
+            continue;
+        }
+        match out.last_mut() {
+            Some(s) => {
+                s.body.push_str(line);
+                s.body.push('\n');
+            }
+            None => {
+                if preamble_line == 0 && !line.trim().is_empty() {
+                    preamble_line = n;
+                }
+                preamble.push_str(line);
+                preamble.push('\n');
+            }
+        }
+    }
+    (preamble.trim().to_string(), preamble_line, out)
+}
+
+/// `2026-11-20 14:02 UTC · investigating` -> (time, status)
+fn parse_heading<S: FromStr<Err = String>>(
+    s: &Section,
+    tz: Tz,
+    file: &Path,
+    entity: &str,
+    example: &str,
+) -> Result<(DateTime<Utc>, S), Problem> {
+    let split = ['·', '|']
+        .iter()
+        .find_map(|sep| s.heading.rsplit_once(*sep))
+        .or_else(|| s.heading.rsplit_once(" - "));
+    let Some((when, status)) = split else {
+        return Err(problem(
+            file,
+            s.line,
+            entity,
+            format!("update heading {:?} needs a time and a status: `## {example}`", s.heading),
+        ));
+    };
+    let at = crate::time::parse_timestamp(when.trim(), tz).map_err(|e| problem(file, s.line, entity, e))?;
+    let status = status
+        .trim()
+        .to_lowercase()
+        .replace(' ', "_")
+        .parse::<S>()
+        .map_err(|e| problem(file, s.line, entity, e))?;
+    Ok((at, status))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentFront {
+    title: String,
+    #[serde(default)]
+    impact: Option<Impact>,
+    #[serde(default)]
+    components: serde_yaml::Mapping,
+    #[serde(default)]
+    automatic: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceFront {
+    title: String,
+    #[serde(default)]
+    components: Vec<String>,
+    #[serde(default)]
+    scheduled_for: Option<String>,
+    #[serde(default)]
+    scheduled_until: Option<String>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    cancelled: bool,
+}
+
+fn front<T: for<'de> Deserialize<'de>>(yaml: &str, file: &Path, entity: &str) -> Result<(T, Spans), Problem> {
+    // Front matter starts on line 2 of the file.
+    let value: T = serde_yaml::from_str(yaml).map_err(|e| {
+        let mut p = yaml_problem(file, &e, 1, entity);
+        if p.entity != entity {
+            p.message = format!("{}: {}", p.entity, p.message);
+            p.entity = entity.to_string();
+        }
+        p
+    })?;
+    Ok((value, Spans::index(yaml).with_line_offset(1)))
+}
+
+fn at(file: &Path, pos: Pos, entity: &str, message: impl Into<String>) -> Problem {
+    Problem {
+        file: file.to_path_buf(),
+        pos,
+        entity: entity.to_string(),
+        message: message.into(),
+    }
+}
+
+pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, Vec<Problem>> {
+    let file = src.path.as_path();
+    let entity = format!("incident {:?}", src.id);
+    let (yaml, body, body_line) = split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
+    let (fm, spans): (IncidentFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
+    let mut problems = Vec::new();
+    if fm.title.trim().is_empty() {
+        problems.push(at(file, spans.at("title"), &entity, "title is empty"));
+    }
+    let mut components = Vec::new();
+    for (k, v) in &fm.components {
+        let Some(id) = k.as_str() else {
+            problems.push(at(file, spans.at("components"), &entity, "component ids must be strings"));
+            continue;
+        };
+        let path = format!("components.{id}");
+        if !ctx.components.contains(id) {
+            problems.push(at(file, spans.key(&path), &entity, unknown_component(id, &ctx.components)));
+        }
+        match v.as_str().map(ComponentStatus::from_str) {
+            Some(Ok(ComponentStatus::Operational)) => problems.push(at(
+                file,
+                spans.at(&path),
+                &entity,
+                format!("component {id:?}: operational is not an effect; use degraded_performance, partial_outage, major_outage or under_maintenance, or remove the line"),
+            )),
+            Some(Ok(s)) => components.push((id.to_string(), s)),
+            Some(Err(e)) => problems.push(at(file, spans.at(&path), &entity, format!("component {id:?}: {e}"))),
+            None => problems.push(at(
+                file,
+                spans.at(&path),
+                &entity,
+                format!("component {id:?}: write the status it has while the incident is open, e.g. `{id}: partial_outage`"),
+            )),
+        }
+    }
+
+    let (preamble, preamble_line, secs) = sections(body, body_line);
+    let example = "2026-11-20 14:02 UTC · investigating";
+    if !preamble.is_empty() {
+        problems.push(problem(
+            file,
+            preamble_line,
+            &entity,
+            format!("text before the first update; start every update with a heading like `## {example}`"),
+        ));
+    }
+    if secs.is_empty() {
+        problems.push(problem(
+            file,
+            body_line.max(2),
+            &entity,
+            format!("an incident needs at least one update: add `## {example}` and a line of text below the front matter"),
+        ));
+    }
+    let mut updates = Vec::new();
+    for s in &secs {
+        match parse_heading::<IncidentStatus>(s, ctx.tz, file, &entity, example) {
+            Ok((at, status)) => {
+                let md = s.body.trim().to_string();
+                if md.is_empty() {
+                    problems.push(problem(file, s.line, &entity, "update has no text: write what visitors should know below the heading"));
+                }
+                updates.push(Update {
+                    at,
+                    status,
+                    body_html: render_markdown(&md),
+                    body_md: md,
+                });
+            }
+            Err(p) => problems.push(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    // Newest first; equal times keep file order (a stable sort on the reversed key).
+    updates.sort_by_key(|u| std::cmp::Reverse(u.at));
+    let impact = fm.impact.unwrap_or_else(|| {
+        components
+            .iter()
+            .map(|(_, s)| s.implied_impact())
+            .max()
+            .unwrap_or(Impact::None)
+    });
+    Ok(Incident {
+        id: src.id.clone(),
+        title: fm.title.trim().to_string(),
+        impact,
+        components,
+        updates,
+        automatic: fm.automatic,
+    })
+}
+
+fn unknown_component(id: &str, known: &HashSet<String>) -> String {
+    let mut ids: Vec<&str> = known.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    let hint = crate::suggest::closest(id, &ids).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+    format!("unknown component {id:?}{hint}; components are defined in the config under `components:`")
+}
+
+pub fn parse_maintenance(src: &SourceFile, ctx: &ParseContext) -> Result<Maintenance, Vec<Problem>> {
+    let file = src.path.as_path();
+    let entity = format!("maintenance {:?}", src.id);
+    let (yaml, body, body_line) = split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
+    let (fm, spans): (MaintenanceFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
+    let mut problems = Vec::new();
+    if fm.title.trim().is_empty() {
+        problems.push(at(file, spans.at("title"), &entity, "title is empty"));
+    }
+    for (i, c) in fm.components.iter().enumerate() {
+        if !ctx.components.contains(c) {
+            problems.push(at(file, spans.at(&format!("components[{i}]")), &entity, unknown_component(c, &ctx.components)));
+        }
+    }
+    let time = |field: &str, v: &str, problems: &mut Vec<Problem>| {
+        crate::time::parse_timestamp(v, ctx.tz)
+            .map_err(|e| problems.push(at(file, spans.at(field), &entity, format!("{field}: {e}"))))
+            .ok()
+    };
+    let window = match (&fm.scheduled_for, &fm.scheduled_until, &fm.schedule, &fm.duration) {
+        (Some(f), Some(u), None, None) => {
+            let from = time("scheduled_for", f, &mut problems);
+            let until = time("scheduled_until", u, &mut problems);
+            match (from, until) {
+                (Some(from), Some(until)) if until > from => Some(Window::Once { from, until }),
+                (Some(_), Some(_)) => {
+                    problems.push(at(file, spans.at("scheduled_until"), &entity, "scheduled_until must be after scheduled_for"));
+                    None
+                }
+                _ => None,
+            }
+        }
+        (None, None, Some(s), Some(d)) => {
+            if let Err(e) = crate::schedule::parse_cron(s) {
+                problems.push(at(file, spans.at("schedule"), &entity, e));
+            }
+            match crate::time::parse_duration(d) {
+                Ok(dur) if dur.as_secs() >= 60 => Some(Window::Recurring {
+                    schedule: s.trim().to_string(),
+                    duration_secs: dur.as_secs() as i64,
+                }),
+                Ok(_) => {
+                    problems.push(at(file, spans.at("duration"), &entity, "duration must be at least 1m"));
+                    None
+                }
+                Err(e) => {
+                    problems.push(at(file, spans.at("duration"), &entity, e));
+                    None
+                }
+            }
+        }
+        _ => {
+            problems.push(at(
+                file,
+                Pos { line: 2, col: 1 },
+                &entity,
+                "set either scheduled_for and scheduled_until (one window), or schedule (cron) and duration (recurring)",
+            ));
+            None
+        }
+    };
+
+    let (description, _, secs) = sections(body, body_line);
+    let example = "2026-12-01 02:30 UTC · in_progress";
+    let mut updates = Vec::new();
+    for s in &secs {
+        match parse_heading::<MaintenanceStatus>(s, ctx.tz, file, &entity, example) {
+            Ok((at, status)) => {
+                let md = s.body.trim().to_string();
+                updates.push(Update {
+                    at,
+                    status,
+                    body_html: render_markdown(&md),
+                    body_md: md,
+                });
+            }
+            Err(p) => problems.push(p),
+        }
+    }
+    match window {
+        Some(window) if problems.is_empty() => {
+            updates.sort_by_key(|u| std::cmp::Reverse(u.at));
+            Ok(Maintenance {
+                id: src.id.clone(),
+                title: fm.title.trim().to_string(),
+                components: fm.components,
+                window,
+                cancelled: fm.cancelled,
+                description_html: render_markdown(&description),
+                description_md: description,
+                updates,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,13 @@
+//! Pharos: a status page that stays up when your stack is down.
+//!
+//! The pipeline (see README "How it works"): config + content/ + store -> snapshot -> render
+//! (pure) -> output (publish/ written atomically, with a manifest).
+
+pub mod config;
+pub mod content;
+pub mod model;
+pub mod schedule;
+pub mod store;
+pub mod suggest;
+pub mod time;
+pub mod yamlpos;

@@ -1,0 +1,436 @@
+//! The SQLite system of record: components, imported content, monitor state, check results and
+//! rollups. One writer connection (this struct); numbered migrations applied by `user_version`;
+//! WAL, foreign keys, a busy timeout and `BEGIN IMMEDIATE` for writes.
+
+use crate::content::Kind;
+use crate::model::{
+    ComponentStatus, DailyRollup, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus, Update, Window,
+};
+use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// A parsed content file to be written into the store.
+pub enum Imported {
+    Incident(Incident),
+    Maintenance(Maintenance),
+}
+
+pub struct ImportItem {
+    pub item: Imported,
+    pub path: String,
+    pub hash: String,
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(s, 0).unwrap_or_default()
+}
+
+fn parse_enum<T: FromStr<Err = String>>(s: String) -> rusqlite::Result<T> {
+    s.parse()
+        .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+}
+
+impl Store {
+    /// Open (creating if needed) the database file and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("cannot open database {}", path.display()))?;
+        Store::init(conn).with_context(|| format!("cannot prepare database {}", path.display()))
+    }
+
+    /// An in-memory store (tests, dry runs).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: usize = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(anyhow!(
+                "database schema version {version} is newer than this Pharos understands ({}); upgrade Pharos",
+                MIGRATIONS.len()
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql).with_context(|| format!("migration {:04} failed", i + 1))?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Record configured components; a component first seen now gets `created_at = now`.
+    pub fn sync_components(&mut self, components: &[(String, String)], now: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut upsert = tx.prepare(
+                "INSERT INTO components (id, name, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, removed_at = NULL",
+            )?;
+            for (id, name) in components {
+                upsert.execute(params![id, name, ts(now)])?;
+            }
+            let keep: HashSet<&str> = components.iter().map(|(id, _)| id.as_str()).collect();
+            let ids: Vec<String> = tx
+                .prepare("SELECT id FROM components WHERE removed_at IS NULL")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in ids.iter().filter(|id| !keep.contains(id.as_str())) {
+                tx.execute("UPDATE components SET removed_at = ?2 WHERE id = ?1", params![id, ts(now)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When each component was first seen.
+    pub fn component_created(&self) -> Result<HashMap<String, DateTime<Utc>>> {
+        let mut stmt = self.conn.prepare("SELECT id, created_at FROM components")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, from_ts(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Content hash of every imported file, by kind and id.
+    pub fn content_hashes(&self) -> Result<HashMap<(Kind, String), String>> {
+        let mut out = HashMap::new();
+        for (kind, sql) in [
+            (Kind::Incident, "SELECT id, content_hash FROM incidents"),
+            (Kind::Maintenance, "SELECT id, content_hash FROM maintenances"),
+        ] {
+            let mut stmt = self.conn.prepare(sql)?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (id, hash) = row?;
+                out.insert((kind, id), hash);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Write changed content and drop what no longer has a file, in one transaction.
+    pub fn import(&mut self, changed: &[ImportItem], keep: &HashSet<(Kind, String)>) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (kind, table) in [(Kind::Incident, "incidents"), (Kind::Maintenance, "maintenances")] {
+            let ids: Vec<String> = tx
+                .prepare(&format!("SELECT id FROM {table}"))?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for id in ids {
+                if !keep.contains(&(kind, id.clone())) {
+                    tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [&id])?;
+                }
+            }
+        }
+        for item in changed {
+            match &item.item {
+                Imported::Incident(i) => write_incident(&tx, i, &item.path, &item.hash)?,
+                Imported::Maintenance(m) => write_maintenance(&tx, m, &item.path, &item.hash)?,
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All incidents, newest first (by creation).
+    pub fn incidents(&self) -> Result<Vec<Incident>> {
+        let mut comps: HashMap<String, Vec<(String, ComponentStatus)>> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT incident_id, component_id, status FROM incident_components ORDER BY incident_id, position")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, parse_enum(r.get(2)?)?)))? {
+            let (iid, cid, status) = row?;
+            comps.entry(iid).or_default().push((cid, status));
+        }
+        let mut updates: HashMap<String, Vec<Update<IncidentStatus>>> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT incident_id, at, status, body_md, body_html FROM incident_updates ORDER BY incident_id, seq")?;
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Update {
+                    at: from_ts(r.get(1)?),
+                    status: parse_enum(r.get(2)?)?,
+                    body_md: r.get(3)?,
+                    body_html: r.get(4)?,
+                },
+            ))
+        })? {
+            let (iid, u) = row?;
+            updates.entry(iid).or_default().push(u);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, title, impact, automatic FROM incidents ORDER BY created_at DESC, id DESC")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, parse_enum::<Impact>(r.get(2)?)?, r.get::<_, bool>(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, title, impact, automatic) = row?;
+            out.push(Incident {
+                components: comps.remove(&id).unwrap_or_default(),
+                updates: updates.remove(&id).unwrap_or_default(),
+                id,
+                title,
+                impact,
+                automatic,
+            });
+        }
+        Ok(out)
+    }
+
+    /// All maintenances, by id.
+    pub fn maintenances(&self) -> Result<Vec<Maintenance>> {
+        let mut comps: HashMap<String, Vec<String>> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT maintenance_id, component_id FROM maintenance_components ORDER BY maintenance_id, position")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (mid, cid) = row?;
+            comps.entry(mid).or_default().push(cid);
+        }
+        let mut updates: HashMap<String, Vec<Update<MaintenanceStatus>>> = HashMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT maintenance_id, at, status, body_md, body_html FROM maintenance_updates ORDER BY maintenance_id, seq",
+        )?;
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Update {
+                    at: from_ts(r.get(1)?),
+                    status: parse_enum(r.get(2)?)?,
+                    body_md: r.get(3)?,
+                    body_html: r.get(4)?,
+                },
+            ))
+        })? {
+            let (mid, u) = row?;
+            updates.entry(mid).or_default().push(u);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, title, scheduled_for, scheduled_until, schedule, duration_secs, cancelled, description_md, description_html
+             FROM maintenances ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let window = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?) {
+                (Some(f), Some(u)) => Window::Once {
+                    from: from_ts(f),
+                    until: from_ts(u),
+                },
+                _ => Window::Recurring {
+                    schedule: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    duration_secs: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
+                },
+            };
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, window, r.get::<_, bool>(6)?, r.get(7)?, r.get(8)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, title, window, cancelled, description_md, description_html) = row?;
+            out.push(Maintenance {
+                components: comps.remove(&id).unwrap_or_default(),
+                updates: updates.remove(&id).unwrap_or_default(),
+                id,
+                title,
+                window,
+                cancelled,
+                description_md,
+                description_html,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Daily rollups for days in `[from, to]`, by component and day.
+    pub fn daily_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<HashMap<String, BTreeMap<NaiveDate, DailyRollup>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT component_id, day, up, degraded, down, latency_p50_ms, latency_p95_ms, latency_p99_ms
+             FROM daily_rollups WHERE day >= ?1 AND day <= ?2",
+        )?;
+        let mut out: HashMap<String, BTreeMap<NaiveDate, DailyRollup>> = HashMap::new();
+        let rows = stmt.query_map(params![from.to_string(), to.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                DailyRollup {
+                    up: r.get(2)?,
+                    degraded: r.get(3)?,
+                    down: r.get(4)?,
+                    latency_p50_ms: r.get(5)?,
+                    latency_p95_ms: r.get(6)?,
+                    latency_p99_ms: r.get(7)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (cid, day, rollup) = row?;
+            if let Ok(day) = NaiveDate::from_str(&day) {
+                out.entry(cid).or_default().insert(day, rollup);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Write (replace) one day's rollup for a component.
+    pub fn put_daily_rollup(&mut self, component: &str, day: NaiveDate, r: &DailyRollup) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO daily_rollups
+             (component_id, day, up, degraded, down, latency_p50_ms, latency_p95_ms, latency_p99_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![component, day.to_string(), r.up, r.degraded, r.down, r.latency_p50_ms, r.latency_p95_ms, r.latency_p99_ms],
+        )?;
+        Ok(())
+    }
+
+    /// The status each monitor has confirmed for its component (empty until the daemon runs).
+    pub fn monitor_statuses(&self) -> Result<Vec<(String, ComponentStatus, DateTime<Utc>)>> {
+        let mut stmt = self.conn.prepare("SELECT component_id, status, since FROM monitor_state ORDER BY monitor_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, parse_enum(r.get(1)?)?, from_ts(r.get(2)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Schema version (for tests and `pharos status`).
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    pub fn integrity_ok(&self) -> Result<bool> {
+        let s: Option<String> = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).optional()?;
+        Ok(s.as_deref() == Some("ok"))
+    }
+}
+
+fn write_incident(tx: &rusqlite::Transaction, i: &Incident, path: &str, hash: &str) -> Result<()> {
+    tx.execute("DELETE FROM incidents WHERE id = ?1", [&i.id])?;
+    tx.execute(
+        "INSERT INTO incidents (id, title, impact, automatic, source_path, content_hash, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![i.id, i.title, i.impact.as_str(), i.automatic, path, hash, ts(i.created_at()), ts(i.updated_at())],
+    )?;
+    let mut c = tx.prepare_cached(
+        "INSERT INTO incident_components (incident_id, position, component_id, status) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (pos, (cid, status)) in i.components.iter().enumerate() {
+        c.execute(params![i.id, pos, cid, status.as_str()])?;
+    }
+    let mut u = tx.prepare_cached(
+        "INSERT INTO incident_updates (incident_id, seq, at, status, body_md, body_html) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (seq, up) in i.updates.iter().enumerate() {
+        u.execute(params![i.id, seq, ts(up.at), up.status.as_str(), up.body_md, up.body_html])?;
+    }
+    Ok(())
+}
+
+fn write_maintenance(tx: &rusqlite::Transaction, m: &Maintenance, path: &str, hash: &str) -> Result<()> {
+    tx.execute("DELETE FROM maintenances WHERE id = ?1", [&m.id])?;
+    let (from, until, schedule, duration) = match &m.window {
+        Window::Once { from, until } => (Some(ts(*from)), Some(ts(*until)), None, None),
+        Window::Recurring { schedule, duration_secs } => (None, None, Some(schedule.as_str()), Some(*duration_secs)),
+    };
+    tx.execute(
+        "INSERT INTO maintenances (id, title, source_path, content_hash, scheduled_for, scheduled_until, schedule,
+           duration_secs, cancelled, description_md, description_html)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![m.id, m.title, path, hash, from, until, schedule, duration, m.cancelled, m.description_md, m.description_html],
+    )?;
+    let mut c = tx.prepare_cached("INSERT INTO maintenance_components (maintenance_id, position, component_id) VALUES (?1, ?2, ?3)")?;
+    for (pos, cid) in m.components.iter().enumerate() {
+        c.execute(params![m.id, pos, cid])?;
+    }
+    let mut u = tx.prepare_cached(
+        "INSERT INTO maintenance_updates (maintenance_id, seq, at, status, body_md, body_html) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (seq, up) in m.updates.iter().enumerate() {
+        u.execute(params![m.id, seq, ts(up.at), up.status.as_str(), up.body_md, up.body_html])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(id: &str, at: i64) -> Incident {
+        Incident {
+            id: id.into(),
+            title: format!("Title {id}"),
+            impact: Impact::Major,
+            components: vec![("api".into(), ComponentStatus::PartialOutage)],
+            updates: vec![
+                Update { at: from_ts(at + 60), status: IncidentStatus::Resolved, body_md: "ok".into(), body_html: "<p>ok</p>".into() },
+                Update { at: from_ts(at), status: IncidentStatus::Investigating, body_md: "hm".into(), body_html: "<p>hm</p>".into() },
+            ],
+            automatic: false,
+        }
+    }
+
+    #[test]
+    fn migrations_round_trip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/pharos.db");
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let a = incident("a", 1_000_000);
+        let item = ImportItem { item: Imported::Incident(a.clone()), path: "a.md".into(), hash: "h1".into() };
+        let keep = HashSet::from([(Kind::Incident, "a".to_string())]);
+        s.import(&[item], &keep).unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.incidents().unwrap(), vec![a]);
+        assert_eq!(s.content_hashes().unwrap()[&(Kind::Incident, "a".to_string())], "h1");
+        // A file that disappeared is removed with its updates.
+        s.import(&[], &HashSet::new()).unwrap();
+        assert!(s.incidents().unwrap().is_empty());
+        assert!(s.integrity_ok().unwrap());
+    }
+
+    #[test]
+    fn components_keep_their_first_seen_time() {
+        let mut s = Store::open_in_memory().unwrap();
+        let comps = vec![("api".to_string(), "API".to_string())];
+        s.sync_components(&comps, from_ts(100)).unwrap();
+        s.sync_components(&comps, from_ts(200)).unwrap();
+        assert_eq!(s.component_created().unwrap()["api"], from_ts(100));
+    }
+
+    #[test]
+    fn daily_rollups_by_range() {
+        let mut s = Store::open_in_memory().unwrap();
+        let d = |x: &str| NaiveDate::from_str(x).unwrap();
+        let r = DailyRollup { up: 10, degraded: 1, down: 1, latency_p50_ms: Some(80), ..Default::default() };
+        s.put_daily_rollup("api", d("2026-11-01"), &r).unwrap();
+        s.put_daily_rollup("api", d("2026-10-01"), &r).unwrap();
+        let got = s.daily_rollups(d("2026-10-15"), d("2026-11-30")).unwrap();
+        assert_eq!(got["api"].len(), 1);
+        assert_eq!(got["api"][&d("2026-11-01")], r);
+    }
+}
