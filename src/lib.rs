@@ -3,11 +3,17 @@
 //! The pipeline (see README "How it works"): config + content/ + store -> snapshot -> render
 //! (pure) -> output (publish/ written atomically, with a manifest).
 
+pub mod build;
+pub mod cli;
 pub mod config;
 pub mod content;
 pub mod model;
+pub mod output;
+pub mod render;
 pub mod schedule;
+pub mod snapshot;
 pub mod store;
 pub mod suggest;
+pub mod theme;
 pub mod time;
 pub mod yamlpos;

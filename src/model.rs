@@ -40,8 +40,8 @@ pub enum IncidentStatus {
     Postmortem,
 }
 
-/// Scheduled maintenance lifecycle (Statuspage).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Scheduled maintenance lifecycle (Statuspage), in lifecycle order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaintenanceStatus {
     Scheduled,
@@ -93,28 +93,58 @@ macro_rules! wire_names {
     };
 }
 
-wire_names!(ComponentStatus, "component status", [
-    Operational = "operational",
-    UnderMaintenance = "under_maintenance",
-    DegradedPerformance = "degraded_performance",
-    PartialOutage = "partial_outage",
-    MajorOutage = "major_outage",
-]);
-wire_names!(Impact, "impact", [None = "none", Minor = "minor", Major = "major", Critical = "critical"]);
-wire_names!(IncidentStatus, "incident status", [
-    Investigating = "investigating",
-    Identified = "identified",
-    Monitoring = "monitoring",
-    Resolved = "resolved",
-    Postmortem = "postmortem",
-]);
-wire_names!(MaintenanceStatus, "maintenance status", [
-    Scheduled = "scheduled",
-    InProgress = "in_progress",
-    Verifying = "verifying",
-    Completed = "completed",
-]);
-wire_names!(Indicator, "indicator", [None = "none", Minor = "minor", Major = "major", Critical = "critical"]);
+wire_names!(
+    ComponentStatus,
+    "component status",
+    [
+        Operational = "operational",
+        UnderMaintenance = "under_maintenance",
+        DegradedPerformance = "degraded_performance",
+        PartialOutage = "partial_outage",
+        MajorOutage = "major_outage",
+    ]
+);
+wire_names!(
+    Impact,
+    "impact",
+    [
+        None = "none",
+        Minor = "minor",
+        Major = "major",
+        Critical = "critical"
+    ]
+);
+wire_names!(
+    IncidentStatus,
+    "incident status",
+    [
+        Investigating = "investigating",
+        Identified = "identified",
+        Monitoring = "monitoring",
+        Resolved = "resolved",
+        Postmortem = "postmortem",
+    ]
+);
+wire_names!(
+    MaintenanceStatus,
+    "maintenance status",
+    [
+        Scheduled = "scheduled",
+        InProgress = "in_progress",
+        Verifying = "verifying",
+        Completed = "completed",
+    ]
+);
+wire_names!(
+    Indicator,
+    "indicator",
+    [
+        None = "none",
+        Minor = "minor",
+        Major = "major",
+        Critical = "critical"
+    ]
+);
 
 impl ComponentStatus {
     /// Words for people.
@@ -218,7 +248,10 @@ impl Incident {
     }
     /// Time of the newest update with this status.
     pub fn time_of(&self, status: IncidentStatus) -> Option<DateTime<Utc>> {
-        self.updates.iter().find(|u| u.status == status).map(|u| u.at)
+        self.updates
+            .iter()
+            .find(|u| u.status == status)
+            .map(|u| u.at)
     }
     pub fn resolved_at(&self) -> Option<DateTime<Utc>> {
         if self.status().is_open() {
@@ -260,6 +293,8 @@ pub struct Maintenance {
     pub description_html: String,
     /// Explicit updates written by an admin, newest first.
     pub updates: Vec<Update<MaintenanceStatus>>,
+    /// When Pharos first imported the file (kept across edits); `None` before import.
+    pub first_seen: Option<DateTime<Utc>>,
 }
 
 /// One day of checks for one component (hourly rollups are the monitor issue's business).
@@ -288,19 +323,29 @@ impl DailyRollup {
 /// lowercase ASCII letters, digits, `-` and `_`, starting with a letter or digit, at most 100
 /// characters. Nothing that could climb out of a folder (`..`, `/`, `%2f`, NUL) gets through.
 pub fn check_id(id: &str) -> Result<(), String> {
-    let ok_start = id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok_start = id
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     let ok_chars = id
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if id.is_empty() {
         Err("id is empty; use lowercase letters, digits, '-' and '_', e.g. \"api\"".into())
     } else if id.len() > 100 {
-        Err(format!("id is {} characters long; keep it at most 100", id.len()))
+        Err(format!(
+            "id is {} characters long; keep it at most 100",
+            id.len()
+        ))
     } else if !ok_start || !ok_chars {
         let suggestion = slugify(id);
         Err(format!(
             "invalid id {id:?}: use lowercase letters, digits, '-' and '_', starting with a letter or digit{}",
-            if suggestion.is_empty() { String::new() } else { format!(" (e.g. {suggestion:?})") }
+            if suggestion.is_empty() {
+                String::new()
+            } else {
+                format!(" (e.g. {suggestion:?})")
+            }
         ))
     } else {
         Ok(())
@@ -318,7 +363,11 @@ pub fn slugify(text: &str) -> String {
         }
     }
     let out = out.trim_end_matches('-');
-    out.chars().take(100).collect::<String>().trim_end_matches('-').to_string()
+    out.chars()
+        .take(100)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 #[cfg(test)]
@@ -331,7 +380,10 @@ mod tests {
             assert_eq!(check_id(ok), Ok(()), "{ok}");
         }
         let long = "a".repeat(300);
-        for bad in ["", "..", "../etc", "a/b", "a%2fb", "a\0b", "/abs", "API", "-lead", "аpi", &long, "a b", ".hidden"] {
+        for bad in [
+            "", "..", "../etc", "a/b", "a%2fb", "a\0b", "/abs", "API", "-lead", "аpi", &long,
+            "a b", ".hidden",
+        ] {
             assert!(check_id(bad).is_err(), "{bad:?} must be rejected");
         }
         assert_eq!(slugify("API Gateway (EU)"), "api-gateway-eu");
@@ -340,9 +392,22 @@ mod tests {
     #[test]
     fn worst_status_wins() {
         use ComponentStatus::*;
-        assert_eq!([Operational, UnderMaintenance, DegradedPerformance].into_iter().max(), Some(DegradedPerformance));
+        assert_eq!(
+            [Operational, UnderMaintenance, DegradedPerformance]
+                .into_iter()
+                .max(),
+            Some(DegradedPerformance)
+        );
         assert!(MajorOutage > PartialOutage && UnderMaintenance > Operational);
-        assert_eq!("partial_outage".parse::<ComponentStatus>(), Ok(PartialOutage));
-        assert!("down".parse::<ComponentStatus>().unwrap_err().contains("major_outage"));
+        assert_eq!(
+            "partial_outage".parse::<ComponentStatus>(),
+            Ok(PartialOutage)
+        );
+        assert!(
+            "down"
+                .parse::<ComponentStatus>()
+                .unwrap_err()
+                .contains("major_outage")
+        );
     }
 }

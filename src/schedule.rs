@@ -22,8 +22,14 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
 }
 
 /// Start times of `schedule` in `tz`, the first one strictly after `after`.
-pub fn occurrences_after(schedule: &cron::Schedule, tz: Tz, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
-    schedule.after(&after.with_timezone(&tz)).map(|t| t.with_timezone(&Utc))
+pub fn occurrences_after(
+    schedule: &cron::Schedule,
+    tz: Tz,
+    after: DateTime<Utc>,
+) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+    schedule
+        .after(&after.with_timezone(&tz))
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -34,7 +40,9 @@ mod tests {
     fn five_fields_mean_minutes_first() {
         let s = parse_cron("0 2 * * Sun").unwrap();
         let tz: Tz = "Europe/Berlin".parse().unwrap();
-        let after = DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z").unwrap().with_timezone(&Utc);
+        let after = DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let next: Vec<_> = occurrences_after(&s, tz, after).take(2).collect();
         // Sunday 2026-11-29 02:00 in Berlin is 01:00 UTC.
         assert_eq!(crate::time::iso(next[0]), "2026-11-29T01:00:00Z");

@@ -13,7 +13,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total_ms: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!(
                 "invalid duration {text:?}: expected a number before {rest:?} (write e.g. \"30s\", \"5m\", \"1h30m\")"
@@ -62,7 +64,13 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -82,17 +90,30 @@ pub fn parse_timestamp(text: &str, site_tz: Tz) -> Result<DateTime<Utc>, String>
     }
     let hint = "write e.g. \"2026-11-20 14:02 UTC\", \"2026-11-20 14:02\" (site time zone) or \"2026-11-20T14:02:00Z\"";
     let (date_time, zone) = split_zone(s);
-    let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(date_time, f).ok())
-        .ok_or_else(|| format!("invalid time {s:?}: {hint}"))?;
+    let naive = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(date_time, f).ok())
+    .ok_or_else(|| format!("invalid time {s:?}: {hint}"))?;
     match zone {
         None => local_to_utc(naive, site_tz, s),
         Some("UTC" | "Z" | "GMT") => Ok(Utc.from_utc_datetime(&naive)),
         Some(z) if z.starts_with(['+', '-']) => {
-            let t = DateTime::parse_from_str(&format!("{date_time} {z}"), &format!("{} %:z", fmt_of(date_time)))
-                .or_else(|_| DateTime::parse_from_str(&format!("{date_time} {z}"), &format!("{} %z", fmt_of(date_time))))
-                .map_err(|_| format!("invalid time zone offset {z:?} in {s:?}: {hint}"))?;
+            let t = DateTime::parse_from_str(
+                &format!("{date_time} {z}"),
+                &format!("{} %:z", fmt_of(date_time)),
+            )
+            .or_else(|_| {
+                DateTime::parse_from_str(
+                    &format!("{date_time} {z}"),
+                    &format!("{} %z", fmt_of(date_time)),
+                )
+            })
+            .map_err(|_| format!("invalid time zone offset {z:?} in {s:?}: {hint}"))?;
             Ok(t.with_timezone(&Utc))
         }
         Some(z) => {
@@ -145,7 +166,9 @@ fn local_to_utc(naive: NaiveDateTime, tz: Tz, original: &str) -> Result<DateTime
 
 /// `20 Nov 2026, 15:10 CET`: how visitors read a time on the page.
 pub fn human(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%-d %b %Y, %H:%M %Z").to_string()
+    t.with_timezone(&tz)
+        .format("%-d %b %Y, %H:%M %Z")
+        .to_string()
 }
 
 /// `20 Nov 2026`
@@ -176,8 +199,18 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (text, ms) in [("500ms", 500), ("30s", 30_000), ("1h30m", 5_400_000), ("2d", 172_800_000), ("1w", 604_800_000)] {
-            assert_eq!(parse_duration(text).unwrap(), Duration::from_millis(ms), "{text}");
+        for (text, ms) in [
+            ("500ms", 500),
+            ("30s", 30_000),
+            ("1h30m", 5_400_000),
+            ("2d", 172_800_000),
+            ("1w", 604_800_000),
+        ] {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_millis(ms),
+                "{text}"
+            );
         }
         for bad in ["", "30", "s", "5 minutes", "3y", "-1s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
@@ -203,8 +236,16 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse_timestamp(text, berlin), Ok(utc(want)), "{text}");
         }
-        for bad in ["yesterday", "2026-13-01 10:00", "2026-11-20 14:02 Mars/Base", "2026-03-29 02:30"] {
-            assert!(parse_timestamp(bad, berlin).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "yesterday",
+            "2026-13-01 10:00",
+            "2026-11-20 14:02 Mars/Base",
+            "2026-03-29 02:30",
+        ] {
+            assert!(
+                parse_timestamp(bad, berlin).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

@@ -18,9 +18,9 @@ pub fn expand(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String
             out.push_str("${");
             rest = stripped;
         } else if let Some(inner) = after.strip_prefix('{') {
-            let end = inner
-                .find('}')
-                .ok_or_else(|| format!("unclosed \"${{\" in {s:?}: write ${{NAME}}, or $${{ for a literal \"${{\""))?;
+            let end = inner.find('}').ok_or_else(|| {
+                format!("unclosed \"${{\" in {s:?}: write ${{NAME}}, or $${{ for a literal \"${{\"")
+            })?;
             let name = &inner[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!(
@@ -108,7 +108,9 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         // The error text of a failed expansion names the variable, never a value.
-        expand_env(&raw).map(Secret).map_err(serde::de::Error::custom)
+        expand_env(&raw)
+            .map(Secret)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -126,9 +128,15 @@ mod tests {
 
     #[test]
     fn expands_and_escapes() {
-        assert_eq!(expand("Bearer ${TOKEN}", env).unwrap(), "Bearer s3cr#t: \"x\"");
+        assert_eq!(
+            expand("Bearer ${TOKEN}", env).unwrap(),
+            "Bearer s3cr#t: \"x\""
+        );
         assert_eq!(expand("a${EMPTY}b", env).unwrap(), "ab");
-        assert_eq!(expand("cost $5 and $${literal}", env).unwrap(), "cost $5 and ${literal}");
+        assert_eq!(
+            expand("cost $5 and $${literal}", env).unwrap(),
+            "cost $5 and ${literal}"
+        );
         assert_eq!(expand("plain", env).unwrap(), "plain");
     }
 
@@ -137,7 +145,11 @@ mod tests {
         let e = expand("${MISSING}", env).unwrap_err();
         assert!(e.contains("MISSING is not set"), "{e}");
         assert!(expand("${oops", env).unwrap_err().contains("unclosed"));
-        assert!(expand("${A-B}", env).unwrap_err().contains("invalid environment variable name"));
+        assert!(
+            expand("${A-B}", env)
+                .unwrap_err()
+                .contains("invalid environment variable name")
+        );
     }
 
     #[test]

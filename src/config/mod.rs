@@ -298,6 +298,9 @@ pub enum ChecksumMode {
 pub struct Target {
     pub name: Text,
     pub kind: TargetKind,
+    /// A target can be kept in the config but switched off.
+    #[serde(default = "yes")]
+    pub enabled: bool,
     pub bucket: Text,
     #[serde(default)]
     pub prefix: Option<Text>,
@@ -346,6 +349,8 @@ pub enum EventKind {
 pub struct Notification {
     pub id: Text,
     pub kind: ChannelKind,
+    #[serde(default = "yes")]
+    pub enabled: bool,
     #[serde(default)]
     pub url: Option<Secret>,
     /// HMAC key for signed webhooks.
@@ -447,6 +452,9 @@ impl<'de> Deserialize<'de> for TimeZoneName {
     }
 }
 
+fn yes() -> bool {
+    true
+}
 fn default_content_dir() -> Text {
     Text::from(DEFAULT_CONTENT_DIR)
 }
@@ -518,7 +526,10 @@ fn strip_position(msg: &str) -> String {
         .find(" column ")
         .map(|i| {
             let after = &rest[i + " column ".len()..];
-            i + " column ".len() + after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len())
+            i + " column ".len()
+                + after
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(after.len())
         })
         .unwrap_or(0);
     format!("{}{}", &msg[..at], &rest[end..])
@@ -526,7 +537,12 @@ fn strip_position(msg: &str) -> String {
 
 /// Turn a serde_yaml error into a located problem. serde_yaml prefixes the path
 /// (`components[1]: unknown field ...`); we keep it as the entity.
-pub(crate) fn yaml_problem(file: &Path, err: &serde_yaml::Error, line_offset: usize, fallback: &str) -> Problem {
+pub(crate) fn yaml_problem(
+    file: &Path,
+    err: &serde_yaml::Error,
+    line_offset: usize,
+    fallback: &str,
+) -> Problem {
     let pos = err
         .location()
         .map(|l| Pos {
@@ -539,7 +555,9 @@ pub(crate) fn yaml_problem(file: &Path, err: &serde_yaml::Error, line_offset: us
         });
     let msg = strip_position(&err.to_string());
     let (entity, message) = match msg.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') && !path.is_empty() => (path.to_string(), rest.to_string()),
+        Some((path, rest)) if !path.contains(' ') && !path.is_empty() => {
+            (path.to_string(), rest.to_string())
+        }
         _ => (fallback.to_string(), msg),
     };
     let message = if message.starts_with("unknown field") {
@@ -558,8 +576,8 @@ pub(crate) fn yaml_problem(file: &Path, err: &serde_yaml::Error, line_offset: us
 impl Config {
     /// Parse and validate config text. `file` names it in messages and anchors relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Problems> {
-        let mut config: Config =
-            serde_yaml::from_str(text).map_err(|e| Problems(vec![yaml_problem(file, &e, 0, "config")]))?;
+        let mut config: Config = serde_yaml::from_str(text)
+            .map_err(|e| Problems(vec![yaml_problem(file, &e, 0, "config")]))?;
         config.file = file.to_path_buf();
         config.base_dir = file
             .parent()
@@ -630,9 +648,14 @@ mod tests {
 
     #[test]
     fn strips_serde_yaml_positions() {
-        assert_eq!(strip_position("invalid type: string at line 3 column 7"), "invalid type: string");
         assert_eq!(
-            strip_position("did not find expected key at line 3 column 7, while parsing a block mapping"),
+            strip_position("invalid type: string at line 3 column 7"),
+            "invalid type: string"
+        );
+        assert_eq!(
+            strip_position(
+                "did not find expected key at line 3 column 7, while parsing a block mapping"
+            ),
             "did not find expected key, while parsing a block mapping"
         );
         assert_eq!(strip_position("no position"), "no position");

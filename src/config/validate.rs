@@ -26,19 +26,35 @@ impl Check<'_> {
         if let Err(e) = check_id(id) {
             self.add(path, entity, e);
         } else if !seen.insert(id.to_string()) {
-            self.add(path, entity, format!("duplicate id {id:?}; every {} id must be unique", entity.split(' ').next().unwrap_or("")));
+            self.add(
+                path,
+                entity,
+                format!(
+                    "duplicate id {id:?}; every {} id must be unique",
+                    entity.split(' ').next().unwrap_or("")
+                ),
+            );
         }
     }
 
     fn url(&mut self, path: &str, entity: &str, url: &str, schemes: &[&str]) {
-        let ok = schemes
-            .iter()
-            .any(|s| url.strip_prefix(s).and_then(|r| r.strip_prefix(':')).is_some_and(|r| r.len() > 2 || *s == "mailto"));
+        let ok = schemes.iter().any(|s| {
+            url.strip_prefix(s)
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|r| r.len() > 2 || *s == "mailto")
+        });
         if !ok || url.chars().any(char::is_whitespace) {
             self.add(
                 path,
                 entity,
-                format!("invalid URL {url:?}: it must start with {}", schemes.iter().map(|s| format!("{s}:")).collect::<Vec<_>>().join(" or ")),
+                format!(
+                    "invalid URL {url:?}: it must start with {}",
+                    schemes
+                        .iter()
+                        .map(|s| format!("{s}:"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
             );
         }
     }
@@ -55,9 +71,18 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
     let mut ids = HashSet::new();
     for (i, g) in c.groups.iter().enumerate() {
         let p = format!("groups[{i}]");
-        k.id(&format!("{p}.id"), &format!("group {:?}", g.id.as_str()), &g.id, &mut ids);
+        k.id(
+            &format!("{p}.id"),
+            &format!("group {:?}", g.id.as_str()),
+            &g.id,
+            &mut ids,
+        );
         if g.name.trim().is_empty() {
-            k.add(&format!("{p}.name"), format!("group {:?}", g.id.as_str()), "name is empty; give the group a name visitors understand");
+            k.add(
+                &format!("{p}.name"),
+                format!("group {:?}", g.id.as_str()),
+                "name is empty; give the group a name visitors understand",
+            );
         }
     }
     let groups: HashSet<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
@@ -66,7 +91,11 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
         let entity = format!("component {:?}", comp.id.as_str());
         k.id(&format!("{p}.id"), &entity, &comp.id, &mut ids);
         if comp.name.trim().is_empty() {
-            k.add(&format!("{p}.name"), &entity, "name is empty; give the component a name visitors understand");
+            k.add(
+                &format!("{p}.name"),
+                &entity,
+                "name is empty; give the component a name visitors understand",
+            );
         }
         if let Some(g) = &comp.group
             && !groups.contains(g.as_str())
@@ -74,7 +103,10 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
             k.add(
                 &format!("{p}.group"),
                 &entity,
-                format!("unknown group {:?}; define it under `groups:` or remove `group:`", g.as_str()),
+                format!(
+                    "unknown group {:?}; define it under `groups:` or remove `group:`",
+                    g.as_str()
+                ),
             );
         }
     }
@@ -87,11 +119,22 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
 
     let p = &c.publish;
     if p.output.trim().is_empty() {
-        k.add("publish.output", "publish.output", "output folder is empty; the default is \"publish\"");
+        k.add(
+            "publish.output",
+            "publish.output",
+            "output folder is empty; the default is \"publish\"",
+        );
     }
-    for (field, v) in [("immutable", &p.cache_control.immutable), ("short", &p.cache_control.short)] {
+    for (field, v) in [
+        ("immutable", &p.cache_control.immutable),
+        ("short", &p.cache_control.short),
+    ] {
         if v.trim().is_empty() || v.contains(['\r', '\n']) {
-            k.add(&format!("publish.cache_control.{field}"), "publish.cache_control", "must be a single-line Cache-Control value");
+            k.add(
+                &format!("publish.cache_control.{field}"),
+                "publish.cache_control",
+                "must be a single-line Cache-Control value",
+            );
         }
     }
     let mut target_ids = HashSet::new();
@@ -111,7 +154,14 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
         if let Some(prefix) = &t.prefix
             && (prefix.starts_with('/') || prefix.split('/').any(|s| s == ".." || s == "."))
         {
-            k.add(&format!("{path}.prefix"), &entity, format!("invalid key prefix {:?}: no leading '/', no '.' or '..' segments", prefix.as_str()));
+            k.add(
+                &format!("{path}.prefix"),
+                &entity,
+                format!(
+                    "invalid key prefix {:?}: no leading '/', no '.' or '..' segments",
+                    prefix.as_str()
+                ),
+            );
         }
     }
 
@@ -131,20 +181,35 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
     }
 
     if c.store.path.trim().is_empty() {
-        k.add("store.path", "store.path", "database path is empty; the default is \"pharos.db\"");
+        k.add(
+            "store.path",
+            "store.path",
+            "database path is empty; the default is \"pharos.db\"",
+        );
     }
     if c.store.raw_retention.0 < Duration::from_secs(3600) {
-        k.add("store.raw_retention", "store.raw_retention", "keep raw check results for at least 1h (rollups are built from them)");
+        k.add(
+            "store.raw_retention",
+            "store.raw_retention",
+            "keep raw check results for at least 1h (rollups are built from them)",
+        );
     }
     if c.store.rollup_retention.0 < Duration::from_secs(86_400 * u64::from(c.site.history_days)) {
         k.add(
             "store.rollup_retention",
             "store.rollup_retention",
-            format!("must cover site.history_days ({} days), or the uptime bars lose data", c.site.history_days),
+            format!(
+                "must cover site.history_days ({} days), or the uptime bars lose data",
+                c.site.history_days
+            ),
         );
     }
     if c.content_dir.trim().is_empty() {
-        k.add("content_dir", "content_dir", "content folder is empty; the default is \"content\"");
+        k.add(
+            "content_dir",
+            "content_dir",
+            "content folder is empty; the default is \"content\"",
+        );
     }
     k.problems.sort_by_key(|p| (p.pos.line, p.pos.col));
     k.problems
@@ -152,43 +217,92 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
 
 fn site(k: &mut Check, s: &Site) {
     if s.title.trim().is_empty() {
-        k.add("site.title", "site.title", "title is empty; it is the page heading, e.g. \"Example Status\"");
+        k.add(
+            "site.title",
+            "site.title",
+            "title is empty; it is the page heading, e.g. \"Example Status\"",
+        );
     }
-    k.url("site.base_url", "site.base_url", &s.base_url, &["http", "https"]);
+    k.url(
+        "site.base_url",
+        "site.base_url",
+        &s.base_url,
+        &["http", "https"],
+    );
     if let Err(e) = check_id(&s.theme) {
-        k.add("site.theme", "site.theme", format!("theme names a folder under themes/: {e}"));
+        k.add(
+            "site.theme",
+            "site.theme",
+            format!("theme names a folder under themes/: {e}"),
+        );
     }
     if let Some(logo) = &s.logo {
-        let ext = Path::new(logo.as_str()).extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !["svg", "png", "jpg", "jpeg", "webp", "gif"].contains(&ext.to_ascii_lowercase().as_str()) {
-            k.add("site.logo", "site.logo", format!("logo {:?} must be an .svg, .png, .jpg, .webp or .gif file", logo.as_str()));
+        let ext = Path::new(logo.as_str())
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("");
+        if !["svg", "png", "jpg", "jpeg", "webp", "gif"]
+            .contains(&ext.to_ascii_lowercase().as_str())
+        {
+            k.add(
+                "site.logo",
+                "site.logo",
+                format!(
+                    "logo {:?} must be an .svg, .png, .jpg, .webp or .gif file",
+                    logo.as_str()
+                ),
+            );
         }
     }
     if !(1..=365).contains(&s.history_days) {
-        k.add("site.history_days", "site.history_days", format!("must be between 1 and 365 (got {})", s.history_days));
+        k.add(
+            "site.history_days",
+            "site.history_days",
+            format!("must be between 1 and 365 (got {})", s.history_days),
+        );
     }
     if s.recent_days > 90 {
-        k.add("site.recent_days", "site.recent_days", format!("must be at most 90 (got {})", s.recent_days));
+        k.add(
+            "site.recent_days",
+            "site.recent_days",
+            format!("must be at most 90 (got {})", s.recent_days),
+        );
     }
     if s.freshness.0 < Duration::from_secs(60) {
         k.add(
             "site.freshness",
             "site.freshness",
-            format!("must be at least 1m (got {:?}); every tick rewrites the index and summary", crate::time::format_duration(s.freshness.0)),
+            format!(
+                "must be at least 1m (got {:?}); every tick rewrites the index and summary",
+                crate::time::format_duration(s.freshness.0)
+            ),
         );
     }
     if s.stale_after.0 <= s.freshness.0 {
-        k.add("site.stale_after", "site.stale_after", "must be longer than site.freshness, or every embed shows stale data");
+        k.add(
+            "site.stale_after",
+            "site.stale_after",
+            "must be longer than site.freshness, or every embed shows stale data",
+        );
     }
     if s.feed_entries == 0 {
-        k.add("site.feed_entries", "site.feed_entries", "must be at least 1");
+        k.add(
+            "site.feed_entries",
+            "site.feed_entries",
+            "must be at least 1",
+        );
     }
     for (i, l) in s.links.iter().enumerate() {
         let p = format!("site.links[{i}]");
         if l.title.trim().is_empty() {
             k.add(&format!("{p}.title"), "site.links", "link title is empty");
         }
-        k.url(&format!("{p}.url"), "site.links", &l.url, &["http", "https", "mailto"]);
+        k.url(
+            &format!("{p}.url"),
+            "site.links",
+            &l.url,
+            &["http", "https", "mailto"],
+        );
     }
 }
 
@@ -196,16 +310,43 @@ fn site(k: &mut Check, s: &Site) {
 fn allowed_fields(kind: MonitorKind) -> &'static [&'static str] {
     match kind {
         MonitorKind::Http => &[
-            "url", "method", "headers", "body", "follow_redirects", "verify_tls", "expected_status", "degraded_above", "conditions",
+            "url",
+            "method",
+            "headers",
+            "body",
+            "follow_redirects",
+            "verify_tls",
+            "expected_status",
+            "degraded_above",
+            "conditions",
         ],
-        MonitorKind::Tcp => &["host", "port", "send", "expect", "degraded_above", "conditions"],
-        MonitorKind::Dns => &["name", "record_type", "resolvers", "degraded_above", "conditions"],
+        MonitorKind::Tcp => &[
+            "host",
+            "port",
+            "send",
+            "expect",
+            "degraded_above",
+            "conditions",
+        ],
+        MonitorKind::Dns => &[
+            "name",
+            "record_type",
+            "resolvers",
+            "degraded_above",
+            "conditions",
+        ],
         MonitorKind::Tls => &["host", "port", "url", "warn_days", "conditions"],
         MonitorKind::Heartbeat => &["token", "grace"],
     }
 }
 
-fn monitor(k: &mut Check, i: usize, m: &Monitor, components: &HashSet<&str>, seen: &mut HashSet<String>) {
+fn monitor(
+    k: &mut Check,
+    i: usize,
+    m: &Monitor,
+    components: &HashSet<&str>,
+    seen: &mut HashSet<String>,
+) {
     let p = format!("monitors[{i}]");
     let entity = format!("monitor {:?}", m.id.as_str());
     k.id(&format!("{p}.id"), &entity, &m.id, seen);
@@ -213,22 +354,39 @@ fn monitor(k: &mut Check, i: usize, m: &Monitor, components: &HashSet<&str>, see
         k.add(
             &format!("{p}.component"),
             &entity,
-            format!("unknown component {:?}; it must be the id of an entry under `components:`", m.component.as_str()),
+            format!(
+                "unknown component {:?}; it must be the id of an entry under `components:`",
+                m.component.as_str()
+            ),
         );
     }
     if m.interval.0 < Duration::from_secs(1) {
         k.add(
             &format!("{p}.interval"),
             &entity,
-            format!("interval must be at least 1s (got {:?})", crate::time::format_duration(m.interval.0)),
+            format!(
+                "interval must be at least 1s (got {:?})",
+                crate::time::format_duration(m.interval.0)
+            ),
         );
     }
     if m.timeout.0.is_zero() || (m.kind != MonitorKind::Heartbeat && m.timeout.0 > m.interval.0) {
-        k.add(&format!("{p}.timeout"), &entity, "timeout must be above 0 and at most the interval");
+        k.add(
+            &format!("{p}.timeout"),
+            &entity,
+            "timeout must be above 0 and at most the interval",
+        );
     }
-    for (field, v) in [("failure_threshold", m.failure_threshold), ("success_threshold", m.success_threshold)] {
+    for (field, v) in [
+        ("failure_threshold", m.failure_threshold),
+        ("success_threshold", m.success_threshold),
+    ] {
         if v == 0 {
-            k.add(&format!("{p}.{field}"), &entity, format!("{field} must be at least 1"));
+            k.add(
+                &format!("{p}.{field}"),
+                &entity,
+                format!("{field} must be at least 1"),
+            );
         }
     }
     if m.down_status == ComponentStatus::Operational {
@@ -259,19 +417,37 @@ fn monitor(k: &mut Check, i: usize, m: &Monitor, components: &HashSet<&str>, see
     let kind = format!("{:?}", m.kind).to_lowercase();
     for (field, is_set) in set {
         if is_set && !allowed.contains(&field) {
-            k.add(&format!("{p}.{field}"), &entity, format!("`{field}` does not apply to {kind} monitors; remove it"));
+            k.add(
+                &format!("{p}.{field}"),
+                &entity,
+                format!("`{field}` does not apply to {kind} monitors; remove it"),
+            );
         }
     }
     if !m.conditions.is_empty() && !allowed.contains(&"conditions") {
-        k.add(&format!("{p}.conditions"), &entity, format!("`conditions` do not apply to {kind} monitors; remove them"));
+        k.add(
+            &format!("{p}.conditions"),
+            &entity,
+            format!("`conditions` do not apply to {kind} monitors; remove them"),
+        );
     }
 
     match m.kind {
         MonitorKind::Http => match &m.url {
-            None => k.add(&p, &entity, "http monitors need `url` (e.g. url: ${API_HEALTH_URL})"),
-            Some(u) if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) => {
+            None => k.add(
+                &p,
+                &entity,
+                "http monitors need `url` (e.g. url: ${API_HEALTH_URL})",
+            ),
+            Some(u)
+                if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) =>
+            {
                 // The URL is private: say what is wrong without repeating it.
-                k.add(&format!("{p}.url"), &entity, "url must start with http:// or https://");
+                k.add(
+                    &format!("{p}.url"),
+                    &entity,
+                    "url must start with http:// or https://",
+                );
             }
             Some(_) => {}
         },
@@ -282,23 +458,42 @@ fn monitor(k: &mut Check, i: usize, m: &Monitor, components: &HashSet<&str>, see
         }
         MonitorKind::Dns => {
             if m.name.is_none() {
-                k.add(&p, &entity, "dns monitors need `name` (the name to resolve)");
+                k.add(
+                    &p,
+                    &entity,
+                    "dns monitors need `name` (the name to resolve)",
+                );
             }
             if let Some(rt) = &m.record_type
-                && !["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "CAA", "PTR"].contains(&rt.as_str())
+                && ![
+                    "A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "CAA", "PTR",
+                ]
+                .contains(&rt.as_str())
             {
                 k.add(&format!("{p}.record_type"), &entity, format!("unknown record type {:?} (use A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, CAA or PTR)", rt.as_str()));
             }
             for (j, r) in m.resolvers.iter().enumerate() {
-                let ok = r.parse::<std::net::SocketAddr>().is_ok() || r.parse::<std::net::IpAddr>().is_ok();
+                let ok = r.parse::<std::net::SocketAddr>().is_ok()
+                    || r.parse::<std::net::IpAddr>().is_ok();
                 if !ok {
-                    k.add(&format!("{p}.resolvers[{j}]"), &entity, format!("resolver {:?} must be an IP address, optionally with :port", r.as_str()));
+                    k.add(
+                        &format!("{p}.resolvers[{j}]"),
+                        &entity,
+                        format!(
+                            "resolver {:?} must be an IP address, optionally with :port",
+                            r.as_str()
+                        ),
+                    );
                 }
             }
         }
         MonitorKind::Tls => {
             if m.host.is_none() && m.url.is_none() {
-                k.add(&p, &entity, "tls monitors need `host` (and optionally `port`, default 443) or `url`");
+                k.add(
+                    &p,
+                    &entity,
+                    "tls monitors need `host` (and optionally `port`, default 443) or `url`",
+                );
             }
         }
         MonitorKind::Heartbeat => {
@@ -310,7 +505,14 @@ fn monitor(k: &mut Check, i: usize, m: &Monitor, components: &HashSet<&str>, see
     if let Some(method) = &m.method
         && !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str())
     {
-        k.add(&format!("{p}.method"), &entity, format!("unknown method {:?} (use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)", method.as_str()));
+        k.add(
+            &format!("{p}.method"),
+            &entity,
+            format!(
+                "unknown method {:?} (use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)",
+                method.as_str()
+            ),
+        );
     }
     for (j, s) in m.expected_status.iter().enumerate() {
         if let Err(e) = parse_status_spec(s) {
@@ -321,52 +523,91 @@ fn monitor(k: &mut Check, i: usize, m: &Monitor, components: &HashSet<&str>, see
 
 /// `200`, `2xx`, or `200-299`.
 pub fn parse_status_spec(s: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("invalid status {s:?}: write a code (200), a class (2xx) or a range (200-299)");
+    let bad =
+        || format!("invalid status {s:?}: write a code (200), a class (2xx) or a range (200-299)");
     let code = |t: &str| t.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
     if let Some(class) = s.strip_suffix("xx") {
         let d = code(&format!("{class}00")).ok_or_else(bad)?;
         return Ok((d, d + 99));
     }
     if let Some((a, b)) = s.split_once('-') {
-        let (a, b) = (code(a.trim()).ok_or_else(bad)?, code(b.trim()).ok_or_else(bad)?);
+        let (a, b) = (
+            code(a.trim()).ok_or_else(bad)?,
+            code(b.trim()).ok_or_else(bad)?,
+        );
         return if a <= b { Ok((a, b)) } else { Err(bad()) };
     }
     code(s).map(|c| (c, c)).ok_or_else(bad)
 }
 
-fn notification(k: &mut Check, i: usize, n: &Notification, components: &HashSet<&str>, seen: &mut HashSet<String>) {
+fn notification(
+    k: &mut Check,
+    i: usize,
+    n: &Notification,
+    components: &HashSet<&str>,
+    seen: &mut HashSet<String>,
+) {
     let p = format!("notifications[{i}]");
     let entity = format!("notification {:?}", n.id.as_str());
     k.id(&format!("{p}.id"), &entity, &n.id, seen);
     match n.kind {
-        ChannelKind::Webhook | ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams | ChannelKind::GoogleChat | ChannelKind::Mattermost => {
-            match &n.url {
-                None => k.add(&p, &entity, "this channel needs `url` (e.g. url: ${SLACK_WEBHOOK_URL})"),
-                Some(u) if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) => {
-                    k.add(&format!("{p}.url"), &entity, "url must start with http:// or https://");
-                }
-                Some(_) => {}
+        ChannelKind::Webhook
+        | ChannelKind::Slack
+        | ChannelKind::Discord
+        | ChannelKind::Teams
+        | ChannelKind::GoogleChat
+        | ChannelKind::Mattermost => match &n.url {
+            None => k.add(
+                &p,
+                &entity,
+                "this channel needs `url` (e.g. url: ${SLACK_WEBHOOK_URL})",
+            ),
+            Some(u)
+                if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) =>
+            {
+                k.add(
+                    &format!("{p}.url"),
+                    &entity,
+                    "url must start with http:// or https://",
+                );
             }
-        }
+            Some(_) => {}
+        },
         ChannelKind::Telegram => {
             if n.bot_token.is_none() || n.chat_id.is_none() {
-                k.add(&p, &entity, "telegram channels need `bot_token` and `chat_id`");
+                k.add(
+                    &p,
+                    &entity,
+                    "telegram channels need `bot_token` and `chat_id`",
+                );
             }
         }
         ChannelKind::Email => {
             if n.smtp_host.is_none() || n.from.is_none() || n.to.is_empty() {
-                k.add(&p, &entity, "email channels need `smtp_host`, `from` and at least one address in `to`");
+                k.add(
+                    &p,
+                    &entity,
+                    "email channels need `smtp_host`, `from` and at least one address in `to`",
+                );
             }
             for (j, a) in n.to.iter().enumerate() {
                 if !a.contains('@') {
-                    k.add(&format!("{p}.to[{j}]"), &entity, format!("{:?} is not an email address", a.as_str()));
+                    k.add(
+                        &format!("{p}.to[{j}]"),
+                        &entity,
+                        format!("{:?} is not an email address", a.as_str()),
+                    );
                 }
             }
         }
     }
     for (j, c) in n.components.iter().enumerate() {
         if !components.contains(c.as_str()) {
-            k.add(&format!("{p}.components[{j}]"), &entity, format!("unknown component {:?}", c.as_str()));
+            k.add(
+                &format!("{p}.components[{j}]"),
+                &entity,
+                format!("unknown component {:?}", c.as_str()),
+            );
         }
     }
 }

@@ -34,7 +34,8 @@ mod tests {
 
     #[test]
     fn keeps_formatting_and_drops_danger() {
-        let html = render_markdown("**Fixed** the [dashboard](https://example.com).\n\n- one\n- two");
+        let html =
+            render_markdown("**Fixed** the [dashboard](https://example.com).\n\n- one\n- two");
         assert!(html.contains("<strong>Fixed</strong>"));
         assert!(html.contains("rel=\"noopener noreferrer nofollow\""));
         assert!(html.contains("<li>one</li>"));
@@ -48,8 +49,16 @@ mod tests {
             "<p style=\"background:url(javascript:alert(1))\">x</p>",
         ] {
             let out = render_markdown(bad).to_lowercase();
-            assert!(!out.contains("<script") && !out.contains("onerror") && !out.contains("javascript:"), "{bad} -> {out}");
-            assert!(!out.contains("<iframe") && !out.contains("onload") && !out.contains("style="), "{bad} -> {out}");
+            assert!(
+                !out.contains("<script")
+                    && !out.contains("onerror")
+                    && !out.contains("javascript:"),
+                "{bad} -> {out}"
+            );
+            assert!(
+                !out.contains("<iframe") && !out.contains("onload") && !out.contains("style="),
+                "{bad} -> {out}"
+            );
         }
     }
 }

@@ -10,7 +10,8 @@ pub use markdown::render_markdown;
 
 use crate::config::{Problem, yaml_problem};
 use crate::model::{
-    ComponentStatus, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus, Update, Window, check_id,
+    ComponentStatus, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus, Update,
+    Window, check_id,
 };
 use crate::yamlpos::{Pos, Spans};
 use chrono::{DateTime, Utc};
@@ -74,13 +75,21 @@ pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, V
     let salt = ctx.salt();
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    for (kind, sub) in [(Kind::Incident, INCIDENTS_DIR), (Kind::Maintenance, MAINTENANCE_DIR)] {
+    for (kind, sub) in [
+        (Kind::Incident, INCIDENTS_DIR),
+        (Kind::Maintenance, MAINTENANCE_DIR),
+    ] {
         let dir = content_dir.join(sub);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                problems.push(problem(&dir, 1, "content folder", format!("cannot read folder: {e}")));
+                problems.push(problem(
+                    &dir,
+                    1,
+                    "content folder",
+                    format!("cannot read folder: {e}"),
+                ));
                 continue;
             }
         };
@@ -88,12 +97,21 @@ pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, V
         paths.sort();
         for path in paths {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with('.') || name.starts_with('_') || !name.ends_with(".md") || !path.is_file() {
+            if name.starts_with('.')
+                || name.starts_with('_')
+                || !name.ends_with(".md")
+                || !path.is_file()
+            {
                 continue;
             }
             let id = name.trim_end_matches(".md");
             if let Err(e) = check_id(id) {
-                problems.push(problem(&path, 1, "file name", format!("{e}; the file name (without .md) is the id")));
+                problems.push(problem(
+                    &path,
+                    1,
+                    "file name",
+                    format!("{e}; the file name (without .md) is the id"),
+                ));
                 continue;
             }
             match std::fs::read_to_string(&path) {
@@ -110,11 +128,20 @@ pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, V
                         hash: hex(&h.finalize()),
                     });
                 }
-                Err(e) => problems.push(problem(&path, 1, "content file", format!("cannot read file: {e} (content files must be UTF-8)"))),
+                Err(e) => problems.push(problem(
+                    &path,
+                    1,
+                    "content file",
+                    format!("cannot read file: {e} (content files must be UTF-8)"),
+                )),
             }
         }
     }
-    if problems.is_empty() { Ok(files) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems)
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -122,7 +149,11 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Split `---\n<yaml>\n---\n<body>`: returns (yaml, body, line number of the first body line).
-fn split_front_matter<'a>(text: &'a str, file: &Path, entity: &str) -> Result<(&'a str, &'a str, usize), Problem> {
+fn split_front_matter<'a>(
+    text: &'a str,
+    file: &Path,
+    entity: &str,
+) -> Result<(&'a str, &'a str, usize), Problem> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let missing = || {
         problem(
@@ -146,7 +177,12 @@ fn split_front_matter<'a>(text: &'a str, file: &Path, entity: &str) -> Result<(&
         }
         offset += line.len();
     }
-    Err(problem(file, 1, entity, "front matter is not closed: add a line `---` after the YAML fields"))
+    Err(problem(
+        file,
+        1,
+        entity,
+        "front matter is not closed: add a line `---` after the YAML fields",
+    ))
 }
 
 /// A `## <time> · <status>` section and the lines under it.
@@ -214,10 +250,14 @@ fn parse_heading<S: FromStr<Err = String>>(
             file,
             s.line,
             entity,
-            format!("update heading {:?} needs a time and a status: `## {example}`", s.heading),
+            format!(
+                "update heading {:?} needs a time and a status: `## {example}`",
+                s.heading
+            ),
         ));
     };
-    let at = crate::time::parse_timestamp(when.trim(), tz).map_err(|e| problem(file, s.line, entity, e))?;
+    let at = crate::time::parse_timestamp(when.trim(), tz)
+        .map_err(|e| problem(file, s.line, entity, e))?;
     let status = status
         .trim()
         .to_lowercase()
@@ -257,7 +297,11 @@ struct MaintenanceFront {
     cancelled: bool,
 }
 
-fn front<T: for<'de> Deserialize<'de>>(yaml: &str, file: &Path, entity: &str) -> Result<(T, Spans), Problem> {
+fn front<T: for<'de> Deserialize<'de>>(
+    yaml: &str,
+    file: &Path,
+    entity: &str,
+) -> Result<(T, Spans), Problem> {
     // Front matter starts on line 2 of the file.
     let value: T = serde_yaml::from_str(yaml).map_err(|e| {
         let mut p = yaml_problem(file, &e, 1, entity);
@@ -282,7 +326,8 @@ fn at(file: &Path, pos: Pos, entity: &str, message: impl Into<String>) -> Proble
 pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, Vec<Problem>> {
     let file = src.path.as_path();
     let entity = format!("incident {:?}", src.id);
-    let (yaml, body, body_line) = split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
+    let (yaml, body, body_line) =
+        split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
     let (fm, spans): (IncidentFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
     let mut problems = Vec::new();
     if fm.title.trim().is_empty() {
@@ -291,12 +336,22 @@ pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, 
     let mut components = Vec::new();
     for (k, v) in &fm.components {
         let Some(id) = k.as_str() else {
-            problems.push(at(file, spans.at("components"), &entity, "component ids must be strings"));
+            problems.push(at(
+                file,
+                spans.at("components"),
+                &entity,
+                "component ids must be strings",
+            ));
             continue;
         };
         let path = format!("components.{id}");
         if !ctx.components.contains(id) {
-            problems.push(at(file, spans.key(&path), &entity, unknown_component(id, &ctx.components)));
+            problems.push(at(
+                file,
+                spans.key(&path),
+                &entity,
+                unknown_component(id, &ctx.components),
+            ));
         }
         match v.as_str().map(ComponentStatus::from_str) {
             Some(Ok(ComponentStatus::Operational)) => problems.push(at(
@@ -340,7 +395,12 @@ pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, 
             Ok((at, status)) => {
                 let md = s.body.trim().to_string();
                 if md.is_empty() {
-                    problems.push(problem(file, s.line, &entity, "update has no text: write what visitors should know below the heading"));
+                    problems.push(problem(
+                        file,
+                        s.line,
+                        &entity,
+                        "update has no text: write what visitors should know below the heading",
+                    ));
                 }
                 updates.push(Update {
                     at,
@@ -377,14 +437,22 @@ pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, 
 fn unknown_component(id: &str, known: &HashSet<String>) -> String {
     let mut ids: Vec<&str> = known.iter().map(String::as_str).collect();
     ids.sort_unstable();
-    let hint = crate::suggest::closest(id, &ids).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-    format!("unknown component {id:?}{hint}; components are defined in the config under `components:`")
+    let hint = crate::suggest::closest(id, &ids)
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown component {id:?}{hint}; components are defined in the config under `components:`"
+    )
 }
 
-pub fn parse_maintenance(src: &SourceFile, ctx: &ParseContext) -> Result<Maintenance, Vec<Problem>> {
+pub fn parse_maintenance(
+    src: &SourceFile,
+    ctx: &ParseContext,
+) -> Result<Maintenance, Vec<Problem>> {
     let file = src.path.as_path();
     let entity = format!("maintenance {:?}", src.id);
-    let (yaml, body, body_line) = split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
+    let (yaml, body, body_line) =
+        split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
     let (fm, spans): (MaintenanceFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
     let mut problems = Vec::new();
     if fm.title.trim().is_empty() {
@@ -392,7 +460,12 @@ pub fn parse_maintenance(src: &SourceFile, ctx: &ParseContext) -> Result<Mainten
     }
     for (i, c) in fm.components.iter().enumerate() {
         if !ctx.components.contains(c) {
-            problems.push(at(file, spans.at(&format!("components[{i}]")), &entity, unknown_component(c, &ctx.components)));
+            problems.push(at(
+                file,
+                spans.at(&format!("components[{i}]")),
+                &entity,
+                unknown_component(c, &ctx.components),
+            ));
         }
     }
     let time = |field: &str, v: &str, problems: &mut Vec<Problem>| {
@@ -400,14 +473,24 @@ pub fn parse_maintenance(src: &SourceFile, ctx: &ParseContext) -> Result<Mainten
             .map_err(|e| problems.push(at(file, spans.at(field), &entity, format!("{field}: {e}"))))
             .ok()
     };
-    let window = match (&fm.scheduled_for, &fm.scheduled_until, &fm.schedule, &fm.duration) {
+    let window = match (
+        &fm.scheduled_for,
+        &fm.scheduled_until,
+        &fm.schedule,
+        &fm.duration,
+    ) {
         (Some(f), Some(u), None, None) => {
             let from = time("scheduled_for", f, &mut problems);
             let until = time("scheduled_until", u, &mut problems);
             match (from, until) {
                 (Some(from), Some(until)) if until > from => Some(Window::Once { from, until }),
                 (Some(_), Some(_)) => {
-                    problems.push(at(file, spans.at("scheduled_until"), &entity, "scheduled_until must be after scheduled_for"));
+                    problems.push(at(
+                        file,
+                        spans.at("scheduled_until"),
+                        &entity,
+                        "scheduled_until must be after scheduled_for",
+                    ));
                     None
                 }
                 _ => None,
@@ -423,7 +506,12 @@ pub fn parse_maintenance(src: &SourceFile, ctx: &ParseContext) -> Result<Mainten
                     duration_secs: dur.as_secs() as i64,
                 }),
                 Ok(_) => {
-                    problems.push(at(file, spans.at("duration"), &entity, "duration must be at least 1m"));
+                    problems.push(at(
+                        file,
+                        spans.at("duration"),
+                        &entity,
+                        "duration must be at least 1m",
+                    ));
                     None
                 }
                 Err(e) => {
@@ -472,6 +560,7 @@ pub fn parse_maintenance(src: &SourceFile, ctx: &ParseContext) -> Result<Mainten
                 description_html: render_markdown(&description),
                 description_md: description,
                 updates,
+                first_seen: None,
             })
         }
         _ => Err(problems),

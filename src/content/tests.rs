@@ -3,7 +3,10 @@ use super::*;
 fn ctx() -> ParseContext {
     ParseContext {
         tz: "Europe/Berlin".parse().unwrap(),
-        components: ["api", "web", "database"].into_iter().map(String::from).collect(),
+        components: ["api", "web", "database"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
     }
 }
 
@@ -37,11 +40,28 @@ fn parses_a_full_incident() {
     .unwrap();
     assert_eq!(i.title, "Elevated API errors");
     assert_eq!(i.status(), IncidentStatus::Resolved);
-    assert_eq!(i.impact, Impact::Major, "derived from the worst component effect");
-    assert_eq!(i.components[0], ("api".to_string(), ComponentStatus::PartialOutage));
-    assert_eq!(crate::time::iso(i.created_at()), "2026-11-20T13:02:00Z", "site time zone applies");
-    assert_eq!(i.updates[0].body_html, "<p>Back to <strong>normal</strong>.</p>\n");
-    assert_eq!(crate::time::iso(i.resolved_at().unwrap()), "2026-11-20T15:10:00Z");
+    assert_eq!(
+        i.impact,
+        Impact::Major,
+        "derived from the worst component effect"
+    );
+    assert_eq!(
+        i.components[0],
+        ("api".to_string(), ComponentStatus::PartialOutage)
+    );
+    assert_eq!(
+        crate::time::iso(i.created_at()),
+        "2026-11-20T13:02:00Z",
+        "site time zone applies"
+    );
+    assert_eq!(
+        i.updates[0].body_html,
+        "<p>Back to <strong>normal</strong>.</p>\n"
+    );
+    assert_eq!(
+        crate::time::iso(i.resolved_at().unwrap()),
+        "2026-11-20T15:10:00Z"
+    );
 }
 
 #[test]
@@ -56,7 +76,10 @@ fn updates_are_sorted_newest_first_whatever_the_file_order() {
 
 #[test]
 fn headings_in_code_fences_are_text() {
-    let i = incident("---\ntitle: T\n---\n## 2026-11-20 10:00 UTC · identified\n```\n## not a heading\n```\n").unwrap();
+    let i = incident(
+        "---\ntitle: T\n---\n## 2026-11-20 10:00 UTC · identified\n```\n## not a heading\n```\n",
+    )
+    .unwrap();
     assert_eq!(i.updates.len(), 1);
 }
 
@@ -65,21 +88,54 @@ fn broken_incidents_name_line_and_fix() {
     let cases: &[(&str, &str)] = &[
         ("title: x\n", "1: the file must start with front matter"),
         ("---\ntitle: x\n", "1: front matter is not closed"),
-        ("---\ntitle: x\nimpakt: major\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n", "3: unknown field `impakt`"),
-        ("---\ntitle: x\nimpact: huge\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n", "3: impact: unknown variant `huge`"),
-        ("---\ntitle: x\ncomponents:\n  apj: major_outage\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n", "4: unknown component \"apj\" (did you mean \"api\"?)"),
-        ("---\ntitle: x\ncomponents:\n  api: down\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n", "4: component \"api\": unknown component status \"down\""),
-        ("---\ntitle: x\n---\n## 2026-11-20 10:00 UTC · fixing\nx\n", "4: unknown incident status \"fixing\""),
-        ("---\ntitle: x\n---\n## yesterday · investigating\nx\n", "4: invalid time \"yesterday\""),
-        ("---\ntitle: x\n---\n## 2026-11-20 10:00 UTC\nx\n", "4: update heading \"2026-11-20 10:00 UTC\" needs a time and a status"),
-        ("---\ntitle: x\n---\nHello\n## 2026-11-20 10:00 UTC · investigating\nx\n", "4: text before the first update"),
-        ("---\ntitle: x\n---\n", "4: an incident needs at least one update"),
-        ("---\ntitle: x\n---\n\n## 2026-11-20 10:00 UTC · investigating\n\n", "5: update has no text"),
+        (
+            "---\ntitle: x\nimpakt: major\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n",
+            "3: unknown field `impakt`",
+        ),
+        (
+            "---\ntitle: x\nimpact: huge\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n",
+            "3: impact: unknown variant `huge`",
+        ),
+        (
+            "---\ntitle: x\ncomponents:\n  apj: major_outage\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n",
+            "4: unknown component \"apj\" (did you mean \"api\"?)",
+        ),
+        (
+            "---\ntitle: x\ncomponents:\n  api: down\n---\n## 2026-11-20 10:00 UTC · investigating\nx\n",
+            "4: component \"api\": unknown component status \"down\"",
+        ),
+        (
+            "---\ntitle: x\n---\n## 2026-11-20 10:00 UTC · fixing\nx\n",
+            "4: unknown incident status \"fixing\"",
+        ),
+        (
+            "---\ntitle: x\n---\n## yesterday · investigating\nx\n",
+            "4: invalid time \"yesterday\"",
+        ),
+        (
+            "---\ntitle: x\n---\n## 2026-11-20 10:00 UTC\nx\n",
+            "4: update heading \"2026-11-20 10:00 UTC\" needs a time and a status",
+        ),
+        (
+            "---\ntitle: x\n---\nHello\n## 2026-11-20 10:00 UTC · investigating\nx\n",
+            "4: text before the first update",
+        ),
+        (
+            "---\ntitle: x\n---\n",
+            "4: an incident needs at least one update",
+        ),
+        (
+            "---\ntitle: x\n---\n\n## 2026-11-20 10:00 UTC · investigating\n\n",
+            "5: update has no text",
+        ),
         ("---\ntitle: [x\n---\n", "2: "),
     ];
     for (text, want) in cases {
         let got = first_error(incident(text));
-        assert!(got.starts_with(want), "for {text:?}\n got: {got}\nwant: {want}");
+        assert!(
+            got.starts_with(want),
+            "for {text:?}\n got: {got}\nwant: {want}"
+        );
     }
 }
 
@@ -93,7 +149,10 @@ fn maintenance_once_and_recurring() {
         &ctx(),
     )
     .unwrap();
-    assert_eq!(m.description_html, "<p>We upgrade the <strong>database</strong>.</p>\n");
+    assert_eq!(
+        m.description_html,
+        "<p>We upgrade the <strong>database</strong>.</p>\n"
+    );
     assert!(matches!(m.window, Window::Once { .. }));
     assert_eq!(m.updates.len(), 1);
 
@@ -102,14 +161,26 @@ fn maintenance_once_and_recurring() {
         &ctx(),
     )
     .unwrap();
-    assert_eq!(r.window, Window::Recurring { schedule: "0 3 * * Sun".into(), duration_secs: 1800 });
+    assert_eq!(
+        r.window,
+        Window::Recurring {
+            schedule: "0 3 * * Sun".into(),
+            duration_secs: 1800
+        }
+    );
 }
 
 #[test]
 fn broken_maintenance_is_located() {
     let m = |t: &str| first_error(parse_maintenance(&src(Kind::Maintenance, t), &ctx()));
     assert!(m("---\ntitle: x\nscheduled_for: 2026-12-01 04:00\nscheduled_until: 2026-12-01 02:00\n---\n").starts_with("4: scheduled_until must be after"));
-    assert!(m("---\ntitle: x\nschedule: \"bogus\"\nduration: 1h\n---\n").starts_with("3: cron expression \"bogus\" has 1 fields"));
-    assert!(m("---\ntitle: x\ncomponents: [web, nope]\nschedule: \"0 3 * * *\"\nduration: 1h\n---\n").starts_with("3: unknown component \"nope\""));
+    assert!(
+        m("---\ntitle: x\nschedule: \"bogus\"\nduration: 1h\n---\n")
+            .starts_with("3: cron expression \"bogus\" has 1 fields")
+    );
+    assert!(
+        m("---\ntitle: x\ncomponents: [web, nope]\nschedule: \"0 3 * * *\"\nduration: 1h\n---\n")
+            .starts_with("3: unknown component \"nope\"")
+    );
     assert!(m("---\ntitle: x\n---\n").starts_with("2: set either scheduled_for"));
 }

@@ -4,7 +4,8 @@
 
 use crate::content::Kind;
 use crate::model::{
-    ComponentStatus, DailyRollup, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus, Update, Window,
+    ComponentStatus, DailyRollup, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus,
+    Update, Window,
 };
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -41,17 +42,20 @@ fn from_ts(s: i64) -> DateTime<Utc> {
 }
 
 fn parse_enum<T: FromStr<Err = String>>(s: String) -> rusqlite::Result<T> {
-    s.parse()
-        .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+    s.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 impl Store {
     /// Open (creating if needed) the database file and bring its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create folder {}", dir.display()))?;
         }
-        let conn = Connection::open(path).with_context(|| format!("cannot open database {}", path.display()))?;
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
         Store::init(conn).with_context(|| format!("cannot prepare database {}", path.display()))
     }
 
@@ -71,7 +75,9 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: usize = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > MIGRATIONS.len() {
             return Err(anyhow!(
                 "database schema version {version} is newer than this Pharos understands ({}); upgrade Pharos",
@@ -79,8 +85,11 @@ impl Store {
             ));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(sql).with_context(|| format!("migration {:04} failed", i + 1))?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("migration {:04} failed", i + 1))?;
             tx.pragma_update(None, "user_version", i + 1)?;
             tx.commit()?;
         }
@@ -88,8 +97,14 @@ impl Store {
     }
 
     /// Record configured components; a component first seen now gets `created_at = now`.
-    pub fn sync_components(&mut self, components: &[(String, String)], now: DateTime<Utc>) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub fn sync_components(
+        &mut self,
+        components: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut upsert = tx.prepare(
                 "INSERT INTO components (id, name, created_at) VALUES (?1, ?2, ?3)
@@ -104,7 +119,10 @@ impl Store {
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for id in ids.iter().filter(|id| !keep.contains(id.as_str())) {
-                tx.execute("UPDATE components SET removed_at = ?2 WHERE id = ?1", params![id, ts(now)])?;
+                tx.execute(
+                    "UPDATE components SET removed_at = ?2 WHERE id = ?1",
+                    params![id, ts(now)],
+                )?;
             }
         }
         tx.commit()?;
@@ -123,10 +141,15 @@ impl Store {
         let mut out = HashMap::new();
         for (kind, sql) in [
             (Kind::Incident, "SELECT id, content_hash FROM incidents"),
-            (Kind::Maintenance, "SELECT id, content_hash FROM maintenances"),
+            (
+                Kind::Maintenance,
+                "SELECT id, content_hash FROM maintenances",
+            ),
         ] {
             let mut stmt = self.conn.prepare(sql)?;
-            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            for row in
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            {
                 let (id, hash) = row?;
                 out.insert((kind, id), hash);
             }
@@ -135,9 +158,19 @@ impl Store {
     }
 
     /// Write changed content and drop what no longer has a file, in one transaction.
-    pub fn import(&mut self, changed: &[ImportItem], keep: &HashSet<(Kind, String)>) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (kind, table) in [(Kind::Incident, "incidents"), (Kind::Maintenance, "maintenances")] {
+    pub fn import(
+        &mut self,
+        changed: &[ImportItem],
+        keep: &HashSet<(Kind, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (kind, table) in [
+            (Kind::Incident, "incidents"),
+            (Kind::Maintenance, "maintenances"),
+        ] {
             let ids: Vec<String> = tx
                 .prepare(&format!("SELECT id FROM {table}"))?
                 .query_map([], |r| r.get(0))?
@@ -151,7 +184,7 @@ impl Store {
         for item in changed {
             match &item.item {
                 Imported::Incident(i) => write_incident(&tx, i, &item.path, &item.hash)?,
-                Imported::Maintenance(m) => write_maintenance(&tx, m, &item.path, &item.hash)?,
+                Imported::Maintenance(m) => write_maintenance(&tx, m, &item.path, &item.hash, now)?,
             }
         }
         tx.commit()?;
@@ -164,7 +197,13 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("SELECT incident_id, component_id, status FROM incident_components ORDER BY incident_id, position")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, parse_enum(r.get(2)?)?)))? {
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                parse_enum(r.get(2)?)?,
+            ))
+        })? {
             let (iid, cid, status) = row?;
             comps.entry(iid).or_default().push((cid, status));
         }
@@ -186,11 +225,16 @@ impl Store {
             let (iid, u) = row?;
             updates.entry(iid).or_default().push(u);
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, title, impact, automatic FROM incidents ORDER BY created_at DESC, id DESC")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, title, impact, automatic FROM incidents ORDER BY created_at DESC, id DESC",
+        )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, parse_enum::<Impact>(r.get(2)?)?, r.get::<_, bool>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                parse_enum::<Impact>(r.get(2)?)?,
+                r.get::<_, bool>(3)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -236,7 +280,8 @@ impl Store {
             updates.entry(mid).or_default().push(u);
         }
         let mut stmt = self.conn.prepare(
-            "SELECT id, title, scheduled_for, scheduled_until, schedule, duration_secs, cancelled, description_md, description_html
+            "SELECT id, title, scheduled_for, scheduled_until, schedule, duration_secs, cancelled, description_md, description_html,
+                    first_seen
              FROM maintenances ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -250,11 +295,20 @@ impl Store {
                     duration_secs: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
                 },
             };
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, window, r.get::<_, bool>(6)?, r.get(7)?, r.get(8)?))
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    window,
+                    r.get::<_, bool>(6)?,
+                ),
+                (r.get(7)?, r.get(8)?, from_ts(r.get(9)?)),
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, title, window, cancelled, description_md, description_html) = row?;
+            let ((id, title, window, cancelled), (description_md, description_html, first_seen)) =
+                row?;
             out.push(Maintenance {
                 components: comps.remove(&id).unwrap_or_default(),
                 updates: updates.remove(&id).unwrap_or_default(),
@@ -264,13 +318,18 @@ impl Store {
                 cancelled,
                 description_md,
                 description_html,
+                first_seen: Some(first_seen),
             });
         }
         Ok(out)
     }
 
     /// Daily rollups for days in `[from, to]`, by component and day.
-    pub fn daily_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<HashMap<String, BTreeMap<NaiveDate, DailyRollup>>> {
+    pub fn daily_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<HashMap<String, BTreeMap<NaiveDate, DailyRollup>>> {
         let mut stmt = self.conn.prepare(
             "SELECT component_id, day, up, degraded, down, latency_p50_ms, latency_p95_ms, latency_p99_ms
              FROM daily_rollups WHERE day >= ?1 AND day <= ?2",
@@ -300,30 +359,53 @@ impl Store {
     }
 
     /// Write (replace) one day's rollup for a component.
-    pub fn put_daily_rollup(&mut self, component: &str, day: NaiveDate, r: &DailyRollup) -> Result<()> {
+    pub fn put_daily_rollup(
+        &mut self,
+        component: &str,
+        day: NaiveDate,
+        r: &DailyRollup,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO daily_rollups
              (component_id, day, up, degraded, down, latency_p50_ms, latency_p95_ms, latency_p99_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![component, day.to_string(), r.up, r.degraded, r.down, r.latency_p50_ms, r.latency_p95_ms, r.latency_p99_ms],
+            params![
+                component,
+                day.to_string(),
+                r.up,
+                r.degraded,
+                r.down,
+                r.latency_p50_ms,
+                r.latency_p95_ms,
+                r.latency_p99_ms
+            ],
         )?;
         Ok(())
     }
 
     /// The status each monitor has confirmed for its component (empty until the daemon runs).
     pub fn monitor_statuses(&self) -> Result<Vec<(String, ComponentStatus, DateTime<Utc>)>> {
-        let mut stmt = self.conn.prepare("SELECT component_id, status, since FROM monitor_state ORDER BY monitor_id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, parse_enum(r.get(1)?)?, from_ts(r.get(2)?))))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT component_id, status, since FROM monitor_state ORDER BY monitor_id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, parse_enum(r.get(1)?)?, from_ts(r.get(2)?)))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Schema version (for tests and `pharos status`).
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     pub fn integrity_ok(&self) -> Result<bool> {
-        let s: Option<String> = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).optional()?;
+        let s: Option<String> = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .optional()?;
         Ok(s.as_deref() == Some("ok"))
     }
 }
@@ -345,22 +427,46 @@ fn write_incident(tx: &rusqlite::Transaction, i: &Incident, path: &str, hash: &s
         "INSERT INTO incident_updates (incident_id, seq, at, status, body_md, body_html) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (seq, up) in i.updates.iter().enumerate() {
-        u.execute(params![i.id, seq, ts(up.at), up.status.as_str(), up.body_md, up.body_html])?;
+        u.execute(params![
+            i.id,
+            seq,
+            ts(up.at),
+            up.status.as_str(),
+            up.body_md,
+            up.body_html
+        ])?;
     }
     Ok(())
 }
 
-fn write_maintenance(tx: &rusqlite::Transaction, m: &Maintenance, path: &str, hash: &str) -> Result<()> {
+fn write_maintenance(
+    tx: &rusqlite::Transaction,
+    m: &Maintenance,
+    path: &str,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let first_seen: i64 = tx
+        .query_row(
+            "SELECT first_seen FROM maintenances WHERE id = ?1",
+            [&m.id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(ts(now));
     tx.execute("DELETE FROM maintenances WHERE id = ?1", [&m.id])?;
     let (from, until, schedule, duration) = match &m.window {
         Window::Once { from, until } => (Some(ts(*from)), Some(ts(*until)), None, None),
-        Window::Recurring { schedule, duration_secs } => (None, None, Some(schedule.as_str()), Some(*duration_secs)),
+        Window::Recurring {
+            schedule,
+            duration_secs,
+        } => (None, None, Some(schedule.as_str()), Some(*duration_secs)),
     };
     tx.execute(
         "INSERT INTO maintenances (id, title, source_path, content_hash, scheduled_for, scheduled_until, schedule,
-           duration_secs, cancelled, description_md, description_html)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![m.id, m.title, path, hash, from, until, schedule, duration, m.cancelled, m.description_md, m.description_html],
+           duration_secs, cancelled, first_seen, description_md, description_html)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![m.id, m.title, path, hash, from, until, schedule, duration, m.cancelled, first_seen, m.description_md, m.description_html],
     )?;
     let mut c = tx.prepare_cached("INSERT INTO maintenance_components (maintenance_id, position, component_id) VALUES (?1, ?2, ?3)")?;
     for (pos, cid) in m.components.iter().enumerate() {
@@ -370,7 +476,14 @@ fn write_maintenance(tx: &rusqlite::Transaction, m: &Maintenance, path: &str, ha
         "INSERT INTO maintenance_updates (maintenance_id, seq, at, status, body_md, body_html) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (seq, up) in m.updates.iter().enumerate() {
-        u.execute(params![m.id, seq, ts(up.at), up.status.as_str(), up.body_md, up.body_html])?;
+        u.execute(params![
+            m.id,
+            seq,
+            ts(up.at),
+            up.status.as_str(),
+            up.body_md,
+            up.body_html
+        ])?;
     }
     Ok(())
 }
@@ -386,8 +499,18 @@ mod tests {
             impact: Impact::Major,
             components: vec![("api".into(), ComponentStatus::PartialOutage)],
             updates: vec![
-                Update { at: from_ts(at + 60), status: IncidentStatus::Resolved, body_md: "ok".into(), body_html: "<p>ok</p>".into() },
-                Update { at: from_ts(at), status: IncidentStatus::Investigating, body_md: "hm".into(), body_html: "<p>hm</p>".into() },
+                Update {
+                    at: from_ts(at + 60),
+                    status: IncidentStatus::Resolved,
+                    body_md: "ok".into(),
+                    body_html: "<p>ok</p>".into(),
+                },
+                Update {
+                    at: from_ts(at),
+                    status: IncidentStatus::Investigating,
+                    body_md: "hm".into(),
+                    body_html: "<p>hm</p>".into(),
+                },
             ],
             automatic: false,
         }
@@ -400,15 +523,22 @@ mod tests {
         let mut s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let a = incident("a", 1_000_000);
-        let item = ImportItem { item: Imported::Incident(a.clone()), path: "a.md".into(), hash: "h1".into() };
+        let item = ImportItem {
+            item: Imported::Incident(a.clone()),
+            path: "a.md".into(),
+            hash: "h1".into(),
+        };
         let keep = HashSet::from([(Kind::Incident, "a".to_string())]);
-        s.import(&[item], &keep).unwrap();
+        s.import(&[item], &keep, from_ts(0)).unwrap();
         drop(s);
         let mut s = Store::open(&path).unwrap();
         assert_eq!(s.incidents().unwrap(), vec![a]);
-        assert_eq!(s.content_hashes().unwrap()[&(Kind::Incident, "a".to_string())], "h1");
+        assert_eq!(
+            s.content_hashes().unwrap()[&(Kind::Incident, "a".to_string())],
+            "h1"
+        );
         // A file that disappeared is removed with its updates.
-        s.import(&[], &HashSet::new()).unwrap();
+        s.import(&[], &HashSet::new(), from_ts(0)).unwrap();
         assert!(s.incidents().unwrap().is_empty());
         assert!(s.integrity_ok().unwrap());
     }
@@ -426,7 +556,13 @@ mod tests {
     fn daily_rollups_by_range() {
         let mut s = Store::open_in_memory().unwrap();
         let d = |x: &str| NaiveDate::from_str(x).unwrap();
-        let r = DailyRollup { up: 10, degraded: 1, down: 1, latency_p50_ms: Some(80), ..Default::default() };
+        let r = DailyRollup {
+            up: 10,
+            degraded: 1,
+            down: 1,
+            latency_p50_ms: Some(80),
+            ..Default::default()
+        };
         s.put_daily_rollup("api", d("2026-11-01"), &r).unwrap();
         s.put_daily_rollup("api", d("2026-10-01"), &r).unwrap();
         let got = s.daily_rollups(d("2026-10-15"), d("2026-11-30")).unwrap();

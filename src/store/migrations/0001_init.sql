@@ -50,6 +50,7 @@ CREATE TABLE maintenances (
     schedule          TEXT,                 -- ... or a cron expression and a duration
     duration_secs     INTEGER,
     cancelled         INTEGER NOT NULL DEFAULT 0,
+    first_seen        INTEGER NOT NULL,     -- when Pharos first imported it (Statuspage created_at)
     description_md    TEXT NOT NULL,
     description_html  TEXT NOT NULL,
     CHECK ((scheduled_for IS NOT NULL AND scheduled_until IS NOT NULL) OR (schedule IS NOT NULL AND duration_secs IS NOT NULL))

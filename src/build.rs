@@ -1,0 +1,132 @@
+//! `pharos build`: the pipeline, top to bottom.
+//!
+//! import content (only files that changed) -> read a snapshot from the store -> render (pure)
+//! -> write the output folder atomically. Any problem before the write leaves the old site as it was.
+
+use crate::config::{Config, Problems};
+use crate::content::{self, Kind, ParseContext, SourceFile};
+use crate::output::{self, WriteReport};
+use crate::render::{self, Site};
+use crate::snapshot::{self, SiteInfo, Snapshot, StoredState};
+use crate::store::{ImportItem, Imported, Store};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub files: usize,
+    /// Files parsed because they are new or changed.
+    pub parsed: usize,
+}
+
+/// Bring the store in line with `content/`: parse new and changed files, drop removed ones.
+/// Every broken file is reported (not just the first), and then nothing is imported.
+pub fn import_content(
+    config: &Config,
+    store: &mut Store,
+    now: DateTime<Utc>,
+) -> Result<ImportReport> {
+    let ctx = ParseContext {
+        tz: config.tz(),
+        components: config.components.iter().map(|c| c.id.to_string()).collect(),
+    };
+    let files = content::scan(&config.content_path(), &ctx).map_err(Problems)?;
+    let known = store.content_hashes()?;
+    let mut problems = Vec::new();
+    let mut changed = Vec::new();
+    let mut keep = HashSet::new();
+    for f in &files {
+        keep.insert((f.kind, f.id.clone()));
+        if known.get(&(f.kind, f.id.clone())) == Some(&f.hash) {
+            continue;
+        }
+        match parse(f, &ctx) {
+            Ok(item) => changed.push(ImportItem {
+                item,
+                path: display_path(config, &f.path),
+                hash: f.hash.clone(),
+            }),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+    store.import(&changed, &keep, now)?;
+    Ok(ImportReport {
+        files: files.len(),
+        parsed: changed.len(),
+    })
+}
+
+fn parse(f: &SourceFile, ctx: &ParseContext) -> Result<Imported, Vec<crate::config::Problem>> {
+    match f.kind {
+        Kind::Incident => content::parse_incident(f, ctx).map(Imported::Incident),
+        Kind::Maintenance => content::parse_maintenance(f, ctx).map(Imported::Maintenance),
+    }
+}
+
+/// A content path as stored: relative to the config folder when possible.
+fn display_path(config: &Config, p: &Path) -> String {
+    p.strip_prefix(&config.base_dir)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Read the logo named in the config, as (extension, bytes).
+pub fn read_logo(config: &Config) -> Result<Option<(String, Vec<u8>)>> {
+    let Some(logo) = &config.site.logo else {
+        return Ok(None);
+    };
+    let path = config.resolve(logo);
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("cannot read logo {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("png")
+        .to_ascii_lowercase();
+    Ok(Some((ext, bytes)))
+}
+
+/// Everything up to the rendered site, without writing it.
+pub fn snapshot(config: &Config, store: &mut Store, now: DateTime<Utc>) -> Result<Snapshot> {
+    let components: Vec<(String, String)> = config
+        .components
+        .iter()
+        .map(|c| (c.id.to_string(), c.name.to_string()))
+        .collect();
+    store.sync_components(&components, now)?;
+    import_content(config, store, now)?;
+    let stored = StoredState::read(store, config.tz(), config.site.history_days, now)?;
+    let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
+    let site = SiteInfo::from_config(config, read_logo(config)?);
+    Ok(Snapshot::derive(site, groups, comps, stored, now))
+}
+
+pub fn render_site(config: &Config, snap: &Snapshot) -> Result<Site> {
+    let theme = crate::theme::load(config)?;
+    Ok(render::render(snap, &theme)?)
+}
+
+#[derive(Debug)]
+pub struct BuildReport {
+    pub out: PathBuf,
+    pub write: WriteReport,
+}
+
+/// `pharos build`.
+pub fn build(config: &Config, out: Option<&Path>, now: DateTime<Utc>) -> Result<BuildReport> {
+    let out = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| config.output_path());
+    let mut store = Store::open(&config.database_path())?;
+    let snap = snapshot(config, &mut store, now)?;
+    let site = render_site(config, &snap)?;
+    let write = output::write_site(&site, &out, &config.publish.cache_control)
+        .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    Ok(BuildReport { out, write })
+}

@@ -1,0 +1,321 @@
+//! Writing the rendered site to the output folder (`publish/`), all or nothing.
+//!
+//! The site is written to a staging folder next to the output folder, then swapped in with one
+//! `renameat2(RENAME_EXCHANGE)` (two renames where that is unavailable). A failure at any point
+//! before the swap leaves the previous site untouched. The folder carries a manifest of every file
+//! (hash, size, content type, cache class) that publishers use to upload only what changed.
+
+use crate::config::CacheControl;
+use crate::render::{CacheClass, Site};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+pub const MANIFEST_FILE: &str = ".pharos-manifest.json";
+/// Files in the output folder that are not ours but are kept (the folder is tracked in git).
+const KEEP: &[&str] = &[".gitkeep"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub sha256: String,
+    pub size: u64,
+    pub content_type: String,
+    pub cache_class: CacheClassName,
+    pub cache_control: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheClassName {
+    Immutable,
+    Short,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub files: BTreeMap<String, ManifestEntry>,
+}
+
+impl Manifest {
+    pub fn of(site: &Site, cache: &CacheControl) -> Manifest {
+        let files = site
+            .files
+            .iter()
+            .map(|(path, f)| {
+                let (class, header) = match f.cache {
+                    CacheClass::Immutable => {
+                        (CacheClassName::Immutable, cache.immutable.to_string())
+                    }
+                    CacheClass::Short => (CacheClassName::Short, cache.short.to_string()),
+                };
+                let entry = ManifestEntry {
+                    sha256: crate::content::hex(&Sha256::digest(&f.bytes)),
+                    size: f.bytes.len() as u64,
+                    content_type: f.content_type.to_string(),
+                    cache_class: class,
+                    cache_control: header,
+                };
+                (path.clone(), entry)
+            })
+            .collect();
+        Manifest { version: 1, files }
+    }
+
+    /// The manifest of an output folder, if it has one.
+    pub fn read(dir: &Path) -> Option<Manifest> {
+        let text = std::fs::read_to_string(dir.join(MANIFEST_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    pub files: usize,
+    pub bytes: u64,
+    /// Files whose bytes differ from the previous site (new or changed).
+    pub changed: Vec<String>,
+    /// Files of the previous site that are gone.
+    pub removed: Vec<String>,
+}
+
+/// Reject anything that is not a plain relative path made of normal segments.
+pub fn check_relative(path: &str) -> Result<()> {
+    let ok = !path.contains('\0')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if !ok {
+        bail!(
+            "refusing to write {path:?}: output paths must be relative, without '..' or empty segments"
+        );
+    }
+    Ok(())
+}
+
+fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("publish");
+    out.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// A folder we may replace: missing, empty but for files we keep, or one we wrote before.
+fn check_replaceable(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        bail!("output {} exists and is not a folder", out.display());
+    }
+    if out.join(MANIFEST_FILE).is_file() {
+        return Ok(());
+    }
+    let foreign: Vec<String> = std::fs::read_dir(out)
+        .with_context(|| format!("cannot read output folder {}", out.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !KEEP.contains(&n.as_str()))
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "refusing to replace {}: it is not empty and was not written by Pharos (no {MANIFEST_FILE}); choose an empty or new folder with --out",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Write `site` as the new content of `out`, atomically.
+pub fn write_site(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
+    check_replaceable(out)?;
+    for path in site.files.keys() {
+        check_relative(path)?;
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let staging = sibling(out, "staging");
+    let old = sibling(out, "old");
+    for leftover in [&staging, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover)
+                .with_context(|| format!("cannot remove leftover {}", leftover.display()))?;
+        }
+    }
+
+    let result = (|| -> Result<WriteReport> {
+        let manifest = Manifest::of(site, cache);
+        let previous = Manifest::read(out).unwrap_or_default();
+        std::fs::create_dir_all(&staging)
+            .with_context(|| format!("cannot create {}", staging.display()))?;
+        let mut report = WriteReport::default();
+        for (path, file) in &site.files {
+            let target = staging.join(path);
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::write(&target, &file.bytes)
+                .with_context(|| format!("cannot write {}", target.display()))?;
+            report.files += 1;
+            report.bytes += file.bytes.len() as u64;
+            if previous.files.get(path).map(|e| &e.sha256)
+                != manifest.files.get(path).map(|e| &e.sha256)
+            {
+                report.changed.push(path.clone());
+            }
+        }
+        report.removed = previous
+            .files
+            .keys()
+            .filter(|p| !manifest.files.contains_key(*p))
+            .cloned()
+            .collect();
+        let text =
+            serde_json::to_string_pretty(&manifest).context("cannot serialize the manifest")?;
+        std::fs::write(staging.join(MANIFEST_FILE), text + "\n")
+            .context("cannot write the manifest")?;
+        for keep in KEEP {
+            if out.join(keep).is_file() {
+                std::fs::copy(out.join(keep), staging.join(keep))
+                    .with_context(|| format!("cannot keep {keep}"))?;
+            }
+        }
+        swap(&staging, out, &old)?;
+        Ok(report)
+    })();
+    // Whatever happened, leave no staging or old folder behind.
+    for leftover in [&staging, &old] {
+        if leftover.exists() {
+            let _ = std::fs::remove_dir_all(leftover);
+        }
+    }
+    result
+}
+
+/// Put `staging` in place of `out`; the previous content ends up at `staging` or `old`.
+fn swap(staging: &Path, out: &Path, old: &Path) -> Result<()> {
+    if !out.exists() {
+        return std::fs::rename(staging, out)
+            .with_context(|| format!("cannot move the new site to {}", out.display()));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let a = CString::new(staging.as_os_str().as_bytes())?;
+        let b = CString::new(out.as_os_str().as_bytes())?;
+        // SAFETY: both pointers are valid NUL-terminated paths for the duration of the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+        ) {
+            return Err(err)
+                .with_context(|| format!("cannot swap the new site into {}", out.display()));
+        }
+    }
+    std::fs::rename(out, old)
+        .with_context(|| format!("cannot move the old site {} aside", out.display()))?;
+    if let Err(e) = std::fs::rename(staging, out) {
+        // Put the old site back rather than leave nothing.
+        let _ = std::fs::rename(old, out);
+        return Err(e).with_context(|| format!("cannot move the new site to {}", out.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::OutputFile;
+
+    fn site(files: &[(&str, &str)]) -> Site {
+        let mut s = Site::default();
+        for (p, b) in files {
+            s.files.insert(
+                p.to_string(),
+                OutputFile {
+                    bytes: b.as_bytes().to_vec(),
+                    content_type: "text/plain",
+                    cache: CacheClass::Short,
+                },
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn replaces_the_folder_and_reports_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("publish");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join(".gitkeep"), "").unwrap();
+        let cache = CacheControl::default();
+        let r = write_site(
+            &site(&[("index.html", "a"), ("x/y.json", "b")]),
+            &out,
+            &cache,
+        )
+        .unwrap();
+        assert_eq!(r.changed, ["index.html", "x/y.json"]);
+        let r = write_site(&site(&[("index.html", "a2")]), &out, &cache).unwrap();
+        assert_eq!(
+            (r.changed, r.removed),
+            (vec!["index.html".to_string()], vec!["x/y.json".to_string()])
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.html")).unwrap(),
+            "a2"
+        );
+        assert!(!out.join("x/y.json").exists() && out.join(".gitkeep").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            ["publish"],
+            "no staging or old folder is left behind"
+        );
+    }
+
+    #[test]
+    fn refuses_foreign_folders_and_bad_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
+        let err = write_site(
+            &site(&[("index.html", "a")]),
+            dir.path(),
+            &CacheControl::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not written by Pharos"), "{err}");
+        assert!(dir.path().join("precious.txt").exists());
+        for bad in ["../x", "/abs", "a//b", "a/../b", "", "a\\b", "./a"] {
+            assert!(check_relative(bad).is_err(), "{bad:?}");
+        }
+    }
+}

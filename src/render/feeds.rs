@@ -1,0 +1,144 @@
+//! `history.atom` and `history.rss`: incidents and maintenance windows, newest change first, with
+//! every update in the entry. Timestamps come from the data, never from the clock.
+
+use super::{CacheClass, Site, content_type_for, xml_escape};
+use crate::model::Update;
+use crate::snapshot::Snapshot;
+use crate::time::{human, iso};
+use chrono::{DateTime, Utc};
+
+pub struct Entry {
+    pub id: String,
+    pub title: String,
+    pub url: String,
+    pub published: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// HTML (sanitized parts only), escaped again when written into XML.
+    pub html: String,
+}
+
+fn timeline<S: Copy>(
+    snap: &Snapshot,
+    updates: &[Update<S>],
+    label: impl Fn(S) -> &'static str,
+) -> String {
+    updates
+        .iter()
+        .filter(|u| u.at <= snap.now)
+        .map(|u| {
+            format!(
+                "<p><strong>{}</strong> · {}</p>\n{}",
+                label(u.status),
+                xml_escape(&human(u.at, snap.site.tz)),
+                u.body_html
+            )
+        })
+        .collect()
+}
+
+/// Feed entries, newest change first, at most `site.feed_entries`.
+pub fn entries(snap: &Snapshot) -> Vec<Entry> {
+    let base = &snap.site.base_url;
+    let mut out: Vec<Entry> = snap
+        .incidents
+        .iter()
+        .map(|i| Entry {
+            id: format!("{base}/incidents/{}/", i.id),
+            title: format!("{} ({})", i.title, i.status().label()),
+            url: format!("{base}/incidents/{}/index.html", i.id),
+            published: i.created_at(),
+            updated: i.updated_at(),
+            html: timeline(snap, &i.updates, |s| s.label()),
+        })
+        .chain(snap.maintenances.iter().map(|m| {
+            let window = format!(
+                "<p>Scheduled from {} to {}</p>\n",
+                xml_escape(&human(m.from, snap.site.tz)),
+                xml_escape(&human(m.until, snap.site.tz))
+            );
+            Entry {
+                id: format!("{base}/maintenance/{}/", m.id),
+                title: format!("Maintenance: {} ({})", m.title, m.status.label()),
+                url: format!("{base}/maintenance/{}/index.html", m.id),
+                published: m.created_at,
+                updated: m.updated_at(),
+                html: window + &timeline(snap, &m.updates, |s| s.label()),
+            }
+        }))
+        .collect();
+    out.sort_by(|a, b| (b.updated, &b.id).cmp(&(a.updated, &a.id)));
+    out.truncate(snap.site.feed_entries);
+    out
+}
+
+pub fn render(snap: &Snapshot, site: &mut Site) {
+    let entries = entries(snap);
+    let base = &snap.site.base_url;
+    let title = xml_escape(&format!("{} incident history", snap.site.title));
+    let updated = entries
+        .iter()
+        .map(|e| e.updated)
+        .max()
+        .unwrap_or(snap.last_change);
+
+    let mut atom = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+         <title>{title}</title>\n<id>{base}/history.atom</id>\n\
+         <link rel=\"alternate\" type=\"text/html\" href=\"{b}/index.html\"/>\n\
+         <link rel=\"self\" type=\"application/atom+xml\" href=\"{b}/history.atom\"/>\n\
+         <updated>{}</updated>\n<author><name>{}</name></author>\n<generator>Pharos</generator>\n",
+        iso(updated),
+        xml_escape(&snap.site.title),
+        b = xml_escape(base),
+    );
+    for e in &entries {
+        atom.push_str(&format!(
+            "<entry>\n<title>{}</title>\n<id>{}</id>\n<link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n\
+             <published>{}</published>\n<updated>{}</updated>\n<content type=\"html\">{}</content>\n</entry>\n",
+            xml_escape(&e.title),
+            xml_escape(&e.id),
+            xml_escape(&e.url),
+            iso(e.published),
+            iso(e.updated),
+            xml_escape(&e.html),
+        ));
+    }
+    atom.push_str("</feed>\n");
+    site.add(
+        "history.atom",
+        atom.into_bytes(),
+        content_type_for("atom"),
+        CacheClass::Short,
+    );
+
+    let mut rss = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\n<channel>\n\
+         <title>{title}</title>\n<link>{b}/index.html</link>\n<description>{}</description>\n\
+         <atom:link href=\"{b}/history.rss\" rel=\"self\" type=\"application/rss+xml\"/>\n\
+         <lastBuildDate>{}</lastBuildDate>\n<generator>Pharos</generator>\n",
+        xml_escape(&format!(
+            "Incidents and maintenance for {}",
+            snap.site.title
+        )),
+        updated.to_rfc2822(),
+        b = xml_escape(base),
+    );
+    for e in &entries {
+        rss.push_str(&format!(
+            "<item>\n<title>{}</title>\n<link>{}</link>\n<guid isPermaLink=\"false\">{}</guid>\n\
+             <pubDate>{}</pubDate>\n<description>{}</description>\n</item>\n",
+            xml_escape(&e.title),
+            xml_escape(&e.url),
+            xml_escape(&e.id),
+            e.updated.to_rfc2822(),
+            xml_escape(&e.html),
+        ));
+    }
+    rss.push_str("</channel>\n</rss>\n");
+    site.add(
+        "history.rss",
+        rss.into_bytes(),
+        content_type_for("rss"),
+        CacheClass::Short,
+    );
+}

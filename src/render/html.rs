@@ -1,0 +1,316 @@
+//! HTML pages through Tera. Admin text only ever enters as context values (autoescaped), never
+//! as template source; sanitized Markdown HTML is the only thing printed with `| safe`.
+
+use super::view::{IncidentView, MonthLink, SiteView, StatView, Views, month_label, year_month};
+use super::{CacheClass, RenderError, Site, Theme, content_type_for};
+use crate::model::ComponentStatus;
+use crate::snapshot::Snapshot;
+use chrono::Duration as ChronoDuration;
+use std::collections::BTreeMap;
+use tera::{Context, Tera};
+
+pub fn build_tera(theme: &Theme) -> Result<Tera, RenderError> {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![".html"]);
+    // Tera's default also escapes '/', which bloats every URL; these five are what HTML needs.
+    tera.set_escape_fn(escape_html);
+    tera.add_raw_templates(
+        theme
+            .templates
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_str())),
+    )
+    .map_err(|e| RenderError::Template(chain(&e)))?;
+    Ok(tera)
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+struct Pages<'a> {
+    tera: Tera,
+    views: Views<'a>,
+    site: SiteView,
+    out: &'a mut Site,
+}
+
+impl Pages<'_> {
+    fn page(
+        &mut self,
+        path: &str,
+        template: &str,
+        title: Option<&str>,
+        mut ctx: Context,
+    ) -> Result<(), RenderError> {
+        let depth = path.matches('/').count();
+        ctx.insert("root", &"../".repeat(depth));
+        ctx.insert("site", &self.site);
+        let page_title = match title {
+            Some(t) => format!("{t} · {}", self.site.title),
+            None => self.site.title.clone(),
+        };
+        ctx.insert("page_title", &page_title);
+        let html = self
+            .tera
+            .render(template, &ctx)
+            .map_err(|e| RenderError::Template(format!("{template}: {}", chain(&e))))?;
+        self.out.add(
+            path,
+            html.into_bytes(),
+            content_type_for("html"),
+            CacheClass::Short,
+        );
+        Ok(())
+    }
+}
+
+fn favicon(class: &str) -> String {
+    let colour = match class {
+        "ok" => "%231f883d",
+        "maintenance" => "%230969da",
+        "minor" => "%23d4a72c",
+        "major" => "%23fb8f44",
+        _ => "%23cf222e",
+    };
+    format!(
+        "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='{colour}'/%3E%3C/svg%3E"
+    )
+}
+
+pub fn render_pages(
+    snap: &Snapshot,
+    theme: &Theme,
+    css: &str,
+    logo: Option<&str>,
+    out: &mut Site,
+) -> Result<(), RenderError> {
+    let views = Views { snap };
+    let overall = views.overall();
+    let site = SiteView {
+        title: snap.site.title.clone(),
+        description: snap.site.description.clone(),
+        base_url: snap.site.base_url.clone(),
+        links: snap
+            .site
+            .links
+            .iter()
+            .map(|l| super::view::LinkView {
+                title: l.title.clone(),
+                url: l.url.clone(),
+            })
+            .collect(),
+        logo: logo.map(str::to_string),
+        css: css.to_string(),
+        time_zone: snap.site.tz.name().to_string(),
+        favicon: favicon(&overall.class),
+        overall,
+    };
+    let mut p = Pages {
+        tera: build_tera(theme)?,
+        views,
+        site,
+        out,
+    };
+    index(&mut p, snap)?;
+    for i in &snap.incidents {
+        let mut ctx = Context::new();
+        ctx.insert("incident", &p.views.incident(i));
+        p.page(
+            &format!("incidents/{}/index.html", i.id),
+            "incident.html",
+            Some(&i.title),
+            ctx,
+        )?;
+    }
+    for m in &snap.maintenances {
+        let mut ctx = Context::new();
+        ctx.insert("maintenance", &p.views.maintenance(m));
+        p.page(
+            &format!("maintenance/{}/index.html", m.id),
+            "maintenance.html",
+            Some(&m.title),
+            ctx,
+        )?;
+    }
+    history(&mut p, snap)?;
+    components(&mut p, snap)?;
+    Ok(())
+}
+
+fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
+    let v = &p.views;
+    let today = snap.today();
+    let since = today - ChronoDuration::days(i64::from(snap.site.recent_days.max(1)) - 1);
+    let recent: Vec<IncidentView> = snap
+        .incidents
+        .iter()
+        .filter(|i| !i.status().is_open())
+        .filter(|i| {
+            i.resolved_at()
+                .is_some_and(|t| t <= snap.now && crate::time::local_day(t, snap.site.tz) >= since)
+        })
+        .map(|i| v.incident(i))
+        .collect();
+    let mut ctx = Context::new();
+    ctx.insert("groups", &v.groups());
+    ctx.insert(
+        "active_incidents",
+        &snap
+            .open_incidents()
+            .map(|i| v.incident(i))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert(
+        "active_maintenance",
+        &snap
+            .active_maintenances()
+            .map(|m| v.maintenance(m))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert(
+        "upcoming_maintenance",
+        &snap
+            .upcoming_maintenances()
+            .map(|m| v.maintenance(m))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert("recent_incidents", &recent);
+    ctx.insert("recent_days", &snap.site.recent_days);
+    ctx.insert("updated", &v.time(snap.stamp));
+    p.page("index.html", "index.html", None, ctx)
+}
+
+/// `history/index.html` lists months; `history/YYYY-MM/index.html` holds each month's incidents.
+/// Month pages keep their content when new incidents arrive in other months.
+fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
+    let tz = snap.site.tz;
+    let mut months: BTreeMap<(i32, u32), Vec<usize>> = BTreeMap::new();
+    for (idx, i) in snap.incidents.iter().enumerate() {
+        months
+            .entry(year_month(crate::time::local_day(i.created_at(), tz)))
+            .or_default()
+            .push(idx);
+    }
+    let link = |(y, m): (i32, u32), count: usize| MonthLink {
+        label: month_label(y, m),
+        url: format!("history/{y:04}-{m:02}/index.html"),
+        count,
+    };
+    let keys: Vec<(i32, u32)> = months.keys().rev().copied().collect();
+    let mut ctx = Context::new();
+    ctx.insert(
+        "months",
+        &keys
+            .iter()
+            .map(|k| link(*k, months[k].len()))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert("incidents_total", &snap.incidents.len());
+    p.page(
+        "history/index.html",
+        "history.html",
+        Some("Incident history"),
+        ctx,
+    )?;
+    for (n, key) in keys.iter().enumerate() {
+        let incidents: Vec<IncidentView> = months[key]
+            .iter()
+            .map(|i| p.views.incident(&snap.incidents[*i]))
+            .collect();
+        let mut ctx = Context::new();
+        ctx.insert("month_label", &month_label(key.0, key.1));
+        ctx.insert("incidents", &incidents);
+        ctx.insert(
+            "newer",
+            &n.checked_sub(1)
+                .map(|j| link(keys[j], months[&keys[j]].len())),
+        );
+        ctx.insert("older", &keys.get(n + 1).map(|k| link(*k, months[k].len())));
+        let title = format!("Incidents in {}", month_label(key.0, key.1));
+        p.page(
+            &format!("history/{:04}-{:02}/index.html", key.0, key.1),
+            "history_month.html",
+            Some(&title),
+            ctx,
+        )?;
+    }
+    Ok(())
+}
+
+/// How many incidents a component page lists.
+const COMPONENT_INCIDENTS: usize = 20;
+
+fn components(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
+    for c in &snap.components {
+        let id = c.info.id.as_str();
+        let v = &p.views;
+        let incidents: Vec<IncidentView> = snap
+            .incidents
+            .iter()
+            .filter(|i| i.components.iter().any(|(cid, _)| cid == id))
+            .take(COMPONENT_INCIDENTS)
+            .map(|i| v.incident(i))
+            .collect();
+        let stats: Vec<StatView> = [
+            (1, "Today"),
+            (7, "Last 7 days"),
+            (30, "Last 30 days"),
+            (i64::from(snap.site.history_days), ""),
+        ]
+        .into_iter()
+        .map(|(days, label)| {
+            let label = if label.is_empty() {
+                format!("Last {days} days")
+            } else {
+                label.to_string()
+            };
+            v.uptime_stat(id, days, &label)
+        })
+        .collect();
+        let mut ctx = Context::new();
+        ctx.insert("component", &v.component(c));
+        ctx.insert(
+            "group_name",
+            &c.info
+                .group
+                .as_ref()
+                .and_then(|g| snap.groups.iter().find(|x| &x.id == g))
+                .map(|g| g.name.clone()),
+        );
+        ctx.insert("stats", &stats);
+        ctx.insert("latency", &v.latency_chart(id, snap.site.history_days));
+        ctx.insert("incidents", &incidents);
+        ctx.insert("operational", &(c.status == ComponentStatus::Operational));
+        let name = c.info.name.clone();
+        p.page(
+            &format!("components/{id}/index.html"),
+            "component.html",
+            Some(&name),
+            ctx,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Helpers shared by the integration tests: build fixture sites into temp folders.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use pharos::config::Config;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The fixed `now` of the golden fixtures: Thursday 26 Nov 2026, 14:30 in Berlin.
+pub const NOW: &str = "2026-11-26T13:30:00Z";
+
+pub fn now() -> DateTime<Utc> {
+    t(NOW)
+}
+
+pub fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A fixture site copied into a temp folder (so its database and output stay there).
+pub struct TestSite {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestSite {
+    pub fn fixture(name: &str) -> TestSite {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&fixtures().join("sites").join(name), dir.path());
+        TestSite { dir }
+    }
+
+    pub fn empty() -> TestSite {
+        TestSite {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("config.yaml")
+    }
+
+    pub fn config(&self) -> Config {
+        Config::load(&self.config_path()).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path().join("publish")
+    }
+
+    /// Build at `now` into `publish/`.
+    pub fn build_at(&self, now: DateTime<Utc>) -> anyhow::Result<pharos::build::BuildReport> {
+        pharos::build::build(&self.config(), None, now)
+    }
+
+    pub fn build(&self) -> pharos::build::BuildReport {
+        self.build_at(now()).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.out().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn json(&self, rel: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Every output file and its bytes.
+    pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        collect(&self.out(), &self.out(), &mut out);
+        out
+    }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(root, &p, out);
+        } else {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            out.insert(rel, std::fs::read(&p).unwrap());
+        }
+    }
+}
+
+/// Seed daily rollups so uptime bars and charts have data.
+pub fn seed_rollups(site: &TestSite) {
+    use pharos::model::DailyRollup;
+    let config = site.config();
+    let mut store = pharos::store::Store::open(&config.database_path()).unwrap();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    for back in 0..20i64 {
+        let day = today - chrono::Duration::days(back);
+        let down = if back == 2 {
+            30
+        } else if back == 5 {
+            1
+        } else {
+            0
+        };
+        let degraded = if back == 7 { 12 } else { 0 };
+        let r = DailyRollup {
+            up: 1440 - down - degraded,
+            degraded,
+            down,
+            latency_p50_ms: Some(80 + (back as u32 * 7) % 40),
+            latency_p95_ms: Some(200 + (back as u32 * 13) % 90),
+            latency_p99_ms: Some(400),
+        };
+        store.put_daily_rollup("api", day, &r).unwrap();
+    }
+}
