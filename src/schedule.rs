@@ -18,7 +18,17 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
             ));
         }
     };
-    cron::Schedule::from_str(&full).map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+    cron::Schedule::from_str(&full).map_err(|e| {
+        // The crate's message repeats the expression with a caret line; its last line says why.
+        let e = e.to_string();
+        let why = e
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        format!("invalid cron expression {expr:?}: {why}")
+    })
 }
 
 /// Start times of `schedule` in `tz`, the first one strictly after `after`.

@@ -535,10 +535,40 @@ fn strip_position(msg: &str) -> String {
     format!("{}{}", &msg[..at], &rest[end..])
 }
 
-/// Turn a serde_yaml error into a located problem. serde_yaml prefixes the path
+/// serde_yaml places errors raised inside a value's own `Deserialize` (a bad time zone, a missing
+/// environment variable) at the enclosing mapping. When the message quotes the offending text,
+/// point at its first occurrence from there on instead.
+fn refine(text: &str, pos: Pos, message: &str) -> Pos {
+    let needle = match (message.find("${"), message.find('"')) {
+        (Some(i), _) => message[i..].split_inclusive('}').next(),
+        (None, Some(i)) => message[i + 1..].split('"').next(),
+        _ => None,
+    };
+    let Some(needle) = needle.filter(|n| !n.is_empty()) else {
+        return pos;
+    };
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(pos.line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let Some(found) = text
+        .get(start..)
+        .and_then(|rest| rest.find(needle))
+        .map(|i| start + i)
+    else {
+        return pos;
+    };
+    let line = text[..found].matches('\n').count() + 1;
+    let col = text[..found].rfind('\n').map_or(found, |nl| found - nl - 1) + 1;
+    Pos { line, col }
+}
+
+/// Turn a serde_yaml error on `text` into a located problem. serde_yaml prefixes the path
 /// (`components[1]: unknown field ...`); we keep it as the entity.
 pub(crate) fn yaml_problem(
     file: &Path,
+    text: &str,
     err: &serde_yaml::Error,
     line_offset: usize,
     fallback: &str,
@@ -546,14 +576,16 @@ pub(crate) fn yaml_problem(
     let pos = err
         .location()
         .map(|l| Pos {
-            line: l.line() + line_offset,
+            line: l.line(),
             col: l.column(),
         })
-        .unwrap_or(Pos {
-            line: 1 + line_offset,
-            col: 1,
-        });
+        .unwrap_or(Pos { line: 1, col: 1 });
     let msg = strip_position(&err.to_string());
+    let pos = refine(text, pos, &msg);
+    let pos = Pos {
+        line: pos.line + line_offset,
+        col: pos.col,
+    };
     let (entity, message) = match msg.split_once(": ") {
         Some((path, rest)) if !path.contains(' ') && !path.is_empty() => {
             (path.to_string(), rest.to_string())
@@ -577,7 +609,7 @@ impl Config {
     /// Parse and validate config text. `file` names it in messages and anchors relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Problems> {
         let mut config: Config = serde_yaml::from_str(text)
-            .map_err(|e| Problems(vec![yaml_problem(file, &e, 0, "config")]))?;
+            .map_err(|e| Problems(vec![yaml_problem(file, text, &e, 0, "config")]))?;
         config.file = file.to_path_buf();
         config.base_dir = file
             .parent()

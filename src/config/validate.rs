@@ -194,7 +194,9 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
             "keep raw check results for at least 1h (rollups are built from them)",
         );
     }
-    if c.store.rollup_retention.0 < Duration::from_secs(86_400 * u64::from(c.site.history_days)) {
+    if c.site.history_days <= 365
+        && c.store.rollup_retention.0 < Duration::from_secs(86_400 * u64::from(c.site.history_days))
+    {
         k.add(
             "store.rollup_retention",
             "store.rollup_retention",
@@ -370,7 +372,10 @@ fn monitor(
             ),
         );
     }
-    if m.timeout.0.is_zero() || (m.kind != MonitorKind::Heartbeat && m.timeout.0 > m.interval.0) {
+    let interval_ok = m.interval.0 >= Duration::from_secs(1);
+    if m.timeout.0.is_zero()
+        || (interval_ok && m.kind != MonitorKind::Heartbeat && m.timeout.0 > m.interval.0)
+    {
         k.add(
             &format!("{p}.timeout"),
             &entity,

@@ -304,7 +304,7 @@ fn front<T: for<'de> Deserialize<'de>>(
 ) -> Result<(T, Spans), Problem> {
     // Front matter starts on line 2 of the file.
     let value: T = serde_yaml::from_str(yaml).map_err(|e| {
-        let mut p = yaml_problem(file, &e, 1, entity);
+        let mut p = yaml_problem(file, yaml, &e, 1, entity);
         if p.entity != entity {
             p.message = format!("{}: {}", p.entity, p.message);
             p.entity = entity.to_string();
