@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -116,6 +117,8 @@ pub fn render_site(config: &Config, snap: &Snapshot) -> Result<Site> {
 pub struct BuildReport {
     pub out: PathBuf,
     pub write: WriteReport,
+    /// How long each step took.
+    pub phases: [(&'static str, Duration); 3],
 }
 
 /// `pharos build`.
@@ -123,10 +126,23 @@ pub fn build(config: &Config, out: Option<&Path>, now: DateTime<Utc>) -> Result<
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| config.output_path());
+    let t = Instant::now();
     let mut store = Store::open(&config.database_path())?;
     let snap = snapshot(config, &mut store, now)?;
+    let snapshot_time = t.elapsed();
+    let t = Instant::now();
     let site = render_site(config, &snap)?;
+    let render_time = t.elapsed();
+    let t = Instant::now();
     let write = output::write_site(&site, &out, &config.publish.cache_control)
         .with_context(|| format!("cannot write the site to {}", out.display()))?;
-    Ok(BuildReport { out, write })
+    Ok(BuildReport {
+        out,
+        write,
+        phases: [
+            ("import+snapshot", snapshot_time),
+            ("render", render_time),
+            ("write", t.elapsed()),
+        ],
+    })
 }

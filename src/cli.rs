@@ -55,12 +55,18 @@ fn run(cli: Cli) -> Result<()> {
             let now = now_from(now.as_deref(), &config)?;
             let started = std::time::Instant::now();
             let r = crate::build::build(&config, out.as_deref(), now)?;
+            let phases: Vec<String> = r
+                .phases
+                .iter()
+                .map(|(name, d)| format!("{name} {} ms", d.as_millis()))
+                .collect();
             eprintln!(
-                "built {} files ({} KiB) into {} in {} ms; {} changed, {} removed",
+                "built {} files ({} KiB) into {} in {} ms ({}); {} changed, {} removed",
                 r.write.files,
                 r.write.bytes / 1024,
                 r.out.display(),
                 started.elapsed().as_millis(),
+                phases.join(", "),
                 r.write.changed.len(),
                 r.write.removed.len()
             );

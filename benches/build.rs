@@ -1,0 +1,335 @@
+//! `cargo bench --bench build`: full-build figures for generated sites.
+//!
+//! Generates sites with 100 components and N incidents (default 100, 1,000 and 10,000; set
+//! PHAROS_BENCH_SIZES=100,1000 to choose), then runs the release `pharos build` binary on each:
+//! a cold build (new database: every file parsed) and a warm build (nothing changed). Prints wall
+//! time, the child's peak RSS, the output size, and the gzip size of index.html plus its CSS.
+//! Writes the table as JSON to target/bench-build.json. Figures only: nothing here fails on time.
+//! PHAROS_BENCH_DIR=DIR keeps the generated sites in DIR (to profile a build by hand).
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// A small deterministic PRNG (xorshift64*), so every run generates the same site.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+const SERVICES: &[&str] = &[
+    "API",
+    "Dashboard",
+    "Webhooks",
+    "Search",
+    "Billing",
+    "Auth",
+    "CDN",
+    "Email",
+    "Storage",
+    "Queue",
+];
+const REGIONS: &[&str] = &["EU", "US East", "US West", "APAC", "Global"];
+const PROBLEMS: &[&str] = &[
+    "Elevated error rates",
+    "Increased latency",
+    "Degraded performance",
+    "Partial outage",
+    "Delayed processing",
+];
+const EFFECTS: &[&str] = &["degraded_performance", "partial_outage", "major_outage"];
+
+/// Write a site with `components` components and `incidents` incidents spread over two years
+/// before 2026-11-26, a few still open, plus a recurring and a one-off maintenance.
+pub fn generate(dir: &Path, components: usize, incidents: usize) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ incidents as u64);
+    let mut config = String::from(
+        "site:\n  title: Bench Status\n  base_url: https://status.bench.test\n  time_zone: Europe/Berlin\ngroups:\n",
+    );
+    for g in 0..10 {
+        config.push_str(&format!("  - id: g{g}\n    name: Region {g}\n"));
+    }
+    config.push_str("components:\n");
+    for c in 0..components {
+        config.push_str(&format!(
+            "  - id: c{c}\n    name: {} {}\n    description: Component number {c}\n    group: g{}\n",
+            SERVICES[c % SERVICES.len()],
+            REGIONS[c % REGIONS.len()],
+            c % 10
+        ));
+    }
+    std::fs::create_dir_all(dir.join("content/incidents")).unwrap();
+    std::fs::create_dir_all(dir.join("content/maintenance")).unwrap();
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+
+    let end = 1_795_700_000i64; // 2026-11-26
+    let span = 2 * 365 * 86_400;
+    for i in 0..incidents {
+        let start = end - span + (rng.below(span as u64) as i64);
+        let open = i < 3;
+        let n_updates = 2 + rng.below(4) as usize;
+        let comp = rng.below(components as u64);
+        let mut text = format!(
+            "---\ntitle: {} for {} {}\ncomponents:\n  c{comp}: {}\n",
+            rng.pick(PROBLEMS),
+            SERVICES[comp as usize % SERVICES.len()],
+            REGIONS[comp as usize % REGIONS.len()],
+            rng.pick(EFFECTS)
+        );
+        if rng.below(3) == 0 {
+            let other = (comp + 1) % components as u64;
+            text.push_str(&format!("  c{other}: degraded_performance\n"));
+        }
+        text.push_str("---\n");
+        let statuses = ["investigating", "identified", "monitoring", "resolved"];
+        let mut t = start + 60 * (n_updates as i64) * 20;
+        for u in (0..n_updates).rev() {
+            let status = if u == n_updates - 1 && !open {
+                "resolved"
+            } else {
+                statuses[u.min(2)]
+            };
+            let when = chrono_like(t);
+            text.push_str(&format!(
+                "## {when} UTC · {status}\nWe are working on it. Details:\n\n- affected requests: about {}%\n- see the [runbook](https://docs.bench.test/runbook/{i})\n\n**Next update** within 30 minutes.\n\n",
+                1 + rng.below(40)
+            ));
+            t -= 60 * (5 + rng.below(30) as i64);
+        }
+        std::fs::write(dir.join(format!("content/incidents/i{i:06}.md")), text).unwrap();
+    }
+    std::fs::write(
+        dir.join("content/maintenance/weekly.md"),
+        "---\ntitle: Weekly maintenance\ncomponents: [c0, c1]\nschedule: \"0 3 * * Sun\"\nduration: 1h\n---\nRoutine work.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("content/maintenance/2027-01-10-upgrade.md"),
+        "---\ntitle: Database upgrade\ncomponents: [c2]\nscheduled_for: 2027-01-10 02:00\nscheduled_until: 2027-01-10 04:00\n---\nUpgrade.\n",
+    )
+    .unwrap();
+}
+
+/// `YYYY-MM-DD HH:MM` for Unix seconds (UTC), without pulling chrono into the bench.
+fn chrono_like(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+struct Row {
+    name: String,
+    incidents: usize,
+    cold_ms: u128,
+    warm_ms: u128,
+    peak_rss_mb: f64,
+    files: usize,
+    output_mb: f64,
+    index_css_gzip: usize,
+}
+
+/// Run `pharos build`; returns (wall ms, peak RSS of the child in MiB).
+fn run_build(config: &Path, out: &Path) -> (u128, f64) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .args([
+            "-c",
+            config.to_str().unwrap(),
+            "build",
+            "--out",
+            out.to_str().unwrap(),
+            "--now",
+            "2026-11-26T12:00:00Z",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait4 gives this child's own resource usage (peak RSS), not the sum of all children.
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for the child we spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid for writes for the duration of the call.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let ms = started.elapsed().as_millis();
+    assert_eq!(rc, pid, "wait4");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "pharos build failed"
+    );
+    let _ = child.try_wait();
+    (ms, usage.ru_maxrss as f64 / 1024.0)
+}
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap().len()
+}
+
+fn measure(name: &str, site: &Path, incidents: usize) -> Row {
+    let config = site.join("config.yaml");
+    let out = site.join("publish");
+    let _ = std::fs::remove_file(site.join("pharos.db"));
+    let (cold_ms, cold_rss) = run_build(&config, &out);
+    let (warm_ms, warm_rss) = run_build(&config, &out);
+    let mut files = 0;
+    let mut bytes = 0u64;
+    let mut css = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files += 1;
+                bytes += p.metadata().unwrap().len();
+                if p.extension().is_some_and(|x| x == "css") {
+                    css = std::fs::read(&p).unwrap();
+                }
+            }
+        }
+    }
+    let index = std::fs::read(out.join("index.html")).unwrap();
+    Row {
+        name: name.to_string(),
+        incidents,
+        cold_ms,
+        warm_ms,
+        peak_rss_mb: cold_rss.max(warm_rss),
+        files,
+        output_mb: bytes as f64 / 1_048_576.0,
+        index_css_gzip: gzip_len(&index) + gzip_len(&css),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing: skip the heavy run there.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("PHAROS_BENCH_SIZES")
+        .unwrap_or_else(|_| "100,1000,10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // PHAROS_BENCH_DIR keeps the generated sites (for profiling); by default they are temporary.
+    let temp = tempfile::tempdir().unwrap();
+    let work_dir = std::env::var_os("PHAROS_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let mut rows = Vec::new();
+
+    let example = work_dir.join("example");
+    std::fs::create_dir_all(&example).unwrap();
+    std::fs::copy(
+        root.join("config.example.yaml"),
+        example.join("config.yaml"),
+    )
+    .unwrap();
+    copy_dir(&root.join("content"), &example.join("content"));
+    rows.push(measure("example site", &example, 2));
+
+    for n in sizes {
+        let dir = work_dir.join(format!("gen-{n}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let t = Instant::now();
+        generate(&dir, 100, n);
+        eprintln!(
+            "generated 100 components / {n} incidents in {} ms",
+            t.elapsed().as_millis()
+        );
+        rows.push(measure(&format!("100 comp / {n} inc"), &dir, n));
+    }
+
+    println!(
+        "\n{:<24} {:>10} {:>10} {:>10} {:>12} {:>8} {:>10} {:>14}",
+        "site",
+        "incidents",
+        "cold ms",
+        "warm ms",
+        "peak RSS MB",
+        "files",
+        "output MB",
+        "index+css gz"
+    );
+    for r in &rows {
+        println!(
+            "{:<24} {:>10} {:>10} {:>10} {:>12.1} {:>8} {:>10.1} {:>14}",
+            r.name,
+            r.incidents,
+            r.cold_ms,
+            r.warm_ms,
+            r.peak_rss_mb,
+            r.files,
+            r.output_mb,
+            r.index_css_gzip
+        );
+    }
+    let json: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"site\":\"{}\",\"incidents\":{},\"cold_ms\":{},\"warm_ms\":{},\"peak_rss_mb\":{:.1},\"files\":{},\"output_mb\":{:.2},\"index_css_gzip_bytes\":{}}}",
+                r.name, r.incidents, r.cold_ms, r.warm_ms, r.peak_rss_mb, r.files, r.output_mb, r.index_css_gzip
+            )
+        })
+        .collect();
+    let target = root.join("target");
+    let _ = std::fs::create_dir_all(&target);
+    std::fs::write(
+        target.join("bench-build.json"),
+        format!("[{}]\n", json.join(",\n")),
+    )
+    .unwrap();
+    println!(
+        "\n(written to target/bench-build.json; nproc={}, one build at a time)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
