@@ -60,6 +60,11 @@ pub enum Indicator {
     Critical,
 }
 
+/// Enums with a wire name (`"partial_outage"`), for code generic over them (the store).
+pub trait WireName: Copy + FromStr<Err = String> {
+    fn wire(self) -> &'static str;
+}
+
 /// Parse/print the serde wire name of the enums above (`"partial_outage"`), for content files,
 /// the store and error messages.
 macro_rules! wire_names {
@@ -69,6 +74,11 @@ macro_rules! wire_names {
             pub const NAMES: &'static str = concat!($($name, " "),+);
             pub fn as_str(self) -> &'static str {
                 match self { $(<$ty>::$variant => $name),+ }
+            }
+        }
+        impl WireName for $ty {
+            fn wire(self) -> &'static str {
+                self.as_str()
             }
         }
         impl fmt::Display for $ty {

@@ -37,6 +37,23 @@ impl Check<'_> {
         }
     }
 
+    /// A required private http(s) URL: the message never repeats the value.
+    fn secret_url(&mut self, path: &str, entity: &str, url: Option<&super::Secret>, missing: &str) {
+        match url {
+            None => self.add(path, entity, missing),
+            Some(u)
+                if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) =>
+            {
+                self.add(
+                    &format!("{path}.url"),
+                    entity,
+                    "url must start with http:// or https://",
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
     fn url(&mut self, path: &str, entity: &str, url: &str, schemes: &[&str]) {
         let ok = schemes.iter().any(|s| {
             url.strip_prefix(s)
@@ -438,24 +455,12 @@ fn monitor(
     }
 
     match m.kind {
-        MonitorKind::Http => match &m.url {
-            None => k.add(
-                &p,
-                &entity,
-                "http monitors need `url` (e.g. url: ${API_HEALTH_URL})",
-            ),
-            Some(u)
-                if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) =>
-            {
-                // The URL is private: say what is wrong without repeating it.
-                k.add(
-                    &format!("{p}.url"),
-                    &entity,
-                    "url must start with http:// or https://",
-                );
-            }
-            Some(_) => {}
-        },
+        MonitorKind::Http => k.secret_url(
+            &p,
+            &entity,
+            m.url.as_ref(),
+            "http monitors need `url` (e.g. url: ${API_HEALTH_URL})",
+        ),
         MonitorKind::Tcp => {
             if m.host.is_none() || m.port.is_none() {
                 k.add(&p, &entity, "tcp monitors need `host` and `port`");
@@ -561,23 +566,12 @@ fn notification(
         | ChannelKind::Discord
         | ChannelKind::Teams
         | ChannelKind::GoogleChat
-        | ChannelKind::Mattermost => match &n.url {
-            None => k.add(
-                &p,
-                &entity,
-                "this channel needs `url` (e.g. url: ${SLACK_WEBHOOK_URL})",
-            ),
-            Some(u)
-                if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) =>
-            {
-                k.add(
-                    &format!("{p}.url"),
-                    &entity,
-                    "url must start with http:// or https://",
-                );
-            }
-            Some(_) => {}
-        },
+        | ChannelKind::Mattermost => k.secret_url(
+            &p,
+            &entity,
+            n.url.as_ref(),
+            "this channel needs `url` (e.g. url: ${SLACK_WEBHOOK_URL})",
+        ),
         ChannelKind::Telegram => {
             if n.bot_token.is_none() || n.chat_id.is_none() {
                 k.add(

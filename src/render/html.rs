@@ -13,7 +13,7 @@ pub fn build_tera(theme: &Theme) -> Result<Tera, RenderError> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![".html"]);
     // Tera's default also escapes '/', which bloats every URL; these five are what HTML needs.
-    tera.set_escape_fn(escape_html);
+    tera.set_escape_fn(super::xml_escape);
     tera.add_raw_templates(
         theme
             .templates
@@ -22,21 +22,6 @@ pub fn build_tera(theme: &Theme) -> Result<Tera, RenderError> {
     )
     .map_err(|e| RenderError::Template(chain(&e)))?;
     Ok(tera)
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

@@ -5,7 +5,7 @@
 use crate::content::Kind;
 use crate::model::{
     ComponentStatus, DailyRollup, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus,
-    Update, Window,
+    Update, Window, WireName,
 };
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -207,24 +207,8 @@ impl Store {
             let (iid, cid, status) = row?;
             comps.entry(iid).or_default().push((cid, status));
         }
-        let mut updates: HashMap<String, Vec<Update<IncidentStatus>>> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT incident_id, at, status, body_md, body_html FROM incident_updates ORDER BY incident_id, seq")?;
-        for row in stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                Update {
-                    at: from_ts(r.get(1)?),
-                    status: parse_enum(r.get(2)?)?,
-                    body_md: r.get(3)?,
-                    body_html: r.get(4)?,
-                },
-            ))
-        })? {
-            let (iid, u) = row?;
-            updates.entry(iid).or_default().push(u);
-        }
+        let mut updates: HashMap<String, Vec<Update<IncidentStatus>>> =
+            read_updates(&self.conn, "incident_updates", "incident_id")?;
         let mut stmt = self.conn.prepare(
             "SELECT id, title, impact, automatic FROM incidents ORDER BY created_at DESC, id DESC",
         )?;
@@ -261,24 +245,8 @@ impl Store {
             let (mid, cid) = row?;
             comps.entry(mid).or_default().push(cid);
         }
-        let mut updates: HashMap<String, Vec<Update<MaintenanceStatus>>> = HashMap::new();
-        let mut stmt = self.conn.prepare(
-            "SELECT maintenance_id, at, status, body_md, body_html FROM maintenance_updates ORDER BY maintenance_id, seq",
-        )?;
-        for row in stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                Update {
-                    at: from_ts(r.get(1)?),
-                    status: parse_enum(r.get(2)?)?,
-                    body_md: r.get(3)?,
-                    body_html: r.get(4)?,
-                },
-            ))
-        })? {
-            let (mid, u) = row?;
-            updates.entry(mid).or_default().push(u);
-        }
+        let mut updates: HashMap<String, Vec<Update<MaintenanceStatus>>> =
+            read_updates(&self.conn, "maintenance_updates", "maintenance_id")?;
         let mut stmt = self.conn.prepare(
             "SELECT id, title, scheduled_for, scheduled_until, schedule, duration_secs, cancelled, description_md, description_html,
                     first_seen
@@ -410,6 +378,57 @@ impl Store {
     }
 }
 
+/// Updates of every incident (or maintenance), by owner id, newest first.
+fn read_updates<S: WireName>(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+) -> Result<HashMap<String, Vec<Update<S>>>> {
+    let mut out: HashMap<String, Vec<Update<S>>> = HashMap::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {key}, at, status, body_md, body_html FROM {table} ORDER BY {key}, seq"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Update {
+                at: from_ts(r.get(1)?),
+                status: parse_enum(r.get(2)?)?,
+                body_md: r.get(3)?,
+                body_html: r.get(4)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (owner, u) = row?;
+        out.entry(owner).or_default().push(u);
+    }
+    Ok(out)
+}
+
+fn write_updates<S: WireName>(
+    tx: &rusqlite::Transaction,
+    table: &str,
+    key: &str,
+    id: &str,
+    updates: &[Update<S>],
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO {table} ({key}, seq, at, status, body_md, body_html) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?;
+    for (seq, u) in updates.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            seq,
+            ts(u.at),
+            u.status.wire(),
+            u.body_md,
+            u.body_html
+        ])?;
+    }
+    Ok(())
+}
+
 fn write_incident(tx: &rusqlite::Transaction, i: &Incident, path: &str, hash: &str) -> Result<()> {
     tx.execute("DELETE FROM incidents WHERE id = ?1", [&i.id])?;
     tx.execute(
@@ -423,19 +442,7 @@ fn write_incident(tx: &rusqlite::Transaction, i: &Incident, path: &str, hash: &s
     for (pos, (cid, status)) in i.components.iter().enumerate() {
         c.execute(params![i.id, pos, cid, status.as_str()])?;
     }
-    let mut u = tx.prepare_cached(
-        "INSERT INTO incident_updates (incident_id, seq, at, status, body_md, body_html) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for (seq, up) in i.updates.iter().enumerate() {
-        u.execute(params![
-            i.id,
-            seq,
-            ts(up.at),
-            up.status.as_str(),
-            up.body_md,
-            up.body_html
-        ])?;
-    }
+    write_updates(tx, "incident_updates", "incident_id", &i.id, &i.updates)?;
     Ok(())
 }
 
@@ -472,19 +479,13 @@ fn write_maintenance(
     for (pos, cid) in m.components.iter().enumerate() {
         c.execute(params![m.id, pos, cid])?;
     }
-    let mut u = tx.prepare_cached(
-        "INSERT INTO maintenance_updates (maintenance_id, seq, at, status, body_md, body_html) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    write_updates(
+        tx,
+        "maintenance_updates",
+        "maintenance_id",
+        &m.id,
+        &m.updates,
     )?;
-    for (seq, up) in m.updates.iter().enumerate() {
-        u.execute(params![
-            m.id,
-            seq,
-            ts(up.at),
-            up.status.as_str(),
-            up.body_md,
-            up.body_html
-        ])?;
-    }
     Ok(())
 }
 
