@@ -156,12 +156,22 @@ struct Row {
     files: usize,
     output_mb: f64,
     index_css_gzip: usize,
+    warm_phases: String,
 }
 
-/// Run `pharos build`; returns (wall ms, peak RSS of the child in MiB).
-fn run_build(config: &Path, out: &Path) -> (u128, f64) {
+/// What one `pharos build` run took.
+struct Run {
+    wall_ms: u128,
+    peak_rss_mb: f64,
+    /// The phases `pharos build` reports: "import+snapshot 3 ms, render 42 ms, write 338 ms".
+    phases: String,
+}
+
+/// Run `pharos build` and measure it.
+fn run_build(config: &Path, out: &Path) -> Run {
+    let log = tempfile::NamedTempFile::new().unwrap();
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pharos"))
+    let child = Command::new(env!("CARGO_BIN_EXE_pharos"))
         .args([
             "-c",
             config.to_str().unwrap(),
@@ -171,7 +181,7 @@ fn run_build(config: &Path, out: &Path) -> (u128, f64) {
             "--now",
             "2026-11-26T12:00:00Z",
         ])
-        .stderr(std::process::Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
     // wait4 gives this child's own resource usage (peak RSS), not the sum of all children.
@@ -181,14 +191,23 @@ fn run_build(config: &Path, out: &Path) -> (u128, f64) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `status` and `usage` are valid for writes for the duration of the call.
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let ms = started.elapsed().as_millis();
+    let wall_ms = started.elapsed().as_millis();
     assert_eq!(rc, pid, "wait4");
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "pharos build failed"
     );
-    let _ = child.try_wait();
-    (ms, usage.ru_maxrss as f64 / 1024.0)
+    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let phases = text
+        .split_once(" ms (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default();
+    Run {
+        wall_ms,
+        peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        phases,
+    }
 }
 
 fn gzip_len(bytes: &[u8]) -> usize {
@@ -201,8 +220,8 @@ fn measure(name: &str, site: &Path, incidents: usize) -> Row {
     let config = site.join("config.yaml");
     let out = site.join("publish");
     let _ = std::fs::remove_file(site.join("pharos.db"));
-    let (cold_ms, cold_rss) = run_build(&config, &out);
-    let (warm_ms, warm_rss) = run_build(&config, &out);
+    let cold = run_build(&config, &out);
+    let warm = run_build(&config, &out);
     let mut files = 0;
     let mut bytes = 0u64;
     let mut css = Vec::new();
@@ -225,9 +244,10 @@ fn measure(name: &str, site: &Path, incidents: usize) -> Row {
     Row {
         name: name.to_string(),
         incidents,
-        cold_ms,
-        warm_ms,
-        peak_rss_mb: cold_rss.max(warm_rss),
+        cold_ms: cold.wall_ms,
+        warm_ms: warm.wall_ms,
+        peak_rss_mb: cold.peak_rss_mb.max(warm.peak_rss_mb),
+        warm_phases: warm.phases,
         files,
         output_mb: bytes as f64 / 1_048_576.0,
         index_css_gzip: gzip_len(&index) + gzip_len(&css),
@@ -298,12 +318,16 @@ fn main() {
             r.index_css_gzip
         );
     }
+    println!("\nwarm build phases (as `pharos build` reports them):");
+    for r in &rows {
+        println!("  {:<24} {}", r.name, r.warm_phases);
+    }
     let json: Vec<String> = rows
         .iter()
         .map(|r| {
             format!(
-                "{{\"site\":\"{}\",\"incidents\":{},\"cold_ms\":{},\"warm_ms\":{},\"peak_rss_mb\":{:.1},\"files\":{},\"output_mb\":{:.2},\"index_css_gzip_bytes\":{}}}",
-                r.name, r.incidents, r.cold_ms, r.warm_ms, r.peak_rss_mb, r.files, r.output_mb, r.index_css_gzip
+                "{{\"site\":\"{}\",\"incidents\":{},\"cold_ms\":{},\"warm_ms\":{},\"peak_rss_mb\":{:.1},\"files\":{},\"output_mb\":{:.2},\"index_css_gzip_bytes\":{},\"warm_phases\":\"{}\"}}",
+                r.name, r.incidents, r.cold_ms, r.warm_ms, r.peak_rss_mb, r.files, r.output_mb, r.index_css_gzip, r.warm_phases
             )
         })
         .collect();
