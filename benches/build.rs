@@ -2,7 +2,9 @@
 //!
 //! Generates sites with 100 components and N incidents (default 100, 1,000 and 10,000; set
 //! PHAROS_BENCH_SIZES=100,1000 to choose), then runs the release `pharos build` binary on each:
-//! a cold build (new database: every file parsed) and a warm build (nothing changed). Prints wall
+//! a cold build (new database: every file parsed) and a warm build (nothing changed). Every
+//! component gets 90 days of daily uptime rollups, so the bars weigh what they weigh on a real
+//! site. Prints wall
 //! time, the child's peak RSS, the output size, and the gzip size of index.html plus its CSS.
 //! Writes the table as JSON to target/bench-build.json. Figures only: nothing here fails on time.
 //! PHAROS_BENCH_DIR=DIR keeps the generated sites in DIR (to profile a build by hand).
@@ -104,7 +106,9 @@ pub fn generate(dir: &Path, components: usize, incidents: usize) {
             } else {
                 statuses[u.min(2)]
             };
-            let when = chrono_like(t);
+            let when = chrono::DateTime::from_timestamp(t, 0)
+                .unwrap()
+                .format("%Y-%m-%d %H:%M");
             text.push_str(&format!(
                 "## {when} UTC · {status}\nWe are working on it. Details:\n\n- affected requests: about {}%\n- see the [runbook](https://docs.bench.test/runbook/{i})\n\n**Next update** within 30 minutes.\n\n",
                 1 + rng.below(40)
@@ -123,28 +127,6 @@ pub fn generate(dir: &Path, components: usize, incidents: usize) {
         "---\ntitle: Database upgrade\ncomponents: [c2]\nscheduled_for: 2027-01-10 02:00\nscheduled_until: 2027-01-10 04:00\n---\nUpgrade.\n",
     )
     .unwrap();
-}
-
-/// `YYYY-MM-DD HH:MM` for Unix seconds (UTC), without pulling chrono into the bench.
-fn chrono_like(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60
-    )
 }
 
 struct Row {
@@ -212,6 +194,41 @@ fn run_build(config: &Path, out: &Path) -> Run {
     }
 }
 
+/// 90 days of daily rollups for every generated component (`c0`...), a few bad days among them,
+/// so uptime bars and charts carry the weight they have on a real site.
+fn seed_rollups(db: &Path, seed: usize) {
+    use pharos::model::DailyRollup;
+    let mut store = pharos::store::Store::open(db).unwrap();
+    let mut rng = Rng(0x51ed ^ seed as u64);
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    for c in 0..100 {
+        for back in 0..90 {
+            let down = if rng.below(20) == 0 {
+                rng.below(60) as u32
+            } else {
+                0
+            };
+            let degraded = if rng.below(15) == 0 {
+                rng.below(100) as u32
+            } else {
+                0
+            };
+            let p50 = 60 + rng.below(80) as u32;
+            let r = DailyRollup {
+                up: 1440 - down - degraded,
+                degraded,
+                down,
+                latency_p50_ms: Some(p50),
+                latency_p95_ms: Some(p50 * 3),
+                latency_p99_ms: Some(p50 * 5),
+            };
+            store
+                .put_daily_rollup(&format!("c{c}"), today - chrono::Duration::days(back), &r)
+                .unwrap();
+        }
+    }
+}
+
 fn gzip_len(bytes: &[u8]) -> usize {
     let mut enc = GzEncoder::new(Vec::new(), Compression::best());
     enc.write_all(bytes).unwrap();
@@ -222,6 +239,7 @@ fn measure(name: &str, site: &Path, incidents: usize) -> Row {
     let config = site.join("config.yaml");
     let out = site.join("publish");
     let _ = std::fs::remove_file(site.join("pharos.db"));
+    seed_rollups(&site.join("pharos.db"), incidents);
     let cold = run_build(&config, &out);
     let warm = run_build(&config, &out);
     let mut files = 0;
