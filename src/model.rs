@@ -362,7 +362,12 @@ pub fn check_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// A best-effort id from free text: `"API Gateway (EU)"` -> `"api-gateway-eu"`.
+/// A best-effort id from free text.
+///
+/// ```
+/// assert_eq!(pharos::model::slugify("API Gateway (EU)"), "api-gateway-eu");
+/// assert_eq!(pharos::model::check_id("../etc").is_err(), true);
+/// ```
 pub fn slugify(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {

@@ -5,6 +5,12 @@ use chrono_tz::Tz;
 use std::time::Duration;
 
 /// Parse `500ms`, `30s`, `5m`, `1h30m`, `2d`, `1w`. A bare number is rejected: units are required.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(pharos::time::parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+/// assert!(pharos::time::parse_duration("30").unwrap_err().contains("missing unit"));
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
