@@ -123,12 +123,22 @@ pub struct BuildReport {
 
 /// `pharos build`.
 pub fn build(config: &Config, out: Option<&Path>, now: DateTime<Utc>) -> Result<BuildReport> {
+    let mut store = Store::open(&config.database_path())?;
+    build_with(&mut store, config, out, now).map(|(report, _)| report)
+}
+
+/// The pipeline on an open store (the daemon keeps one); also returns the snapshot it rendered.
+pub fn build_with(
+    store: &mut Store,
+    config: &Config,
+    out: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<(BuildReport, Snapshot)> {
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| config.output_path());
     let t = Instant::now();
-    let mut store = Store::open(&config.database_path())?;
-    let snap = snapshot(config, &mut store, now)?;
+    let snap = snapshot(config, store, now)?;
     let snapshot_time = t.elapsed();
     let t = Instant::now();
     let site = render_site(config, &snap)?;
@@ -136,7 +146,7 @@ pub fn build(config: &Config, out: Option<&Path>, now: DateTime<Utc>) -> Result<
     let t = Instant::now();
     let write = output::write_site(&site, &out, &config.publish.cache_control)
         .with_context(|| format!("cannot write the site to {}", out.display()))?;
-    Ok(BuildReport {
+    let report = BuildReport {
         out,
         write,
         phases: [
@@ -144,5 +154,6 @@ pub fn build(config: &Config, out: Option<&Path>, now: DateTime<Utc>) -> Result<
             ("render", render_time),
             ("write", t.elapsed()),
         ],
-    })
+    };
+    Ok((report, snap))
 }

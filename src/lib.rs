@@ -7,7 +7,9 @@ pub mod build;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod daemon;
 pub mod model;
+pub mod monitor;
 pub mod output;
 pub mod render;
 pub mod schedule;
@@ -17,3 +19,8 @@ pub mod suggest;
 pub mod theme;
 pub mod time;
 pub mod yamlpos;
+
+/// Install rustls' ring crypto provider for the process (once; later calls do nothing).
+pub fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -7,6 +7,7 @@ mod env;
 mod validate;
 
 pub use env::{Secret, Text};
+pub use validate::parse_status_spec;
 
 use crate::model::{ComponentStatus, Impact};
 use crate::yamlpos::{Pos, Spans};
@@ -33,6 +34,9 @@ pub const DEFAULT_INTERVAL: &str = "60s";
 pub const DEFAULT_TIMEOUT: &str = "10s";
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
 pub const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+pub const DEFAULT_DEBOUNCE: &str = "200ms";
+pub const DEFAULT_MAX_CONCURRENT_CHECKS: usize = 512;
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const CACHE_SHORT: &str = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400";
 
@@ -99,6 +103,8 @@ pub struct Config {
     pub schedules: Vec<Schedule>,
     #[serde(default)]
     pub store: Store,
+    #[serde(default)]
+    pub daemon: Daemon,
     /// The file this was loaded from (for messages) and its folder (paths resolve from there).
     #[serde(skip)]
     pub file: PathBuf,
@@ -233,9 +239,22 @@ pub struct Monitor {
     pub token: Option<Secret>,
     #[serde(default)]
     pub grace: Option<Dur>,
-    /// Conditions in Pharos' condition language (parsed by the monitor engine).
+    /// PEM file of CAs to trust instead of the system's (http, tls).
+    #[serde(default)]
+    pub ca_file: Option<Text>,
+    /// Conditions in Pharos' condition language (see `monitor::condition`).
     #[serde(default)]
     pub conditions: Vec<Text>,
+    /// Open an automatic incident when this monitor confirms its component down (and resolve it
+    /// on recovery).
+    #[serde(default = "yes")]
+    pub open_incident: bool,
+    #[serde(default)]
+    pub incident_title: Option<Text>,
+    #[serde(default)]
+    pub incident_message: Option<Text>,
+    #[serde(default)]
+    pub recovery_message: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -423,6 +442,31 @@ impl Default for Store {
     }
 }
 
+/// `pharos run` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Daemon {
+    /// Where heartbeat pings are received (`POST /heartbeat/<token>`); loopback by default.
+    #[serde(default = "default_listen")]
+    pub listen: Text,
+    /// Wait this long after a change for more changes before rendering (bursts become one render).
+    #[serde(default = "default_debounce")]
+    pub debounce: Dur,
+    /// Checks running at the same time, at most.
+    #[serde(default = "default_max_concurrent_checks")]
+    pub max_concurrent_checks: usize,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            listen: default_listen(),
+            debounce: default_debounce(),
+            max_concurrent_checks: DEFAULT_MAX_CONCURRENT_CHECKS,
+        }
+    }
+}
+
 /// A duration written as `30s`, `5m`, `1h30m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
@@ -452,6 +496,15 @@ impl<'de> Deserialize<'de> for TimeZoneName {
     }
 }
 
+fn default_listen() -> Text {
+    Text::from(DEFAULT_LISTEN)
+}
+fn default_debounce() -> Dur {
+    dur(DEFAULT_DEBOUNCE)
+}
+fn default_max_concurrent_checks() -> usize {
+    DEFAULT_MAX_CONCURRENT_CHECKS
+}
 fn yes() -> bool {
     true
 }

@@ -223,6 +223,23 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
             ),
         );
     }
+    if c.daemon.listen.parse::<std::net::SocketAddr>().is_err() {
+        k.add(
+            "daemon.listen",
+            "daemon.listen",
+            format!(
+                "{:?} is not an address like 127.0.0.1:8787",
+                c.daemon.listen.as_str()
+            ),
+        );
+    }
+    if c.daemon.max_concurrent_checks == 0 {
+        k.add(
+            "daemon.max_concurrent_checks",
+            "daemon.max_concurrent_checks",
+            "must be at least 1",
+        );
+    }
     if c.content_dir.trim().is_empty() {
         k.add(
             "content_dir",
@@ -444,6 +461,38 @@ fn monitor(
                 &entity,
                 format!("`{field}` does not apply to {kind} monitors; remove it"),
             );
+        }
+    }
+    if m.ca_file.is_some() && !matches!(m.kind, MonitorKind::Http | MonitorKind::Tls) {
+        k.add(
+            &format!("{p}.ca_file"),
+            &entity,
+            format!("`ca_file` does not apply to {kind} monitors; remove it"),
+        );
+    }
+    let fields = crate::monitor::fields_for(m.kind);
+    for (j, text) in m.conditions.iter().enumerate() {
+        match crate::monitor::condition::parse(text) {
+            Err(e) => k.add(
+                &format!("{p}.conditions[{j}]"),
+                &entity,
+                format!("condition {:?}: {e}", text.as_str()),
+            ),
+            Ok(c) => {
+                if let Some(f) = c.field()
+                    && !fields.contains(&f)
+                {
+                    k.add(
+                        &format!("{p}.conditions[{j}]"),
+                        &entity,
+                        format!(
+                            "condition {:?}: {kind} monitors do not observe `{}`",
+                            text.as_str(),
+                            text.split_whitespace().next().unwrap_or("")
+                        ),
+                    );
+                }
+            }
         }
     }
     if !m.conditions.is_empty() && !allowed.contains(&"conditions") {

@@ -5,6 +5,7 @@
 //! rendered with pulldown-cmark and sanitized with ammonia (raw HTML only through an allowlist).
 
 mod markdown;
+pub mod write;
 
 pub use markdown::render_markdown;
 

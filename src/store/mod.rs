@@ -15,7 +15,14 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+mod monitors;
+
+pub use monitors::{MonitorState, Transition};
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_monitor_engine.sql"),
+];
 
 pub struct Store {
     conn: Connection,

@@ -138,3 +138,4 @@ pub fn seed_rollups(site: &TestSite) {
         store.put_daily_rollup("api", day, &r).unwrap();
     }
 }
+pub mod servers;

@@ -1,0 +1,156 @@
+//! The one routine that writes content files (the daemon now, the CLI later): atomic (a temp
+//! file renamed in the same folder) and careful (an update refuses to replace a file that
+//! changed after it was read, so nobody's edit is silently overwritten).
+
+use crate::model::{ComponentStatus, IncidentStatus};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("content");
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+fn write_temp(path: &Path, text: &str) -> Result<PathBuf> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    Ok(tmp)
+}
+
+/// Create `path` with `text`; fails if it already exists.
+pub fn create(path: &Path, text: &str) -> Result<()> {
+    let tmp = write_temp(path, text)?;
+    // A hard link fails if the target exists: no check-then-write race.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked.with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Replace `path` with `f(current text)`, unless the file changed while we worked.
+pub fn update(path: &Path, f: impl FnOnce(&str) -> Result<String>) -> Result<()> {
+    let before =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let after = f(&before)?;
+    let tmp = write_temp(path, &after)?;
+    let now = std::fs::read_to_string(path).unwrap_or_default();
+    if now != before {
+        let _ = std::fs::remove_file(&tmp);
+        bail!(
+            "{} changed while it was being updated; nothing was overwritten, try again",
+            path.display()
+        );
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+/// A YAML scalar holding `s` exactly (JSON strings are YAML).
+fn yaml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// The heading time format: UTC with seconds, so updates never tie.
+pub fn heading_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A new incident file, as monitors open them.
+pub fn incident_text(
+    title: &str,
+    component: &str,
+    effect: ComponentStatus,
+    automatic: bool,
+    at: DateTime<Utc>,
+    status: IncidentStatus,
+    message: &str,
+) -> String {
+    format!(
+        "---\ntitle: {}\ncomponents:\n  {component}: {effect}\n{}---\n## {} · {status}\n{}\n",
+        yaml_string(title),
+        if automatic { "automatic: true\n" } else { "" },
+        heading_time(at),
+        message.trim()
+    )
+}
+
+/// Add an update as the newest section, right below the front matter.
+pub fn add_update(text: &str, at: DateTime<Utc>, status: &str, message: &str) -> Result<String> {
+    let body_start = text
+        .strip_prefix("---")
+        .and_then(|rest| rest.find("\n---").map(|i| 3 + i + 4))
+        .context("the file has no front matter")?;
+    let (head, body) = text.split_at(body_start);
+    let head = head.trim_end_matches('\n');
+    Ok(format!(
+        "{head}\n## {} · {status}\n{}\n\n{}",
+        heading_time(at),
+        message.trim(),
+        body.trim_start_matches('\n')
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_refuses_to_overwrite_and_update_adds_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("incidents/x.md");
+        let at = DateTime::parse_from_rfc3339("2026-11-26T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let text = incident_text(
+            "API: \"down\"",
+            "api",
+            ComponentStatus::MajorOutage,
+            true,
+            at,
+            IncidentStatus::Investigating,
+            "Looking.",
+        );
+        create(&p, &text).unwrap();
+        assert!(create(&p, "other").is_err(), "never overwrites");
+        update(&p, |t| {
+            add_update(t, at + chrono::Duration::minutes(5), "resolved", "Fixed.")
+        })
+        .unwrap();
+        let got = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(
+            got,
+            "---\ntitle: \"API: \\\"down\\\"\"\ncomponents:\n  api: major_outage\nautomatic: true\n---\n\
+             ## 2026-11-26 12:05:00 UTC · resolved\nFixed.\n\n## 2026-11-26 12:00:00 UTC · investigating\nLooking.\n"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("incidents"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temp files left");
+    }
+
+    #[test]
+    fn update_refuses_when_the_file_changed_underneath() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.md");
+        std::fs::write(&p, "---\ntitle: a\n---\n").unwrap();
+        let err = update(&p, |t| {
+            std::fs::write(&p, "---\ntitle: edited by a person\n---\n").unwrap();
+            Ok(t.to_string() + "mine")
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("changed while it was being updated")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "---\ntitle: edited by a person\n---\n"
+        );
+    }
+}

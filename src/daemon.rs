@@ -1,0 +1,577 @@
+//! `pharos run`: the long-running loop.
+//!
+//! Monitor tasks (tokio) check on their schedules and send results; the pipeline thread owns the
+//! store (the one writer) and reads top to bottom: record results (confirmation decided in the
+//! write transaction) -> open/resolve automatic incidents -> when something public changed,
+//! wait out the debounce, then import content, snapshot, render and write the site. Edits to
+//! `content/` and the config arrive from the file watcher; time-driven changes (maintenance
+//! windows, the freshness stamp, midnight) from the pipeline's own wake-up time.
+
+use crate::build;
+use crate::config::Config;
+use crate::content::write as content_write;
+use crate::model::{ComponentStatus, IncidentStatus};
+use crate::monitor::{self, CheckResult, Checker, Level, Monitor};
+use crate::snapshot::Snapshot;
+use crate::store::{Store, Transition};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tracing::{error, info, warn};
+
+/// Messages to the pipeline thread.
+pub enum Msg {
+    Result(CheckResult),
+    /// Something under `content/` changed.
+    Content,
+    /// A new, valid config.
+    Config(Box<Config>),
+    Stop,
+}
+
+/// Called after each successful render.
+pub type RenderHook = Box<dyn FnMut(&build::BuildReport) + Send>;
+
+/// How often rollups (percentiles) and pruning run.
+const ROLLUP_EVERY: Duration = Duration::from_secs(300);
+/// Results are written in batches of at most this many, or after this long.
+const BATCH_MAX: usize = 2000;
+const BATCH_WAIT: Duration = Duration::from_millis(50);
+
+/// State that the pipeline thread keeps between iterations.
+struct Pipeline {
+    config: Config,
+    monitors: HashMap<String, Monitor>,
+    store: Store,
+    out: Option<PathBuf>,
+    /// Maintenance windows of the last snapshot: (component, from, until).
+    maintenance: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+    dirty_since: Option<Instant>,
+    wake_at: DateTime<Utc>,
+    last_rollup: Option<Instant>,
+    /// Called after each successful render (tests and benchmarks observe the daemon with it).
+    on_render: Option<RenderHook>,
+}
+
+impl Pipeline {
+    fn mark_dirty(&mut self) {
+        self.dirty_since.get_or_insert_with(Instant::now);
+    }
+
+    fn record(&mut self, batch: &[CheckResult]) {
+        let maint = std::mem::take(&mut self.maintenance);
+        let in_maintenance = |c: &str, at: DateTime<Utc>| {
+            maint
+                .iter()
+                .any(|(mc, f, u)| mc == c && *f <= at && at < *u)
+        };
+        let tz = self.config.tz();
+        let result = self
+            .store
+            .record(batch, &self.monitors, tz, &in_maintenance);
+        self.maintenance = maint;
+        match result {
+            Ok(transitions) => {
+                for t in transitions {
+                    self.transition(&t);
+                    self.mark_dirty();
+                }
+            }
+            Err(e) => error!("cannot record {} check results: {e:#}", batch.len()),
+        }
+    }
+
+    /// A confirmed change: log it, open or resolve the automatic incident.
+    fn transition(&mut self, t: &Transition) {
+        info!(monitor = %t.monitor, component = %t.component, from = t.from.as_str(), to = t.to.as_str(), "confirmed");
+        let Some(m) = self.monitors.get(&t.monitor).cloned() else {
+            return;
+        };
+        let incidents = self
+            .config
+            .content_path()
+            .join(crate::content::INCIDENTS_DIR);
+        if t.to == Level::Down && t.open_incident.is_none() && m.incident.open && !t.in_maintenance
+        {
+            match open_incident(&incidents, &m, t.at) {
+                Ok(id) => {
+                    info!(monitor = %m.id, incident = %id, "opened incident");
+                    if let Err(e) = self.store.set_open_incident(&m.id, Some(&id)) {
+                        error!("cannot remember incident {id}: {e:#}");
+                    }
+                }
+                Err(e) => error!(monitor = %m.id, "cannot open an incident: {e:#}"),
+            }
+        } else if t.to != Level::Down
+            && let Some(id) = &t.open_incident
+        {
+            let path = incidents.join(format!("{id}.md"));
+            let result = content_write::update(&path, |text| {
+                content_write::add_update(
+                    text,
+                    t.at,
+                    IncidentStatus::Resolved.as_str(),
+                    &m.incident.recovery,
+                )
+            });
+            match result {
+                Ok(()) => info!(monitor = %m.id, incident = %id, "resolved incident"),
+                // Deleted or edited by hand: the admin owns it now.
+                Err(e) => {
+                    warn!(monitor = %m.id, incident = %id, "did not resolve the incident: {e:#}")
+                }
+            }
+            if let Err(e) = self.store.set_open_incident(&m.id, None) {
+                error!("cannot forget incident {id}: {e:#}");
+            }
+        }
+    }
+
+    fn render(&mut self, now: DateTime<Utc>) {
+        self.dirty_since = None;
+        match build::build_with(&mut self.store, &self.config, self.out.as_deref(), now) {
+            Ok((report, snap)) => {
+                info!(
+                    files = report.write.files,
+                    changed = report.write.changed.len(),
+                    ms = report.phases.iter().map(|p| p.1.as_millis()).sum::<u128>(),
+                    "site written"
+                );
+                self.after_snapshot(&snap, now);
+                if let Some(f) = self.on_render.as_mut() {
+                    f(&report);
+                }
+            }
+            Err(e) => {
+                // The last good site stays published; the next change or tick tries again.
+                error!("build failed, the previous site stays published:\n{e:#}");
+                self.wake_at = now + chrono::Duration::seconds(60);
+            }
+        }
+    }
+
+    /// Remember maintenance windows and compute the next moment the site changes by itself.
+    fn after_snapshot(&mut self, snap: &Snapshot, now: DateTime<Utc>) {
+        self.maintenance = snap
+            .maintenances
+            .iter()
+            .flat_map(|m| {
+                m.components
+                    .iter()
+                    .map(move |c| (c.clone(), m.from, m.until))
+            })
+            .collect();
+        let freshness = snap.site.freshness;
+        let next_stamp = snap.stamp
+            + chrono::Duration::from_std(freshness).unwrap_or(chrono::Duration::minutes(5));
+        let tz = snap.site.tz;
+        let tomorrow = crate::time::local_day(now, tz) + chrono::Duration::days(1);
+        let midnight = {
+            use chrono::TimeZone;
+            tz.from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default())
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or(next_stamp)
+        };
+        let boundaries = snap
+            .maintenances
+            .iter()
+            .flat_map(|m| [m.from, m.until])
+            .filter(|t| *t > now);
+        self.wake_at = boundaries
+            .chain([next_stamp, midnight])
+            .min()
+            .unwrap_or(next_stamp);
+    }
+
+    fn reload(&mut self, config: Config, now: DateTime<Utc>) {
+        let monitors = monitor::compile(&config);
+        if let Err(e) = self.store.sync_monitors(&monitors, now) {
+            error!("cannot apply the new monitors: {e:#}");
+            return;
+        }
+        self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
+        self.config = config;
+        info!("config reloaded");
+        self.mark_dirty();
+    }
+}
+
+/// The pipeline thread's loop; returns when told to stop (or when every sender is gone).
+fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc>) {
+    let debounce = |p: &Pipeline| p.config.daemon.debounce.0;
+    let mut batch: Vec<CheckResult> = Vec::new();
+    p.render(clock());
+    loop {
+        let now = clock();
+        let until_wake = (p.wake_at - now).to_std().unwrap_or(Duration::ZERO);
+        let until_render = p
+            .dirty_since
+            .map(|d| debounce(&p).saturating_sub(d.elapsed()));
+        let mut timeout = until_render.map_or(until_wake, |r| r.min(until_wake));
+        if !batch.is_empty() {
+            timeout = timeout.min(BATCH_WAIT);
+        }
+        let mut stop = false;
+        match rx.recv_timeout(timeout.min(Duration::from_secs(60))) {
+            Ok(Msg::Result(r)) => {
+                batch.push(r);
+                while batch.len() < BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(Msg::Result(r)) => batch.push(r),
+                        Ok(Msg::Content) => p.mark_dirty(),
+                        Ok(Msg::Config(c)) => p.reload(*c, clock()),
+                        Ok(Msg::Stop) => {
+                            stop = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            Ok(Msg::Content) => p.mark_dirty(),
+            Ok(Msg::Config(c)) => p.reload(*c, clock()),
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if !batch.is_empty() && (batch.len() >= BATCH_MAX || stop || timeout <= BATCH_WAIT) {
+            p.record(&batch);
+            batch.clear();
+        }
+        let now = clock();
+        if now >= p.wake_at {
+            p.mark_dirty();
+        }
+        if p.last_rollup.is_none_or(|t| t.elapsed() >= ROLLUP_EVERY) {
+            p.last_rollup = Some(Instant::now());
+            let (raw, keep) = (
+                p.config.store.raw_retention.0,
+                p.config.store.rollup_retention.0,
+            );
+            if let Err(e) = p.store.rollup(now, p.config.tz(), raw, keep) {
+                error!("rollup failed: {e:#}");
+            }
+        }
+        if stop {
+            if !batch.is_empty() {
+                p.record(&batch);
+            }
+            if p.dirty_since.is_some() {
+                p.render(clock());
+            }
+            info!("stopped");
+            return;
+        }
+        if p.dirty_since.is_some_and(|d| d.elapsed() >= debounce(&p)) {
+            p.render(now);
+        }
+    }
+}
+
+/// Open an automatic incident file for `m`; returns its id.
+fn open_incident(dir: &Path, m: &Monitor, at: DateTime<Utc>) -> Result<String> {
+    let date = at.format("%Y-%m-%d").to_string();
+    let stem: String = format!("{date}-{}", m.id).chars().take(90).collect();
+    let text = content_write::incident_text(
+        &m.incident.title,
+        &m.component,
+        m.down_status.max(ComponentStatus::DegradedPerformance),
+        true,
+        at,
+        IncidentStatus::Investigating,
+        &m.incident.message,
+    );
+    for n in 1..100 {
+        let id = if n == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let path = dir.join(format!("{id}.md"));
+        if path.exists() {
+            continue;
+        }
+        content_write::create(&path, &text)?;
+        return Ok(id);
+    }
+    anyhow::bail!("too many incidents for {} today", m.id)
+}
+
+/// Run `m` on its schedule until the task is aborted.
+async fn monitor_task(
+    m: Monitor,
+    checker: Arc<Checker>,
+    limit: Arc<Semaphore>,
+    tx: Sender<Msg>,
+    clock: fn() -> DateTime<Utc>,
+) {
+    // Spread monitors over their interval so thousands do not fire in the same millisecond.
+    let spread = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        m.id.hash(&mut h);
+        Duration::from_millis(h.finish() % (m.interval.as_millis().max(1) as u64))
+    };
+    let mut next = tokio::time::Instant::now() + spread.min(Duration::from_secs(5));
+    loop {
+        tokio::time::sleep_until(next).await;
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        let result = checker.check(&m, clock()).await;
+        drop(permit);
+        if tx.send(Msg::Result(result)).is_err() {
+            return;
+        }
+        next += m.interval;
+        let now = tokio::time::Instant::now();
+        if next < now {
+            // Fell behind (the machine was busy or asleep): skip missed runs rather than burst.
+            next = now;
+        }
+    }
+}
+
+/// Serve heartbeat pings: `GET|POST|HEAD /heartbeat/<token>`. Nothing else is served.
+async fn heartbeat_server(
+    listener: tokio::net::TcpListener,
+    checker: Arc<Checker>,
+    monitors: Arc<RwLock<Vec<Monitor>>>,
+    tx: Sender<Msg>,
+    clock: fn() -> DateTime<Utc>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (checker, monitors, tx) = (checker.clone(), monitors.clone(), tx.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut n = 0;
+            let read = tokio::time::timeout(Duration::from_secs(5), async {
+                while n < buf.len() {
+                    let got = stream.read(&mut buf[n..]).await.unwrap_or(0);
+                    if got == 0 {
+                        break;
+                    }
+                    n += got;
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n")
+                        || buf[..n].windows(2).any(|w| w == b"\n\n")
+                    {
+                        break;
+                    }
+                }
+            })
+            .await;
+            let line = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let mut parts = line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let token = path
+                .strip_prefix("/heartbeat/")
+                .unwrap_or("")
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("");
+            let now = clock();
+            let matched =
+                if read.is_ok() && matches!(method, "GET" | "POST" | "HEAD") && !token.is_empty() {
+                    let list = monitors.read().unwrap().clone();
+                    checker
+                        .ping(&list, token, now)
+                        .and_then(|id| list.into_iter().find(|m| m.id == id))
+                } else {
+                    None
+                };
+            let response: &[u8] = match matched {
+                Some(m) => {
+                    let _ = tx.send(Msg::Result(CheckResult {
+                        monitor: m.id.clone(),
+                        at: now,
+                        outcome: monitor::Outcome::Up,
+                        latency: None,
+                        reason: None,
+                    }));
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+                }
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n",
+            };
+            let _ = stream.write_all(response).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+/// Watch `content/` and the config file; content edits go straight to the pipeline, config edits
+/// come back on `config_tx` to be validated (and monitors restarted) on the async side.
+fn watch(
+    config: &Config,
+    tx: Sender<Msg>,
+    config_tx: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let content = config.content_path();
+    let config_file = std::fs::canonicalize(&config.file).unwrap_or_else(|_| config.file.clone());
+    let content_abs = std::fs::canonicalize(&content).unwrap_or_else(|_| content.clone());
+    let config_name = config_file.file_name().map(|n| n.to_os_string());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        for path in &event.paths {
+            if path.starts_with(&content_abs) {
+                let _ = tx.send(Msg::Content);
+            } else if path.file_name().map(|n| n.to_os_string()) == config_name {
+                let _ = config_tx.send(());
+            }
+        }
+    })?;
+    std::fs::create_dir_all(&content)
+        .with_context(|| format!("cannot create {}", content.display()))?;
+    watcher.watch(&content, RecursiveMode::Recursive)?;
+    if let Some(dir) = config_file.parent() {
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+    Ok(watcher)
+}
+
+pub struct Options {
+    pub out: Option<PathBuf>,
+    /// Observe renders (tests, benchmarks).
+    pub on_render: Option<RenderHook>,
+    /// Stop when this future completes (tests); by default SIGINT/SIGTERM.
+    pub stop: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// `pharos run`: until SIGINT/SIGTERM (or `opts.stop`).
+pub fn run(config: Config, opts: Options) -> Result<()> {
+    crate::tls_provider();
+    let clock: fn() -> DateTime<Utc> = Utc::now;
+    let monitors = monitor::compile(&config);
+    let mut store = Store::open(&config.database_path())?;
+    store.sync_monitors(&monitors, clock())?;
+    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let pipeline = Pipeline {
+        monitors: monitors.iter().map(|m| (m.id.clone(), m.clone())).collect(),
+        config: config.clone(),
+        store,
+        out: opts.out,
+        maintenance: Vec::new(),
+        dirty_since: None,
+        wake_at: clock(),
+        last_rollup: None,
+        on_render: opts.on_render,
+    };
+    let thread = std::thread::Builder::new()
+        .name("pharos-pipeline".into())
+        .spawn(move || pipeline_loop(pipeline, rx, clock))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let checker = Checker::new(clock());
+        let shared = Arc::new(RwLock::new(monitors.clone()));
+        let limit = Arc::new(Semaphore::new(config.daemon.max_concurrent_checks));
+        let spawn_all = |list: &[Monitor]| -> Vec<tokio::task::JoinHandle<()>> {
+            list.iter()
+                .map(|m| {
+                    tokio::spawn(monitor_task(
+                        m.clone(),
+                        checker.clone(),
+                        limit.clone(),
+                        tx.clone(),
+                        clock,
+                    ))
+                })
+                .collect()
+        };
+        let mut tasks = spawn_all(&monitors);
+        info!(monitors = monitors.len(), "monitors started");
+
+        let listener = tokio::net::TcpListener::bind(config.daemon.listen.as_str())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for heartbeats on {}",
+                    config.daemon.listen.as_str()
+                )
+            })?;
+        info!(addr = %listener.local_addr()?, "heartbeat listener ready");
+        let server = tokio::spawn(heartbeat_server(
+            listener,
+            checker.clone(),
+            shared.clone(),
+            tx.clone(),
+            clock,
+        ));
+
+        let (config_tx, mut config_rx) = tokio::sync::mpsc::unbounded_channel();
+        let _watcher = watch(&config, tx.clone(), config_tx)?;
+        let mut stop = opts.stop;
+        let mut current = config.clone();
+        loop {
+            tokio::select! {
+                _ = wait_for_stop(&mut stop) => break,
+                Some(()) = config_rx.recv() => {
+                    // Editors save in bursts; settle first.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    while config_rx.try_recv().is_ok() {}
+                    match Config::load(&current.file) {
+                        Err(e) => error!("config not reloaded, the running config stays:\n{e:#}"),
+                        Ok(new) => {
+                            for t in tasks.drain(..) { t.abort(); }
+                            let list = monitor::compile(&new);
+                            *shared.write().unwrap() = list.clone();
+                            tasks = spawn_all(&list);
+                            let _ = tx.send(Msg::Config(Box::new(new.clone())));
+                            current = new;
+                        }
+                    }
+                }
+            }
+        }
+        for t in tasks {
+            t.abort();
+        }
+        server.abort();
+        Ok::<(), anyhow::Error>(())
+    });
+    let _ = tx.send(Msg::Stop);
+    drop(tx);
+    let _ = thread.join();
+    result
+}
+
+async fn wait_for_stop(stop: &mut Option<tokio::sync::oneshot::Receiver<()>>) {
+    match stop {
+        Some(rx) => {
+            let _ = rx.await;
+        }
+        None => {
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
+            }
+            info!("stopping");
+        }
+    }
+}

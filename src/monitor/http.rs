@@ -1,0 +1,135 @@
+//! HTTP(S) checks with reqwest: method, headers, body, redirects, TLS verification (optionally
+//! against a private CA), expected status, a capped body read for conditions.
+
+use super::condition::Observed;
+use super::{Checker, HttpSpec, MAX_BODY, Outcome};
+use std::time::{Duration, Instant};
+
+pub fn build_client(spec: &HttpSpec) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!(
+            "Pharos/",
+            env!("CARGO_PKG_VERSION"),
+            " (status monitor)"
+        ))
+        .redirect(if spec.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .tls_danger_accept_invalid_certs(!spec.verify_tls)
+        .pool_max_idle_per_host(4);
+    if let Some(ca) = &spec.ca_file {
+        let pem =
+            std::fs::read(ca).map_err(|e| format!("cannot read ca_file {}: {e}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("invalid ca_file {}: {e}", ca.display()))?;
+        b = b.tls_certs_only(certs);
+    }
+    b.build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))
+}
+
+/// The cause chain of an error, for the private reason.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+pub async fn check(
+    checker: &Checker,
+    spec: &HttpSpec,
+    timeout: Duration,
+) -> (Outcome, Observed, Option<String>) {
+    let mut observed = Observed::default();
+    let client = match checker.http_client(spec) {
+        Ok(c) => c,
+        Err(e) => return (Outcome::Down, observed, Some(e)),
+    };
+    let method =
+        reqwest::Method::from_bytes(spec.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut req = client.request(method, &spec.url).timeout(timeout);
+    for (k, v) in &spec.headers {
+        req = req.header(k, v);
+    }
+    if let Some(body) = &spec.body {
+        req = req.body(body.clone());
+    }
+    let started = Instant::now();
+    let result = tokio::time::timeout(timeout, async {
+        let mut resp = req.send().await?;
+        let took = started.elapsed();
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            let room = MAX_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_BODY {
+                break;
+            }
+        }
+        Ok::<_, reqwest::Error>((status, took, body))
+    })
+    .await;
+    match result {
+        Err(_) => {
+            observed.connected = Some(false);
+            (
+                Outcome::Down,
+                observed,
+                Some(format!("timed out after {} ms", timeout.as_millis())),
+            )
+        }
+        Ok(Err(e)) => {
+            observed.connected = Some(false);
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            (
+                Outcome::Down,
+                observed,
+                Some(format!("{what}: {}", causes(&e))),
+            )
+        }
+        Ok(Ok((status, took, body))) => {
+            observed.connected = Some(true);
+            observed.status = Some(status);
+            observed.response_time = Some(took);
+            observed.body = Some(String::from_utf8_lossy(&body).into_owned());
+            if spec
+                .expected_status
+                .iter()
+                .any(|(lo, hi)| (*lo..=*hi).contains(&status))
+            {
+                (Outcome::Up, observed, None)
+            } else {
+                let want: Vec<String> = spec
+                    .expected_status
+                    .iter()
+                    .map(|(lo, hi)| {
+                        if lo == hi {
+                            lo.to_string()
+                        } else {
+                            format!("{lo}-{hi}")
+                        }
+                    })
+                    .collect();
+                (
+                    Outcome::Down,
+                    observed,
+                    Some(format!("status {status} (expected {})", want.join(", "))),
+                )
+            }
+        }
+    }
+}
