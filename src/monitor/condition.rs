@@ -465,7 +465,7 @@ mod tests {
             ("statsu == 200", "column 1: unknown field \"statsu\""),
             ("200 == status", "column 1: the left side must be a field"),
             ("body == \"ok", "column 9: unclosed string"),
-            ("response_time < 5 minutes", "column 20: a condition is"),
+            ("response_time < 5 minutes", "column 19: a condition is"),
             ("response_time < 5x", "column 17: invalid duration \"5x\""),
             ("body > 3", "column 6: compare text with"),
             ("$.a[x] == 1", "column 1: index \"x\""),
