@@ -1,0 +1,227 @@
+//! `pharos run` end to end: monitors against a real HTTP target and heartbeat pings, automatic
+//! incidents written as files, restart without duplicates, content edits picked up by the
+//! watcher, a bad edit keeping the last good site.
+
+mod common;
+
+use common::TestSite;
+use common::servers::HttpTarget;
+use pharos::config::Config;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    fn start(site: &TestSite) -> Daemon {
+        let config = Config::load(&site.config_path()).unwrap_or_else(|e| panic!("{e:#}"));
+        let (stop, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let opts = pharos::daemon::Options {
+                out: None,
+                on_render: None,
+                stop: Some(rx),
+            };
+            pharos::daemon::run(config, opts).unwrap();
+        });
+        Daemon {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+/// Poll until `f` holds; panics with `what` after `secs`.
+fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn status_of(site: &TestSite, component: &str) -> String {
+    let Ok(text) = std::fs::read_to_string(site.out().join("api/v2/summary.json")) else {
+        return String::new();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return String::new();
+    };
+    v["components"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == component))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn incident_files(site: &TestSite) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(site.path().join("content/incidents"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".md"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn get(port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_daemon_keeps_the_site_true_to_what_it_observes() {
+    let target = HttpTarget::start();
+    let port = free_port();
+    let site = TestSite::empty();
+    let config = [
+        "site:",
+        "  title: Live",
+        "  base_url: https://live.test",
+        "  freshness: 1m",
+        "  stale_after: 5m",
+        "components:",
+        "  - id: api",
+        "    name: API",
+        "  - id: batch",
+        "    name: Nightly batch",
+        "monitors:",
+        "  - id: api-http",
+        "    component: api",
+        "    kind: http",
+        "    url: URL",
+        "    interval: 1s",
+        "    timeout: 500ms",
+        "    failure_threshold: 2",
+        "    success_threshold: 2",
+        "    incident_title: API is down",
+        "    incident_message: We see errors.",
+        "    recovery_message: All good again.",
+        "  - id: batch-beat",
+        "    component: batch",
+        "    kind: heartbeat",
+        "    token: hb-SECRET-token",
+        "    interval: 1s",
+        "    grace: 1s",
+        "    failure_threshold: 1",
+        "    success_threshold: 1",
+        "    open_incident: false",
+        "daemon:",
+        "  listen: 127.0.0.1:PORT",
+        "  debounce: 100ms",
+    ]
+    .join("\n")
+    .replace("URL", &target.url("/health?key=SECRET-KEY"))
+    .replace("PORT", &port.to_string());
+    site.write("config.yaml", &config);
+
+    let daemon = Daemon::start(&site);
+    wait_until(20, "first render", || {
+        status_of(&site, "api") == "operational"
+    });
+    assert!(incident_files(&site).is_empty());
+
+    // Heartbeats: a wrong token is not found; silence turns the component down; a ping brings it back.
+    assert!(get(port, "/heartbeat/wrong").starts_with("HTTP/1.1 404"));
+    wait_until(20, "batch down without pings", || {
+        status_of(&site, "batch") == "major_outage"
+    });
+    assert!(get(port, "/heartbeat/hb-SECRET-token").starts_with("HTTP/1.1 200"));
+    wait_until(10, "batch back after a ping", || {
+        status_of(&site, "batch") == "operational"
+    });
+
+    // The target fails: confirmed after two failures, one automatic incident.
+    target.set(|a| a.status = 500);
+    wait_until(20, "api down", || status_of(&site, "api") == "major_outage");
+    wait_until(10, "incident file", || incident_files(&site).len() == 1);
+    let file = site
+        .path()
+        .join("content/incidents")
+        .join(&incident_files(&site)[0]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("title: \"API is down\"")
+            && text.contains("automatic: true")
+            && text.contains("We see errors."),
+        "{text}"
+    );
+    wait_until(10, "incident on the page", || {
+        site.read("index.html").contains("API is down")
+    });
+
+    // Restart while down: state comes back, no duplicate incident.
+    daemon.stop();
+    let daemon = Daemon::start(&site);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(incident_files(&site).len(), 1, "no duplicate after restart");
+    assert_eq!(status_of(&site, "api"), "major_outage");
+
+    // Recovery resolves the same incident with the recovery message.
+    target.set(|a| a.status = 200);
+    wait_until(20, "api up", || status_of(&site, "api") == "operational");
+    wait_until(10, "incident resolved", || {
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("· resolved\nAll good again.")
+    });
+    wait_until(10, "resolved on the site", || {
+        site.json("api/v2/incidents/unresolved.json")["incidents"]
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+    });
+
+    // An admin's edit shows up; a broken edit keeps the last good site.
+    site.write(
+        "content/incidents/2026-11-26-hand.md",
+        "---\ntitle: Written by hand\n---\n## 2026-11-26 10:00 UTC · monitoring\nWatching.\n",
+    );
+    wait_until(10, "hand-written incident", || {
+        site.read("index.html").contains("Written by hand")
+    });
+    site.write(
+        "content/incidents/2026-11-26-broken.md",
+        "---\ntitle: [broken\n---\n",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        site.read("index.html").contains("Written by hand"),
+        "the last good site stays"
+    );
+
+    daemon.stop();
+    for (path, bytes) in site.files() {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("SECRET"), "{path} leaks a monitor secret");
+    }
+}
