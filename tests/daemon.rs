@@ -225,3 +225,60 @@ fn the_daemon_keeps_the_site_true_to_what_it_observes() {
         assert!(!text.contains("SECRET"), "{path} leaks a monitor secret");
     }
 }
+
+#[test]
+fn maintenance_windows_start_and_end_on_time_and_the_config_reloads() {
+    let site = TestSite::empty();
+    let port = free_port();
+    let config = |name: &str, extra: &str| {
+        format!(
+            "site:\n  title: Timed\n  base_url: https://timed.test\ncomponents:\n  - id: db\n    name: {name}\ndaemon:\n  listen: 127.0.0.1:{port}\n  debounce: 100ms\n{extra}"
+        )
+    };
+    site.write("config.yaml", &config("Database", ""));
+    let daemon = Daemon::start(&site);
+    wait_until(20, "first render", || {
+        status_of(&site, "db") == "operational"
+    });
+
+    // A window a few seconds from now: nothing but the clock moves the status.
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let now = chrono::Utc::now();
+    site.write(
+        "content/maintenance/soon.md",
+        &format!(
+            "---\ntitle: Quick upgrade\ncomponents: [db]\nscheduled_for: {}\nscheduled_until: {}\n---\nShort.\n",
+            fmt(now + chrono::Duration::seconds(3)),
+            fmt(now + chrono::Duration::seconds(6))
+        ),
+    );
+    wait_until(10, "announced", || {
+        site.read("index.html").contains("Quick upgrade")
+    });
+    assert_eq!(status_of(&site, "db"), "operational");
+    wait_until(10, "window starts", || {
+        status_of(&site, "db") == "under_maintenance"
+    });
+    wait_until(10, "window ends", || {
+        status_of(&site, "db") == "operational"
+    });
+
+    // A valid config change applies; an invalid one is refused and the old config keeps running.
+    site.write("config.yaml", &config("Primary database", ""));
+    wait_until(10, "renamed", || {
+        site.read("api/v2/summary.json")
+            .contains("Primary database")
+    });
+    site.write("config.yaml", &config("Broken", "unknown_key: 1\n"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        site.read("api/v2/summary.json")
+            .contains("Primary database"),
+        "a bad config is refused"
+    );
+    site.write("config.yaml", &config("Fixed", ""));
+    wait_until(10, "fixed config applies", || {
+        site.read("api/v2/summary.json").contains("Fixed")
+    });
+    daemon.stop();
+}
