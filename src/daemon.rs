@@ -302,6 +302,49 @@ fn open_incident(dir: &Path, m: &Monitor, at: DateTime<Utc>) -> Result<String> {
     anyhow::bail!("too many incidents for {} today", m.id)
 }
 
+/// What the monitor tasks did since the last report: checks run, and how late each started
+/// against its schedule (microseconds).
+#[derive(Default)]
+struct EngineStats {
+    checks: std::sync::atomic::AtomicU64,
+    lateness_us: std::sync::Mutex<Vec<u64>>,
+}
+
+/// How often the engine logs its figures.
+const STATS_EVERY: Duration = Duration::from_secs(60);
+
+impl EngineStats {
+    fn note(&self, late: Duration) {
+        self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut v = self.lateness_us.lock().unwrap();
+        if v.len() < 1_000_000 {
+            v.push(late.as_micros() as u64);
+        }
+    }
+
+    /// Log checks per second and lateness percentiles, then start a new period.
+    async fn report_forever(self: Arc<Self>) {
+        let mut last = Instant::now();
+        loop {
+            tokio::time::sleep(STATS_EVERY).await;
+            let checks = self.checks.swap(0, std::sync::atomic::Ordering::Relaxed);
+            let mut v = std::mem::take(&mut *self.lateness_us.lock().unwrap());
+            v.sort_unstable();
+            let pct = |p: f64| v.get(((p * v.len() as f64) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or(0);
+            let secs = last.elapsed().as_secs_f64();
+            last = Instant::now();
+            info!(
+                checks,
+                checks_per_sec = format!("{:.1}", checks as f64 / secs),
+                lateness_p50_ms = format!("{:.1}", pct(0.50) as f64 / 1000.0),
+                lateness_p99_ms = format!("{:.1}", pct(0.99) as f64 / 1000.0),
+                lateness_max_ms = format!("{:.1}", v.last().copied().unwrap_or(0) as f64 / 1000.0),
+                "engine"
+            );
+        }
+    }
+}
+
 /// Run `m` on its schedule until the task is aborted.
 async fn monitor_task(
     m: Monitor,
@@ -309,30 +352,35 @@ async fn monitor_task(
     limit: Arc<Semaphore>,
     tx: Sender<Msg>,
     clock: fn() -> DateTime<Utc>,
+    stats: Arc<EngineStats>,
 ) {
-    // Spread monitors over their interval so thousands do not fire in the same millisecond.
-    let spread = {
+    // Each monitor keeps a phase within its interval (from its id), so thousands of monitors
+    // spread evenly instead of firing together; the first check comes within 5 s of start.
+    let phase = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         m.id.hash(&mut h);
         Duration::from_millis(h.finish() % (m.interval.as_millis().max(1) as u64))
     };
-    let mut next = tokio::time::Instant::now() + spread.min(Duration::from_secs(5));
+    let start = tokio::time::Instant::now();
+    let mut next = start + phase.min(Duration::from_secs(5));
+    let mut first = true;
     loop {
         tokio::time::sleep_until(next).await;
         let Ok(permit) = limit.clone().acquire_owned().await else {
             return;
         };
+        stats.note(tokio::time::Instant::now().saturating_duration_since(next));
         let result = checker.check(&m, clock()).await;
         drop(permit);
         if tx.send(Msg::Result(result)).is_err() {
             return;
         }
-        next += m.interval;
+        next = if std::mem::take(&mut first) { start + phase } else { next + m.interval };
         let now = tokio::time::Instant::now();
-        if next < now {
+        while next <= now {
             // Fell behind (the machine was busy or asleep): skip missed runs rather than burst.
-            next = now;
+            next += m.interval;
         }
     }
 }
@@ -483,16 +531,13 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         let checker = Checker::new(clock());
         let shared = Arc::new(RwLock::new(monitors.clone()));
         let limit = Arc::new(Semaphore::new(config.daemon.max_concurrent_checks));
+        let stats = Arc::new(EngineStats::default());
+        let reporter = tokio::spawn(stats.clone().report_forever());
         let spawn_all = |list: &[Monitor]| -> Vec<tokio::task::JoinHandle<()>> {
             list.iter()
                 .map(|m| {
-                    tokio::spawn(monitor_task(
-                        m.clone(),
-                        checker.clone(),
-                        limit.clone(),
-                        tx.clone(),
-                        clock,
-                    ))
+                    let task = monitor_task(m.clone(), checker.clone(), limit.clone(), tx.clone(), clock, stats.clone());
+                    tokio::spawn(task)
                 })
                 .collect()
         };
@@ -545,6 +590,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
             t.abort();
         }
         server.abort();
+        reporter.abort();
         Ok::<(), anyhow::Error>(())
     });
     let _ = tx.send(Msg::Stop);
