@@ -315,7 +315,8 @@ const STATS_EVERY: Duration = Duration::from_secs(60);
 
 impl EngineStats {
     fn note(&self, late: Duration) {
-        self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut v = self.lateness_us.lock().unwrap();
         if v.len() < 1_000_000 {
             v.push(late.as_micros() as u64);
@@ -330,7 +331,11 @@ impl EngineStats {
             let checks = self.checks.swap(0, std::sync::atomic::Ordering::Relaxed);
             let mut v = std::mem::take(&mut *self.lateness_us.lock().unwrap());
             v.sort_unstable();
-            let pct = |p: f64| v.get(((p * v.len() as f64) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or(0);
+            let pct = |p: f64| {
+                v.get(((p * v.len() as f64) as usize).min(v.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(0)
+            };
             let secs = last.elapsed().as_secs_f64();
             last = Instant::now();
             info!(
@@ -376,7 +381,11 @@ async fn monitor_task(
         if tx.send(Msg::Result(result)).is_err() {
             return;
         }
-        next = if std::mem::take(&mut first) { start + phase } else { next + m.interval };
+        next = if std::mem::take(&mut first) {
+            start + phase
+        } else {
+            next + m.interval
+        };
         let now = tokio::time::Instant::now();
         while next <= now {
             // Fell behind (the machine was busy or asleep): skip missed runs rather than burst.
@@ -536,7 +545,14 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         let spawn_all = |list: &[Monitor]| -> Vec<tokio::task::JoinHandle<()>> {
             list.iter()
                 .map(|m| {
-                    let task = monitor_task(m.clone(), checker.clone(), limit.clone(), tx.clone(), clock, stats.clone());
+                    let task = monitor_task(
+                        m.clone(),
+                        checker.clone(),
+                        limit.clone(),
+                        tx.clone(),
+                        clock,
+                        stats.clone(),
+                    );
                     tokio::spawn(task)
                 })
                 .collect()

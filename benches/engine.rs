@@ -1,0 +1,256 @@
+//! `cargo bench --bench engine`: the monitor engine under load, measured from outside.
+//!
+//! For 1,000 and 10,000 HTTP monitors at a 60 s interval (PHAROS_ENGINE_SIZES=1000,10000) against
+//! a loopback HTTP target, runs the release `pharos run` for PHAROS_ENGINE_SECS (default 150 s)
+//! and reports, over the second minute (steady state): checks per second and schedule lateness
+//! (from the daemon's own per-minute `engine` log line), CPU % of one core (from
+//! /proc/<pid>/stat), RSS and peak RSS, and SQLite bytes per stored check. Then, with one monitor
+//! at 1 s, the time from a confirmed transition to the rewritten files (from the JSON logs).
+//! Figures only: nothing fails on time.
+
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A loopback HTTP target: always `200 {"status":"ok"}`, or 500 once `fail` is set.
+fn target(fail: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    for _ in 0..2 {
+        let listener = listener.try_clone().unwrap();
+        let fail = fail.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let status = if fail.load(std::sync::atomic::Ordering::Relaxed) {
+                    "500 Oops"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{{\"status\":\"ok\"}}"
+                );
+            }
+        });
+    }
+    addr
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_site(
+    dir: &Path,
+    monitors: usize,
+    interval: &str,
+    threshold: u32,
+    target: std::net::SocketAddr,
+) {
+    let mut c = format!(
+        "site:\n  title: Engine bench\n  base_url: https://bench.test\ndaemon:\n  listen: 127.0.0.1:{}\n  debounce: 50ms\n  max_concurrent_checks: 512\ncomponents:\n",
+        free_port()
+    );
+    let components = monitors.clamp(1, 100);
+    for i in 0..components {
+        c.push_str(&format!("  - id: c{i}\n    name: Component {i}\n"));
+    }
+    c.push_str("monitors:\n");
+    for i in 0..monitors {
+        c.push_str(&format!(
+            "  - id: m{i}\n    component: c{}\n    kind: http\n    url: http://{target}/health/{i}\n    interval: {interval}\n    timeout: {timeout}\n    failure_threshold: {threshold}\n    success_threshold: {threshold}\n",
+            i % components,
+            timeout = if interval == "1s" { "900ms" } else { "5s" },
+        ));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.yaml"), c).unwrap();
+}
+
+fn start(dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .args([
+            "-c",
+            dir.join("config.yaml").to_str().unwrap(),
+            "--log-format",
+            "json",
+            "run",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("log.jsonl")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no memory-safety requirements.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+fn status_kb(pid: u32, key: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let file = std::fs::File::open(dir.join("log.jsonl")).unwrap();
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect()
+}
+
+fn load(n: usize, secs: u64) -> String {
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = target(fail);
+    let dir = tempfile::tempdir().unwrap();
+    write_site(dir.path(), n, "60s", 3, addr);
+    let child = start(dir.path());
+    let pid = child.id();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(60));
+    let (cpu_a, wall_a) = (cpu_seconds(pid), t0.elapsed());
+    std::thread::sleep(Duration::from_secs(secs.saturating_sub(60)));
+    let (cpu_b, wall_b) = (cpu_seconds(pid), t0.elapsed());
+    let rss = status_kb(pid, "VmRSS:") / 1024.0;
+    let peak = status_kb(pid, "VmHWM:") / 1024.0;
+    stop(child);
+    let cpu = (cpu_b - cpu_a) / (wall_b - wall_a).as_secs_f64() * 100.0;
+    let engine: Vec<serde_json::Value> = log_lines(dir.path())
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == "engine")
+        .collect();
+    let last = engine.last().cloned().unwrap_or_default();
+    let f = |k: &str| {
+        last["fields"][k]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| last["fields"][k].to_string())
+    };
+    let db = dir.path().join("pharos.db");
+    let store = pharos::store::Store::open(&db).unwrap();
+    let rows = store.raw_result_count().unwrap().max(1);
+    let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.path().join("pharos.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    format!(
+        "{:>7} {:>10} {:>9.1} {:>9.1} {:>10.1} {:>14} {:>14} {:>12}",
+        n,
+        f("checks_per_sec"),
+        cpu,
+        rss,
+        peak,
+        f("lateness_p50_ms"),
+        f("lateness_p99_ms"),
+        bytes / rows as u64
+    )
+}
+
+/// Time from a confirmed transition to the site written after it (from the daemon's JSON logs).
+fn transition_to_files() -> String {
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = target(fail.clone());
+    let dir = tempfile::tempdir().unwrap();
+    write_site(dir.path(), 1, "1s", 1, addr);
+    let child = start(dir.path());
+    std::thread::sleep(Duration::from_secs(4));
+    let mut samples = Vec::new();
+    for round in 0..6 {
+        fail.store(round % 2 == 0, std::sync::atomic::Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    stop(child);
+    let lines = log_lines(dir.path());
+    let ts = |l: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(l["timestamp"].as_str().unwrap_or("")).ok()
+    };
+    for (i, l) in lines.iter().enumerate() {
+        if l["fields"]["message"] == "confirmed"
+            && let Some(written) = lines[i..]
+                .iter()
+                .find(|w| w["fields"]["message"] == "site written")
+            && let (Some(a), Some(b)) = (ts(l), ts(written))
+        {
+            samples.push((b - a).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    format!(
+        "{} transitions; confirmed -> site written: min {:.1} ms, median {:.1} ms, max {:.1} ms (debounce 50 ms included)",
+        samples.len(),
+        samples.first().copied().unwrap_or(0.0),
+        samples.get(samples.len() / 2).copied().unwrap_or(0.0),
+        samples.last().copied().unwrap_or(0.0)
+    )
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("PHAROS_ENGINE_SIZES")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let secs: u64 = std::env::var("PHAROS_ENGINE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(150)
+        .max(70);
+    println!("\n{}", transition_to_files());
+    println!(
+        "\n{:>7} {:>10} {:>9} {:>9} {:>10} {:>14} {:>14} {:>12}",
+        "monitors",
+        "checks/s",
+        "CPU %",
+        "RSS MB",
+        "peak MB",
+        "late p50 ms",
+        "late p99 ms",
+        "DB B/check"
+    );
+    for n in sizes {
+        println!("{}", load(n, secs));
+    }
+    println!(
+        "\n(60 s interval, loopback HTTP target, steady state over the second minute; nproc={})",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+}
