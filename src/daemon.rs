@@ -8,7 +8,7 @@
 //! windows, the freshness stamp, midnight) from the pipeline's own wake-up time.
 
 use crate::build;
-use crate::config::Config;
+use crate::config::{Config, ScheduleAction};
 use crate::content::write as content_write;
 use crate::model::{ComponentStatus, IncidentStatus};
 use crate::monitor::{self, CheckResult, Checker, Level, Monitor};
@@ -43,6 +43,31 @@ const ROLLUP_EVERY: Duration = Duration::from_secs(300);
 const BATCH_MAX: usize = 2000;
 const BATCH_WAIT: Duration = Duration::from_millis(50);
 
+/// A `schedules:` entry: its action, cron schedule and next run.
+struct Job {
+    id: String,
+    action: ScheduleAction,
+    cron: cron::Schedule,
+    next: Option<DateTime<Utc>>,
+}
+
+fn jobs(config: &Config, now: DateTime<Utc>) -> Vec<Job> {
+    config
+        .schedules
+        .iter()
+        .filter_map(|s| {
+            let cron = crate::schedule::parse_cron(&s.cron).ok()?;
+            let next = crate::schedule::occurrences_after(&cron, config.tz(), now).next();
+            Some(Job {
+                id: s.id.to_string(),
+                action: s.action,
+                cron,
+                next,
+            })
+        })
+        .collect()
+}
+
 /// State that the pipeline thread keeps between iterations.
 struct Pipeline {
     config: Config,
@@ -54,6 +79,8 @@ struct Pipeline {
     dirty_since: Option<Instant>,
     wake_at: DateTime<Utc>,
     last_rollup: Option<Instant>,
+    /// `schedules:` from the config with their next run.
+    jobs: Vec<Job>,
     /// Called after each successful render (tests and benchmarks observe the daemon with it).
     on_render: Option<RenderHook>,
 }
@@ -98,13 +125,27 @@ impl Pipeline {
             .join(crate::content::INCIDENTS_DIR);
         if t.to == Level::Down && t.open_incident.is_none() && m.incident.open && !t.in_maintenance
         {
-            match open_incident(&incidents, &m, t.at) {
-                Ok(id) => {
-                    info!(monitor = %m.id, incident = %id, "opened incident");
-                    if let Err(e) = self.store.set_open_incident(&m.id, Some(&id)) {
-                        error!("cannot remember incident {id}: {e:#}");
-                    }
+            // Remember the id before writing the file: after a crash in between, the monitor still
+            // knows its incident (and resolving a missing file only logs), so none is duplicated.
+            let opened = free_incident_id(&incidents, &m, t.at).and_then(|id| {
+                self.store.set_open_incident(&m.id, Some(&id))?;
+                let text = content_write::incident_text(
+                    &m.incident.title,
+                    &m.component,
+                    m.down_status.max(ComponentStatus::DegradedPerformance),
+                    true,
+                    t.at,
+                    IncidentStatus::Investigating,
+                    &m.incident.message,
+                );
+                if let Err(e) = content_write::create(&incidents.join(format!("{id}.md")), &text) {
+                    let _ = self.store.set_open_incident(&m.id, None);
+                    return Err(e);
                 }
+                Ok(id)
+            });
+            match opened {
+                Ok(id) => info!(monitor = %m.id, incident = %id, "opened incident"),
                 Err(e) => error!(monitor = %m.id, "cannot open an incident: {e:#}"),
             }
         } else if t.to != Level::Down
@@ -189,6 +230,42 @@ impl Pipeline {
             .unwrap_or(next_stamp);
     }
 
+    /// Run `schedules:` entries whose time has come (cron in the site time zone).
+    fn run_due_jobs(&mut self, now: DateTime<Utc>) {
+        let tz = self.config.tz();
+        let mut rollup = false;
+        for job in &mut self.jobs {
+            if job.next.is_none_or(|t| t > now) {
+                continue;
+            }
+            info!(schedule = %job.id, action = ?job.action, "scheduled run");
+            match job.action {
+                ScheduleAction::Publish => {
+                    self.dirty_since.get_or_insert_with(Instant::now);
+                }
+                ScheduleAction::Rollup => rollup = true,
+                // Publish targets (and so verification) arrive with the S3 publisher.
+                ScheduleAction::Verify => {
+                    info!(schedule = %job.id, "nothing to verify: no publish targets are active")
+                }
+            }
+            job.next = crate::schedule::occurrences_after(&job.cron, tz, now).next();
+        }
+        if rollup {
+            self.last_rollup = None;
+        }
+    }
+
+    /// The earliest of the next render-worthy moment and the next scheduled job.
+    fn next_wake(&self) -> DateTime<Utc> {
+        self.jobs
+            .iter()
+            .filter_map(|j| j.next)
+            .chain([self.wake_at])
+            .min()
+            .unwrap_or(self.wake_at)
+    }
+
     fn reload(&mut self, config: Config, now: DateTime<Utc>) {
         let monitors = monitor::compile(&config);
         if let Err(e) = self.store.sync_monitors(&monitors, now) {
@@ -196,6 +273,7 @@ impl Pipeline {
             return;
         }
         self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
+        self.jobs = jobs(&config, now);
         self.config = config;
         info!("config reloaded");
         self.mark_dirty();
@@ -209,7 +287,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
     p.render(clock());
     loop {
         let now = clock();
-        let until_wake = (p.wake_at - now).to_std().unwrap_or(Duration::ZERO);
+        let until_wake = (p.next_wake() - now).to_std().unwrap_or(Duration::ZERO);
         let until_render = p
             .dirty_since
             .map(|d| debounce(&p).saturating_sub(d.elapsed()));
@@ -247,6 +325,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         if now >= p.wake_at {
             p.mark_dirty();
         }
+        p.run_due_jobs(now);
         if p.last_rollup.is_none_or(|t| t.elapsed() >= ROLLUP_EVERY) {
             p.last_rollup = Some(Instant::now());
             let (raw, keep) = (
@@ -273,33 +352,22 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
     }
 }
 
-/// Open an automatic incident file for `m`; returns its id.
-fn open_incident(dir: &Path, m: &Monitor, at: DateTime<Utc>) -> Result<String> {
-    let date = at.format("%Y-%m-%d").to_string();
-    let stem: String = format!("{date}-{}", m.id).chars().take(90).collect();
-    let text = content_write::incident_text(
-        &m.incident.title,
-        &m.component,
-        m.down_status.max(ComponentStatus::DegradedPerformance),
-        true,
-        at,
-        IncidentStatus::Investigating,
-        &m.incident.message,
-    );
-    for n in 1..100 {
-        let id = if n == 1 {
-            stem.clone()
-        } else {
-            format!("{stem}-{n}")
-        };
-        let path = dir.join(format!("{id}.md"));
-        if path.exists() {
-            continue;
-        }
-        content_write::create(&path, &text)?;
-        return Ok(id);
-    }
-    anyhow::bail!("too many incidents for {} today", m.id)
+/// An unused incident id for `m`: `<date>-<monitor>`, then `-2`, `-3`, ...
+fn free_incident_id(dir: &Path, m: &Monitor, at: DateTime<Utc>) -> Result<String> {
+    let stem: String = format!("{}-{}", at.format("%Y-%m-%d"), m.id)
+        .chars()
+        .take(90)
+        .collect();
+    (1..100)
+        .map(|n| {
+            if n == 1 {
+                stem.clone()
+            } else {
+                format!("{stem}-{n}")
+            }
+        })
+        .find(|id| !dir.join(format!("{id}.md")).exists())
+        .ok_or_else(|| anyhow::anyhow!("too many incidents for {} today", m.id))
 }
 
 /// What the monitor tasks did since the last report: checks run, and how late each started
@@ -527,6 +595,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         dirty_since: None,
         wake_at: clock(),
         last_rollup: None,
+        jobs: jobs(&config, clock()),
         on_render: opts.on_render,
     };
     let thread = std::thread::Builder::new()

@@ -138,3 +138,51 @@ fn the_example_site_builds() {
                 .starts_with("logo."))
     );
 }
+
+#[test]
+fn check_prints_each_monitor_and_fails_when_one_is_down() {
+    let target = common::servers::HttpTarget::start();
+    let site = TestSite::empty();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    site.write(
+        "config.yaml",
+        &format!(
+            "site:\n  title: T\n  base_url: https://t.test\ncomponents:\n  - id: a\n    name: A\nmonitors:\n  - id: good\n    component: a\n    kind: http\n    url: {}\n  - id: bad\n    component: a\n    kind: tcp\n    host: 127.0.0.1\n    port: {}\n",
+            target.url("/"),
+            closed.port()
+        ),
+    );
+    let config = site.config_path();
+    let out = pharos()
+        .args(["-c", config.to_str().unwrap(), "check"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("good") && l.contains(" up ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("bad") && l.contains("down") && l.contains("cannot connect")),
+        "{stdout}"
+    );
+    pharos()
+        .args(["-c", config.to_str().unwrap(), "check", "good"])
+        .assert()
+        .success();
+    let out = pharos()
+        .args(["-c", config.to_str().unwrap(), "check", "god"])
+        .assert()
+        .code(1);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stderr)
+            .contains("unknown monitor \"god\" (did you mean \"good\"?)")
+    );
+}

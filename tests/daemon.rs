@@ -282,3 +282,28 @@ fn maintenance_windows_start_and_end_on_time_and_the_config_reloads() {
     });
     daemon.stop();
 }
+
+#[test]
+fn cron_schedules_republish_on_time() {
+    let site = TestSite::empty();
+    let port = free_port();
+    site.write(
+        "config.yaml",
+        &format!(
+            "site:\n  title: Cron\n  base_url: https://cron.test\ncomponents:\n  - id: a\n    name: A\nschedules:\n  - id: every-second\n    cron: \"* * * * * *\"\n    action: publish\ndaemon:\n  listen: 127.0.0.1:{port}\n  debounce: 50ms\n"
+        ),
+    );
+    let daemon = Daemon::start(&site);
+    let manifest = site.out().join(".pharos-manifest.json");
+    wait_until(20, "first render", || manifest.exists());
+    // Every publish replaces the folder, so the manifest's inode changes with each run.
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    wait_until(10, "three scheduled publishes", || {
+        if let Ok(m) = std::fs::metadata(&manifest) {
+            seen.insert(m.ino());
+        }
+        seen.len() >= 3
+    });
+    daemon.stop();
+}
