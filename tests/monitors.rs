@@ -235,7 +235,40 @@ fn tls_monitor_judges_expiry_trust_and_host() {
     assert_eq!(o, Outcome::Down);
     assert!(why.contains("invalid certificate"), "{why}");
 
-    // An HTTPS monitor trusts the same private CA through ca_file.
+    // HTTPS: untrusted by the system, fine with the private CA or with verification off.
+    let (c, k) = pki.leaf("localhost", 90);
+    let addr = tls_server(c, k);
+    let https = |extra: &str| {
+        format!(
+            "    kind: http\n    url: https://localhost:{}/\n    expected_status: [\"100-599\"]\n{extra}",
+            addr.port()
+        )
+    };
+    let (o, why) = outcome(&check_yaml(&https(""), dir.path()));
+    assert_eq!(o, Outcome::Down, "an unknown CA is not trusted");
+    assert!(
+        why.contains("request failed") || why.contains("cannot connect"),
+        "{why}"
+    );
+    let r = check_yaml(&https("    verify_tls: false\n"), dir.path());
+    assert_eq!(
+        r.outcome,
+        Outcome::Up,
+        "verify_tls: false accepts it: {:?}",
+        r.reason
+    );
+    let r = check_yaml(
+        &https("    ca_file: ca.pem\n    conditions:\n      - body == \"ok\"\n"),
+        dir.path(),
+    );
+    assert_eq!(
+        r.outcome,
+        Outcome::Up,
+        "trusted through ca_file: {:?}",
+        r.reason
+    );
+
+    // A TLS monitor given a URL trusts the same private CA through ca_file.
     let (c, k) = pki.leaf("localhost", 90);
     let addr = tls_server(c, k);
     let r = check_yaml(

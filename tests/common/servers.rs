@@ -135,7 +135,7 @@ impl TestPki {
     }
 }
 
-/// A TLS server presenting `cert` (DER) on loopback; completes handshakes and closes.
+/// A TLS server presenting `cert` (DER) on loopback; answers an HTTP request with 200 `ok`.
 pub fn tls_server(cert: Vec<u8>, key: Vec<u8>) -> SocketAddr {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     pharos::tls_provider();
@@ -164,6 +164,13 @@ pub fn tls_server(cert: Vec<u8>, key: Vec<u8>) -> SocketAddr {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     if let Ok(mut tls) = acceptor.accept(s).await {
+                        // Answer an HTTP request if one comes (HTTPS monitors); TLS monitors just close.
+                        let mut buf = [0u8; 4096];
+                        if let Ok(n) = tls.read(&mut buf).await
+                            && n > 0
+                        {
+                            let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+                        }
                         let _ = tls.shutdown().await;
                     }
                 });
