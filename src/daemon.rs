@@ -291,7 +291,9 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         let until_render = p
             .dirty_since
             .map(|d| debounce(&p).saturating_sub(d.elapsed()));
-        let mut timeout = until_render.map_or(until_wake, |r| r.min(until_wake));
+        // While a render is pending, a passed wake-up time changes nothing: wait for the debounce
+        // (waiting for `until_wake`, which is zero then, would spin).
+        let mut timeout = until_render.unwrap_or(until_wake);
         if !batch.is_empty() {
             timeout = timeout.min(BATCH_WAIT);
         }
