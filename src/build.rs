@@ -134,14 +134,33 @@ pub fn build_with(
     out: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<(BuildReport, Snapshot)> {
+    build_site(store, config, out, now).map(|b| (b.report, b.snapshot))
+}
+
+/// Everything one build produced.
+pub struct Built {
+    pub report: BuildReport,
+    pub snapshot: Snapshot,
+    /// The rendered site, for publishers (the same bytes as the folder).
+    pub site: std::sync::Arc<Site>,
+    pub manifest: output::Manifest,
+}
+
+/// The pipeline, keeping the rendered site (to publish it).
+pub fn build_site(
+    store: &mut Store,
+    config: &Config,
+    out: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<Built> {
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| config.output_path());
     let t = Instant::now();
-    let snap = snapshot(config, store, now)?;
+    let snapshot = snapshot(config, store, now)?;
     let snapshot_time = t.elapsed();
     let t = Instant::now();
-    let site = render_site(config, &snap)?;
+    let site = render_site(config, &snapshot)?;
     let render_time = t.elapsed();
     let t = Instant::now();
     let write = output::write_site(&site, &out, &config.publish.cache_control)
@@ -155,5 +174,11 @@ pub fn build_with(
             ("write", t.elapsed()),
         ],
     };
-    Ok((report, snap))
+    let manifest = output::Manifest::of(&site, &config.publish.cache_control);
+    Ok(Built {
+        report,
+        snapshot,
+        site: std::sync::Arc::new(site),
+        manifest,
+    })
 }

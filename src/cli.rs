@@ -43,6 +43,24 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Render the current state and publish it to every enabled target once (for cron or CI).
+    #[command(
+        after_help = "Examples:\n  pharos publish\n  pharos publish --dry-run      # what would be uploaded and deleted, and why\n  pharos publish --verify       # also repair objects deleted or edited in the bucket\n\nExits 1 if a target fails; the next run (or the daemon) resumes where it stopped."
+    )]
+    Publish {
+        /// Print the plan without touching any target.
+        #[arg(long)]
+        dry_run: bool,
+        /// Compare the bucket with what Pharos recorded and re-upload what drifted.
+        #[arg(long)]
+        verify: bool,
+        /// Output folder (default: publish.output from the config).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Render as if it were this time (as for `build`).
+        #[arg(long, value_name = "TIME")]
+        now: Option<String>,
+    },
     /// Run monitors once and print each outcome, latency and reason (private detail: for your terminal).
     #[command(
         after_help = "Examples:\n  pharos check\n  pharos check api-health db-port\n\nExits 1 if any monitor is down."
@@ -139,6 +157,93 @@ fn check(config: &Config, ids: &[String]) -> Result<bool> {
     Ok(all_up)
 }
 
+/// `pharos publish`: returns whether every target succeeded.
+fn publish(
+    config: &Config,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    verify: bool,
+    out: Option<&std::path::Path>,
+) -> Result<bool> {
+    let mut store = crate::store::Store::open(&config.database_path())?;
+    let (site, manifest) = if dry_run {
+        let snap = crate::build::snapshot(config, &mut store, now)?;
+        let site = crate::build::render_site(config, &snap)?;
+        let manifest = crate::output::Manifest::of(&site, &config.publish.cache_control);
+        (std::sync::Arc::new(site), manifest)
+    } else {
+        let b = crate::build::build_site(&mut store, config, out, now)?;
+        eprintln!(
+            "built {} files into {}",
+            b.report.write.files,
+            b.report.out.display()
+        );
+        (b.site, b.manifest)
+    };
+    if !config.publish.targets.iter().any(|t| t.enabled) {
+        eprintln!(
+            "no enabled publish targets in {}: the site is in the output folder only",
+            config.file.display()
+        );
+        return Ok(true);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut all_ok = true;
+        for target in crate::publisher::targets(config).await? {
+            if dry_run {
+                let remote = store.remote_objects(&target.name)?;
+                let plan = crate::publisher::plan(&manifest, &remote, now, target.asset_grace);
+                println!("target {:?}: {} to upload, {} to delete", target.name, plan.puts.len(), plan.deletes.len());
+                for (path, why) in &plan.puts {
+                    println!("  PUT    {path}  ({})", why.as_str());
+                }
+                for path in &plan.orphan {
+                    println!("  KEEP   {path}  (unused hashed asset, kept for the grace period)");
+                }
+                for (path, why) in &plan.deletes {
+                    println!("  DELETE {path}  ({})", why.as_str());
+                }
+                continue;
+            }
+            let started = std::time::Instant::now();
+            if verify {
+                match crate::publisher::verify(&store, &target).await {
+                    Ok(drifted) => {
+                        for p in &drifted {
+                            println!("target {:?}: {p} is missing or different in the bucket; uploading it again", target.name);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: target {:?}: cannot verify: {e:#}", target.name);
+                        all_ok = false;
+                        continue;
+                    }
+                }
+            }
+            let result = crate::publisher::publish(&store, &target, &site, &manifest, now).await;
+            store.publish_attempt(&target.name, Utc::now(), result.as_ref().err().map(|e| format!("{e:#}")).as_deref())?;
+            match result {
+                Ok(r) => println!(
+                    "target {:?}: {} uploaded, {} deleted, {} requests in {} ms",
+                    r.target,
+                    r.uploaded.len(),
+                    r.deleted.len(),
+                    r.requests,
+                    started.elapsed().as_millis()
+                ),
+                Err(e) => {
+                    eprintln!("error: target {:?}: {e:#}; the next publish resumes where this one stopped", target.name);
+                    all_ok = false;
+                }
+            }
+        }
+        Ok::<bool, anyhow::Error>(all_ok)
+    })
+}
+
 fn run(cli: Cli) -> Result<()> {
     let config = Config::load(&cli.config)?;
     match cli.command {
@@ -152,6 +257,17 @@ fn run(cli: Cli) -> Result<()> {
                     stop: None,
                 },
             )?;
+        }
+        Command::Publish {
+            dry_run,
+            verify,
+            out,
+            now,
+        } => {
+            let now = now_from(now.as_deref(), &config)?;
+            if !publish(&config, now, dry_run, verify, out.as_deref())? {
+                return Err(SomeDown.into());
+            }
         }
         Command::Check { monitors } => {
             if !check(&config, &monitors)? {

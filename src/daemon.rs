@@ -81,6 +81,8 @@ struct Pipeline {
     last_rollup: Option<Instant>,
     /// `schedules:` from the config with their next run.
     jobs: Vec<Job>,
+    /// Each rendered site goes here, to the publisher thread (when targets are enabled).
+    publish_tx: Option<Sender<Arc<build::Built>>>,
     /// Called after each successful render (tests and benchmarks observe the daemon with it).
     on_render: Option<RenderHook>,
 }
@@ -175,17 +177,22 @@ impl Pipeline {
 
     fn render(&mut self, now: DateTime<Utc>) {
         self.dirty_since = None;
-        match build::build_with(&mut self.store, &self.config, self.out.as_deref(), now) {
-            Ok((report, snap)) => {
+        match build::build_site(&mut self.store, &self.config, self.out.as_deref(), now) {
+            Ok(built) => {
+                let built = Arc::new(built);
+                let (report, snap) = (&built.report, &built.snapshot);
                 info!(
                     files = report.write.files,
                     changed = report.write.changed.len(),
                     ms = report.phases.iter().map(|p| p.1.as_millis()).sum::<u128>(),
                     "site written"
                 );
-                self.after_snapshot(&snap, now);
+                self.after_snapshot(snap, now);
                 if let Some(f) = self.on_render.as_mut() {
-                    f(&report);
+                    f(report);
+                }
+                if let Some(tx) = &self.publish_tx {
+                    let _ = tx.send(built.clone());
                 }
             }
             Err(e) => {
@@ -350,6 +357,96 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         }
         if p.dirty_since.is_some_and(|d| d.elapsed() >= debounce(&p)) {
             p.render(now);
+        }
+    }
+}
+
+/// Longest wait between publish attempts to a failing target.
+const PUBLISH_BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Publish each rendered site to the enabled targets. Only the newest site matters: a burst of
+/// renders while a publish runs becomes one more publish. A failing target is retried with
+/// capped exponential backoff; the others, and the checks and renders, go on.
+fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return error!("cannot start the publisher: {e}"),
+    };
+    let store = match Store::open(&config.database_path()) {
+        Ok(s) => s,
+        Err(e) => return error!("publisher cannot open the store: {e:#}"),
+    };
+    let targets = match runtime.block_on(crate::publisher::targets(&config)) {
+        Ok(t) => t,
+        Err(e) => return error!("cannot set up publish targets: {e:#}"),
+    };
+    // Per target: the site it has, and when to try again after a failure.
+    let mut published: HashMap<String, usize> = HashMap::new();
+    let mut retry_at: HashMap<String, (u32, Instant)> = HashMap::new();
+    let mut latest: Option<(usize, Arc<build::Built>)> = None;
+    let mut generation = 0;
+    loop {
+        let wait = retry_at
+            .values()
+            .map(|(_, t)| t.saturating_duration_since(Instant::now()))
+            .min();
+        let next = match wait {
+            Some(w) => rx.recv_timeout(w),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok(b) => {
+                generation += 1;
+                latest = Some((generation, b));
+                while let Ok(b) = rx.try_recv() {
+                    generation += 1;
+                    latest = Some((generation, b));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let Some((gen_now, built)) = latest.clone() else {
+            continue;
+        };
+        for target in &targets {
+            if published.get(&target.name) == Some(&gen_now) {
+                continue;
+            }
+            if retry_at
+                .get(&target.name)
+                .is_some_and(|(_, t)| *t > Instant::now())
+            {
+                continue;
+            }
+            let started = Instant::now();
+            let now = Utc::now();
+            let result = runtime.block_on(crate::publisher::publish(
+                &store,
+                target,
+                &built.site,
+                &built.manifest,
+                now,
+            ));
+            let error = result.as_ref().err().map(|e| format!("{e:#}"));
+            let _ = store.publish_attempt(&target.name, Utc::now(), error.as_deref());
+            match result {
+                Ok(r) => {
+                    info!(target = %r.target, uploaded = r.uploaded.len(), deleted = r.deleted.len(), ms = started.elapsed().as_millis() as u64, "published");
+                    published.insert(target.name.clone(), gen_now);
+                    retry_at.remove(&target.name);
+                }
+                Err(e) => {
+                    let failures = retry_at.get(&target.name).map_or(1, |(n, _)| n + 1);
+                    let backoff =
+                        Duration::from_secs(1u64 << failures.min(9)).min(PUBLISH_BACKOFF_MAX);
+                    warn!(target = %target.name, failures, retry_in_s = backoff.as_secs(), "publish failed, the site stays pending: {e:#}");
+                    retry_at.insert(target.name.clone(), (failures, Instant::now() + backoff));
+                }
+            }
         }
     }
 }
@@ -588,6 +685,16 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
     let mut store = Store::open(&config.database_path())?;
     store.sync_monitors(&monitors, clock())?;
     let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let (publish_tx, publisher) = if config.publish.targets.iter().any(|t| t.enabled) {
+        let (ptx, prx) = std::sync::mpsc::channel();
+        let cfg = config.clone();
+        let handle = std::thread::Builder::new()
+            .name("pharos-publisher".into())
+            .spawn(move || publisher_loop(cfg, prx))?;
+        (Some(ptx), Some(handle))
+    } else {
+        (None, None)
+    };
     let pipeline = Pipeline {
         monitors: monitors.iter().map(|m| (m.id.clone(), m.clone())).collect(),
         config: config.clone(),
@@ -598,6 +705,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         wake_at: clock(),
         last_rollup: None,
         jobs: jobs(&config, clock()),
+        publish_tx,
         on_render: opts.on_render,
     };
     let thread = std::thread::Builder::new()
@@ -683,6 +791,10 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
     let _ = tx.send(Msg::Stop);
     drop(tx);
     let _ = thread.join();
+    // The pipeline dropped its sender: the publisher finishes its current object and stops.
+    if let Some(p) = publisher {
+        let _ = p.join();
+    }
     result
 }
 

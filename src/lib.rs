@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod model;
 pub mod monitor;
 pub mod output;
+pub mod publisher;
 pub mod render;
 pub mod schedule;
 pub mod snapshot;

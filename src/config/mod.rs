@@ -335,6 +335,21 @@ pub struct Target {
     pub secret_access_key: Option<Secret>,
     #[serde(default)]
     pub checksum: Option<ChecksumMode>,
+    /// Time to establish a connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Dur,
+    /// Time for one attempt of one request (a store that accepts and never answers).
+    #[serde(default = "default_attempt_timeout")]
+    pub attempt_timeout: Dur,
+    /// Time for one request with its retries.
+    #[serde(default = "default_operation_timeout")]
+    pub operation_timeout: Dur,
+    /// How long content-hashed assets stay after no page uses them (CDN-cached pages still load).
+    #[serde(default = "default_asset_grace")]
+    pub asset_grace: Dur,
+    /// Uploads in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -496,6 +511,21 @@ impl<'de> Deserialize<'de> for TimeZoneName {
     }
 }
 
+fn default_connect_timeout() -> Dur {
+    dur("5s")
+}
+fn default_attempt_timeout() -> Dur {
+    dur("20s")
+}
+fn default_operation_timeout() -> Dur {
+    dur("60s")
+}
+fn default_asset_grace() -> Dur {
+    dur("7d")
+}
+fn default_concurrency() -> usize {
+    16
+}
 fn default_listen() -> Text {
     Text::from(DEFAULT_LISTEN)
 }

@@ -165,6 +165,20 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
         if let Some(e) = &t.endpoint {
             k.url(&format!("{path}.endpoint"), &entity, e, &["http", "https"]);
         }
+        if t.concurrency == 0 {
+            k.add(
+                &format!("{path}.concurrency"),
+                &entity,
+                "must be at least 1",
+            );
+        }
+        if t.attempt_timeout.0 > t.operation_timeout.0 {
+            k.add(
+                &format!("{path}.attempt_timeout"),
+                &entity,
+                "attempt_timeout must not be longer than operation_timeout",
+            );
+        }
         if t.access_key_id.is_some() != t.secret_access_key.is_some() {
             k.add(&path, &entity, "set both access_key_id and secret_access_key, or neither (to use the standard AWS credential chain)");
         }

@@ -78,7 +78,8 @@ fn favicon(class: &str) -> String {
         "maintenance" => "%230969da",
         "minor" => "%23d4a72c",
         "major" => "%23fb8f44",
-        _ => "%23cf222e",
+        "critical" => "%23cf222e",
+        _ => "%23656d76",
     };
     format!(
         "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='{colour}'/%3E%3C/svg%3E"
@@ -110,7 +111,7 @@ pub fn render_pages(
         logo: logo.map(str::to_string),
         css: css.to_string(),
         time_zone: snap.site.tz.name().to_string(),
-        favicon: favicon(&overall.class),
+        favicon: favicon("neutral"),
         overall,
     };
     let mut p = Pages {
@@ -185,6 +186,7 @@ fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     ctx.insert("recent_incidents", &recent);
     ctx.insert("recent_days", &snap.site.recent_days);
     ctx.insert("updated", &v.time(snap.stamp));
+    ctx.insert("status_favicon", &favicon(&v.overall().class));
     p.page("index.html", "index.html", None, ctx)
 }
 

@@ -21,7 +21,8 @@ pub struct SiteView {
     /// Time zone name, e.g. "Europe/Berlin".
     pub time_zone: String,
     pub overall: OverallView,
-    /// A `data:` URI favicon in the colour of the overall status.
+    /// A neutral `data:` URI favicon. Only the index gets one in the colour of the overall
+    /// status (`status_favicon`): a status change must not rewrite every page of the history.
     pub favicon: String,
 }
 

@@ -16,12 +16,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod monitors;
+mod publish;
 
 pub use monitors::{MonitorState, Transition};
+pub use publish::RemoteObject;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_monitor_engine.sql"),
+    include_str!("migrations/0003_publish.sql"),
 ];
 
 pub struct Store {

@@ -138,4 +138,5 @@ pub fn seed_rollups(site: &TestSite) {
         store.put_daily_rollup("api", day, &r).unwrap();
     }
 }
+pub mod s3;
 pub mod servers;

@@ -1,0 +1,199 @@
+//! An S3 or S3-compatible bucket, through aws-sdk-s3 with rustls (ring) and explicit timeouts.
+//!
+//! Custom endpoints default to checksums "when required": several S3-compatible stores reject
+//! the SDK's default streamed-checksum uploads (`aws-chunked` with a CRC trailer).
+
+use crate::config::{ChecksumMode, Target};
+use anyhow::{Context, Result};
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct S3Target {
+    pub name: String,
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    pub asset_grace: Duration,
+    pub concurrency: usize,
+}
+
+/// The error and its causes, on one line (the SDK's top-level message is often just "service error").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+impl S3Target {
+    pub async fn new(t: &Target) -> Result<S3Target> {
+        crate::tls_provider();
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(t.connect_timeout.0)
+            .operation_attempt_timeout(t.attempt_timeout.0)
+            .operation_timeout(t.operation_timeout.0)
+            .build();
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .timeout_config(timeouts)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
+        if let Some(region) = &t.region {
+            loader = loader.region(Region::new(region.to_string()));
+        } else if t.endpoint.is_some() {
+            // Most S3-compatible stores ignore the region but the signature needs one.
+            loader = loader.region(Region::new("us-east-1"));
+        }
+        if let Some(endpoint) = &t.endpoint {
+            loader = loader.endpoint_url(endpoint.as_str());
+        }
+        if let (Some(id), Some(secret)) = (&t.access_key_id, &t.secret_access_key) {
+            loader = loader.credentials_provider(Credentials::new(
+                id.expose(),
+                secret.expose(),
+                None,
+                None,
+                "pharos-config",
+            ));
+        }
+        let shared = loader.load().await;
+        let checksum = t.checksum.unwrap_or(if t.endpoint.is_some() {
+            ChecksumMode::WhenRequired
+        } else {
+            ChecksumMode::WhenSupported
+        });
+        let (req, resp) = match checksum {
+            ChecksumMode::WhenRequired => (
+                RequestChecksumCalculation::WhenRequired,
+                ResponseChecksumValidation::WhenRequired,
+            ),
+            ChecksumMode::WhenSupported => (
+                RequestChecksumCalculation::WhenSupported,
+                ResponseChecksumValidation::WhenSupported,
+            ),
+        };
+        let conf = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(t.path_style.unwrap_or(t.endpoint.is_some()))
+            .request_checksum_calculation(req)
+            .response_checksum_validation(resp)
+            .build();
+        Ok(S3Target {
+            name: t.name.to_string(),
+            client: aws_sdk_s3::Client::from_conf(conf),
+            bucket: t.bucket.to_string(),
+            prefix: t
+                .prefix
+                .as_deref()
+                .map(|p| p.trim_matches('/').to_string())
+                .unwrap_or_default(),
+            asset_grace: t.asset_grace.0,
+            concurrency: t.concurrency.max(1),
+        })
+    }
+
+    fn key(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.prefix)
+        }
+    }
+
+    pub async fn put(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .content_type(content_type)
+            .cache_control(cache_control)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(chain(&e)))?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(chain(&e)))?;
+        Ok(())
+    }
+
+    /// Every object under the prefix: path (without the prefix) -> ETag.
+    pub async fn list(&self) -> Result<HashMap<String, String>> {
+        let mut out = HashMap::new();
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| anyhow::anyhow!(chain(&e)))
+                .context("cannot list the bucket")?;
+            for o in page.contents() {
+                if let (Some(key), Some(etag)) = (o.key(), o.e_tag()) {
+                    out.insert(
+                        key.strip_prefix(&prefix).unwrap_or(key).to_string(),
+                        etag.to_string(),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// HEAD one object: (content type, cache control, ETag), or None if it does not exist.
+    pub async fn head(&self, path: &str) -> Result<Option<(String, String, String)>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+        {
+            Ok(h) => Ok(Some((
+                h.content_type().unwrap_or_default().to_string(),
+                h.cache_control().unwrap_or_default().to_string(),
+                h.e_tag().unwrap_or_default().to_string(),
+            ))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!(chain(&e))),
+        }
+    }
+}

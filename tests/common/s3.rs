@@ -1,0 +1,140 @@
+//! An S3-compatible server (s3s-fs) in the test process, on loopback, with SigV4 auth: the
+//! publisher talks plain S3 over HTTP to it, exactly as to AWS. It can be stopped and restarted
+//! on the same port to play an outage.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub const KEY: &str = "pharos-test-key";
+pub const SECRET: &str = "pharos-test-secret";
+pub const BUCKET: &str = "status-site";
+
+pub struct S3Server {
+    pub addr: SocketAddr,
+    pub root: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut s = S3Server {
+            addr,
+            root,
+            stop: None,
+            thread: None,
+        };
+        s.serve(listener);
+        s
+    }
+
+    fn serve(&mut self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let root: PathBuf = self.root.path().to_path_buf();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let fs = s3s_fs::FileSystem::new(root).unwrap();
+                let mut b = s3s::service::S3ServiceBuilder::new(fs);
+                b.set_auth(s3s::auth::SimpleAuth::from_single(KEY, SECRET));
+                let service = b.build();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                let mut conns = Vec::new();
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        accepted = listener.accept() => {
+                            let Ok((socket, _)) = accepted else { continue };
+                            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone()).into_owned();
+                            conns.push(tokio::spawn(async move { let _ = conn.await; }));
+                        }
+                    }
+                }
+                // An outage: drop the listener and every open connection.
+                for c in conns {
+                    c.abort();
+                }
+            });
+        });
+        self.stop = Some(tx);
+        self.thread = Some(thread);
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop answering: connections are refused until `restart`.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        let listener = std::net::TcpListener::bind(self.addr).unwrap();
+        self.serve(listener);
+    }
+
+    /// The bytes of an object, read from the server's folder.
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.path().join(BUCKET).join(key)).ok()
+    }
+
+    pub fn remove(&self, key: &str) {
+        std::fs::remove_file(self.root.path().join(BUCKET).join(key)).unwrap();
+    }
+
+    /// Every object key in the bucket.
+    pub fn keys(&self) -> Vec<String> {
+        let base = self.root.path().join(BUCKET);
+        let mut out = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if !name.starts_with(".bucket-") {
+                    out.push(
+                        p.strip_prefix(&base)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `publish.targets` entry for this server.
+pub fn target_yaml(endpoint: &str, extra: &str) -> String {
+    format!(
+        "publish:\n  targets:\n    - name: test\n      kind: s3\n      bucket: {BUCKET}\n      endpoint: {endpoint}\n      path_style: true\n      region: us-east-1\n      access_key_id: {KEY}\n      secret_access_key: {SECRET}\n{extra}"
+    )
+}
