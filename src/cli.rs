@@ -223,7 +223,25 @@ fn publish(
                     }
                 }
             }
-            let result = crate::publisher::publish(&store, &target, &site, &manifest, now).await;
+            // Large publishes (a first upload of a long history) show progress: a live counter on
+            // a terminal, a line every 10 % otherwise.
+            use std::io::IsTerminal;
+            let tty = std::io::stderr().is_terminal();
+            let name = target.name.clone();
+            let progress = move |done: usize, total: usize| {
+                if total < 200 {
+                    return;
+                }
+                if tty {
+                    eprint!("\r{name}: {done}/{total} uploaded");
+                    if done == total {
+                        eprintln!();
+                    }
+                } else if done * 10 / total != (done - 1) * 10 / total || done == total {
+                    eprintln!("{name}: {done}/{total} uploaded");
+                }
+            };
+            let result = crate::publisher::publish(&store, &target, &site, &manifest, now, Some(&progress)).await;
             store.publish_attempt(&target.name, Utc::now(), result.as_ref().err().map(|e| format!("{e:#}")).as_deref())?;
             match result {
                 Ok(r) => println!(

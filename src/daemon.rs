@@ -430,6 +430,7 @@ fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
                 &built.site,
                 &built.manifest,
                 now,
+                None,
             ));
             let error = result.as_ref().err().map(|e| format!("{e:#}"));
             let _ = store.publish_attempt(&target.name, Utc::now(), error.as_deref());

@@ -332,3 +332,92 @@ fn a_store_that_accepts_and_never_answers_times_out() {
         "{stderr}"
     );
 }
+
+fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn run_daemon(
+    site: &TestSite,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let config = site.config();
+    let (stop, rx) = tokio::sync::oneshot::channel();
+    let thread = std::thread::spawn(move || {
+        pharos::daemon::run(
+            config,
+            pharos::daemon::Options {
+                out: None,
+                on_render: None,
+                stop: Some(rx),
+            },
+        )
+        .unwrap();
+    });
+    (stop, thread)
+}
+
+#[test]
+fn the_daemon_publishes_each_render_and_a_restart_resumes_a_pending_publish() {
+    let mut server = S3Server::start();
+    server.stop();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = site_with_target(
+        &server.endpoint(),
+        "      connect_timeout: 1s\n      attempt_timeout: 1s\n      operation_timeout: 2s\n",
+    );
+    let mut config = std::fs::read_to_string(site.config_path()).unwrap();
+    config.push_str(&format!(
+        "daemon:\n  listen: 127.0.0.1:{port}\n  debounce: 50ms\n"
+    ));
+    site.write("config.yaml", &config);
+
+    // The store is down: the site is rendered, the publish stays pending.
+    let (stop, thread) = run_daemon(&site);
+    wait_until(20, "first render", || {
+        site.out().join("index.html").exists()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = stop.send(());
+    thread.join().unwrap();
+    assert!(server.keys().is_empty());
+
+    // Back up, and a restart publishes what was pending.
+    server.restart();
+    let (stop, thread) = run_daemon(&site);
+    wait_until(30, "published after the restart", || {
+        server.object("index.html").is_some()
+    });
+    wait_until(30, "the bucket matches the site", || {
+        site.files()
+            .iter()
+            .filter(|(k, _)| *k != ".pharos-manifest.json")
+            .all(|(k, v)| server.object(k).as_deref() == Some(v.as_slice()))
+    });
+
+    // An edit is rendered and published by itself.
+    site.write(
+        "content/incidents/2026-11-26-new.md",
+        "---\ntitle: Published by the daemon\n---\n## 2026-11-26 10:00 UTC · resolved\nDone.\n",
+    );
+    wait_until(30, "the edit reaches the bucket", || {
+        server
+            .object("incidents/2026-11-26-new/index.html")
+            .is_some_and(|b| String::from_utf8_lossy(&b).contains("Published by the daemon"))
+    });
+    let _ = stop.send(());
+    thread.join().unwrap();
+}

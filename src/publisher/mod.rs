@@ -119,6 +119,9 @@ pub struct Report {
     pub requests: usize,
 }
 
+/// Progress: (objects uploaded so far, objects to upload).
+pub type Progress<'a> = &'a dyn Fn(usize, usize);
+
 /// Publish `site` to one target, following `plan`. Every stored object is recorded at once, so
 /// a failure part-way keeps what was done; the next attempt does the rest.
 pub async fn publish(
@@ -127,6 +130,7 @@ pub async fn publish(
     site: &Site,
     manifest: &Manifest,
     now: DateTime<Utc>,
+    progress: Option<Progress<'_>>,
 ) -> Result<Report> {
     let name = target.name.clone();
     let remote = store.remote_objects(&name)?;
@@ -173,6 +177,9 @@ pub async fn publish(
                 Ok(()) => {
                     store.put_remote(&name, &path, &sha, &md5)?;
                     report.uploaded.push(path);
+                    if let Some(f) = progress {
+                        f(report.uploaded.len(), p.puts.len());
+                    }
                 }
                 Err(e) => {
                     first_error.get_or_insert(
