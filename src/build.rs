@@ -93,16 +93,55 @@ pub fn read_logo(config: &Config) -> Result<Option<(String, Vec<u8>)>> {
     Ok(Some((ext, bytes)))
 }
 
+/// What the daemon keeps between builds so that a change costs what it changes, not what the
+/// history weighs: rendered pages (by their inputs), the imported content (read again only
+/// when `content/` may have changed), and whether the output folder can be updated in place.
+#[derive(Default)]
+pub struct Incremental {
+    pub cache: crate::render::RenderCache,
+    /// Set when `content/` may have changed (the watcher, an automatic incident, a new config).
+    pub content_dirty: bool,
+    content: Option<(Vec<crate::model::Incident>, Vec<crate::model::Maintenance>)>,
+    wrote: bool,
+}
+
 /// Everything up to the rendered site, without writing it.
 pub fn snapshot(config: &Config, store: &mut Store, now: DateTime<Utc>) -> Result<Snapshot> {
+    snapshot_inc(config, store, now, &mut Incremental::default())
+}
+
+fn snapshot_inc(
+    config: &Config,
+    store: &mut Store,
+    now: DateTime<Utc>,
+    inc: &mut Incremental,
+) -> Result<Snapshot> {
     let components: Vec<(String, String)> = config
         .components
         .iter()
         .map(|c| (c.id.to_string(), c.name.to_string()))
         .collect();
     store.sync_components(&components, now)?;
-    import_content(config, store, now)?;
-    let stored = StoredState::read(store, config.tz(), config.site.history_days, now)?;
+    let (incidents, maintenances) = match (&inc.content, inc.content_dirty) {
+        (Some(content), false) => content.clone(),
+        _ => {
+            import_content(config, store, now)?;
+            let content = (store.incidents()?, store.maintenances()?);
+            inc.content = Some(content.clone());
+            inc.content_dirty = false;
+            content
+        }
+    };
+    let tz = config.tz();
+    let today = crate::time::local_day(now, tz);
+    let from = today - chrono::Duration::days(i64::from(config.site.history_days.max(1)) - 1);
+    let stored = StoredState {
+        incidents,
+        maintenances,
+        rollups: store.daily_rollups(from, today)?,
+        component_created: store.component_created()?,
+        monitor_statuses: store.monitor_statuses()?,
+    };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);
     Ok(Snapshot::derive(site, groups, comps, stored, now))
@@ -134,7 +173,7 @@ pub fn build_with(
     out: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<(BuildReport, Snapshot)> {
-    build_site(store, config, out, now).map(|b| (b.report, b.snapshot))
+    build_site(store, config, out, now, &mut Incremental::default()).map(|b| (b.report, b.snapshot))
 }
 
 /// Everything one build produced.
@@ -146,25 +185,34 @@ pub struct Built {
     pub manifest: output::Manifest,
 }
 
-/// The pipeline, keeping the rendered site (to publish it).
+/// The pipeline, keeping the rendered site (to publish it). With a fresh [`Incremental`] this
+/// is a full build whose output replaces the folder atomically; with one kept from earlier
+/// builds, only what changed is imported, rendered and written.
 pub fn build_site(
     store: &mut Store,
     config: &Config,
     out: Option<&Path>,
     now: DateTime<Utc>,
+    inc: &mut Incremental,
 ) -> Result<Built> {
     let out = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| config.output_path());
     let t = Instant::now();
-    let snapshot = snapshot(config, store, now)?;
+    let snapshot = snapshot_inc(config, store, now, inc)?;
     let snapshot_time = t.elapsed();
     let t = Instant::now();
-    let site = render_site(config, &snapshot)?;
+    let theme = crate::theme::load(config)?;
+    let site = render::render_cached(&snapshot, &theme, &mut inc.cache)?;
     let render_time = t.elapsed();
     let t = Instant::now();
-    let write = output::write_site(&site, &out, &config.publish.cache_control)
-        .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    let write = if inc.wrote {
+        output::write_changes(&site, &out, &config.publish.cache_control)
+    } else {
+        output::write_site(&site, &out, &config.publish.cache_control)
+    }
+    .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    inc.wrote = true;
     let report = BuildReport {
         out,
         write,

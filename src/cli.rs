@@ -172,7 +172,13 @@ fn publish(
         let manifest = crate::output::Manifest::of(&site, &config.publish.cache_control);
         (std::sync::Arc::new(site), manifest)
     } else {
-        let b = crate::build::build_site(&mut store, config, out, now)?;
+        let b = crate::build::build_site(
+            &mut store,
+            config,
+            out,
+            now,
+            &mut crate::build::Incremental::default(),
+        )?;
         eprintln!(
             "built {} files into {}",
             b.report.write.files,

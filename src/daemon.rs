@@ -81,6 +81,8 @@ struct Pipeline {
     last_rollup: Option<Instant>,
     /// `schedules:` from the config with their next run.
     jobs: Vec<Job>,
+    /// Rendered pages, imported content, in-place writes: what makes a change cost little.
+    inc: build::Incremental,
     /// Each rendered site goes here, to the publisher thread (when targets are enabled).
     publish_tx: Option<Sender<Arc<build::Built>>>,
     /// Called after each successful render (tests and benchmarks observe the daemon with it).
@@ -88,6 +90,11 @@ struct Pipeline {
 }
 
 impl Pipeline {
+    fn content_changed(&mut self) {
+        self.inc.content_dirty = true;
+        self.mark_dirty();
+    }
+
     fn mark_dirty(&mut self) {
         self.dirty_since.get_or_insert_with(Instant::now);
     }
@@ -108,7 +115,8 @@ impl Pipeline {
             Ok(transitions) => {
                 for t in transitions {
                     self.transition(&t);
-                    self.mark_dirty();
+                    // An automatic incident was written or updated.
+                    self.content_changed();
                 }
             }
             Err(e) => error!("cannot record {} check results: {e:#}", batch.len()),
@@ -177,13 +185,20 @@ impl Pipeline {
 
     fn render(&mut self, now: DateTime<Utc>) {
         self.dirty_since = None;
-        match build::build_site(&mut self.store, &self.config, self.out.as_deref(), now) {
+        match build::build_site(
+            &mut self.store,
+            &self.config,
+            self.out.as_deref(),
+            now,
+            &mut self.inc,
+        ) {
             Ok(built) => {
                 let built = Arc::new(built);
                 let (report, snap) = (&built.report, &built.snapshot);
                 info!(
                     files = report.write.files,
                     changed = report.write.changed.len(),
+                    cached_pages = self.inc.cache.hits,
                     ms = report.phases.iter().map(|p| p.1.as_millis()).sum::<u128>(),
                     "site written"
                 );
@@ -282,6 +297,7 @@ impl Pipeline {
         self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
         self.jobs = jobs(&config, now);
         self.config = config;
+        self.inc.content_dirty = true;
         info!("config reloaded");
         self.mark_dirty();
     }
@@ -311,7 +327,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
                 while batch.len() < BATCH_MAX {
                     match rx.try_recv() {
                         Ok(Msg::Result(r)) => batch.push(r),
-                        Ok(Msg::Content) => p.mark_dirty(),
+                        Ok(Msg::Content) => p.content_changed(),
                         Ok(Msg::Config(c)) => p.reload(*c, clock()),
                         Ok(Msg::Stop) => {
                             stop = true;
@@ -321,7 +337,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
                     }
                 }
             }
-            Ok(Msg::Content) => p.mark_dirty(),
+            Ok(Msg::Content) => p.content_changed(),
             Ok(Msg::Config(c)) => p.reload(*c, clock()),
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
             Err(RecvTimeoutError::Timeout) => {}
@@ -707,6 +723,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         last_rollup: None,
         jobs: jobs(&config, clock()),
         publish_tx,
+        inc: build::Incremental::default(),
         on_render: opts.on_render,
     };
     let thread = std::thread::Builder::new()

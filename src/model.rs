@@ -219,7 +219,7 @@ impl Impact {
 }
 
 /// One timestamped entry of an incident's or a maintenance's timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Update<S> {
     pub at: DateTime<Utc>,
     pub status: S,
@@ -230,7 +230,7 @@ pub struct Update<S> {
 }
 
 /// An incident as stored: content files and (later) monitors produce these.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Incident {
     pub id: String,
     pub title: String,

@@ -203,6 +203,92 @@ pub fn write_site(site: &Site, out: &Path, cache: &CacheControl) -> Result<Write
     result
 }
 
+/// Upload and write order shared by the folder and the publishers: content-hashed assets
+/// first, then other non-HTML files, then HTML, so a page never references what is not there.
+pub fn rank(path: &str, class: CacheClassName) -> u8 {
+    match (class, path.ends_with(".html")) {
+        (CacheClassName::Immutable, _) => 0,
+        (_, false) => 1,
+        (_, true) => 2,
+    }
+}
+
+/// Bring `out` (a folder this writer wrote before) to `site` by replacing only the files whose
+/// bytes changed (each atomically, in [`rank`] order), then deleting files no longer rendered,
+/// then the manifest. This is what the daemon does after its first write: a change to one
+/// component touches a handful of files, not the whole history. Any other folder gets
+/// [`write_site`]'s full swap.
+pub fn write_changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
+    let Some(previous) = Manifest::read(out) else {
+        return write_site(site, out, cache);
+    };
+    for path in site.files.keys() {
+        check_relative(path)?;
+    }
+    let manifest = Manifest::of(site, cache);
+    let mut changed: Vec<&String> = manifest
+        .files
+        .iter()
+        .filter(|(path, e)| {
+            previous.files.get(*path).map(|p| &p.sha256) != Some(&e.sha256)
+                || !out.join(path).is_file()
+        })
+        .map(|(path, _)| path)
+        .collect();
+    changed.sort_by_key(|p| (rank(p, manifest.files[*p].cache_class), (*p).clone()));
+    let mut report = WriteReport {
+        files: site.files.len(),
+        bytes: site.files.values().map(|f| f.bytes.len() as u64).sum(),
+        ..Default::default()
+    };
+    for path in changed {
+        let target = out.join(path);
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let tmp = target.with_file_name(format!(
+            ".{}.tmp",
+            target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("file")
+        ));
+        std::fs::write(&tmp, &site.files[path].bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &target)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
+        report.changed.push(path.clone());
+    }
+    for path in previous
+        .files
+        .keys()
+        .filter(|p| !manifest.files.contains_key(*p))
+    {
+        let target = out.join(path);
+        match std::fs::remove_file(&target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot delete {}", target.display())),
+        }
+        // Remove folders left empty (incidents/<id>/), never the output folder itself.
+        let mut dir = target.parent();
+        while let Some(d) = dir.filter(|d| *d != out) {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        report.removed.push(path.clone());
+    }
+    report.changed.sort();
+    let text = serde_json::to_string_pretty(&manifest).context("cannot serialize the manifest")?;
+    let tmp = out.join(format!("{MANIFEST_FILE}.tmp"));
+    std::fs::write(&tmp, text + "\n").context("cannot write the manifest")?;
+    std::fs::rename(&tmp, out.join(MANIFEST_FILE)).context("cannot replace the manifest")?;
+    Ok(report)
+}
+
 /// Put `staging` in place of `out`; the previous content ends up at `staging` or `old`.
 fn swap(staging: &Path, out: &Path, old: &Path) -> Result<()> {
     if !out.exists() {
@@ -300,6 +386,68 @@ mod tests {
             ["publish"],
             "no staging or old folder is left behind"
         );
+    }
+
+    #[test]
+    fn write_changes_touches_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("publish");
+        let cache = CacheControl::default();
+        write_site(
+            &site(&[
+                ("index.html", "a"),
+                ("incidents/x/index.html", "x"),
+                ("incidents/y/index.html", "y"),
+            ]),
+            &out,
+            &cache,
+        )
+        .unwrap();
+        let untouched = std::fs::metadata(out.join("incidents/x/index.html"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let r = write_changes(
+            &site(&[("index.html", "b"), ("incidents/x/index.html", "x")]),
+            &out,
+            &cache,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.changed, r.removed),
+            (
+                vec!["index.html".to_string()],
+                vec!["incidents/y/index.html".to_string()]
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.html")).unwrap(),
+            "b"
+        );
+        assert_eq!(
+            std::fs::metadata(out.join("incidents/x/index.html"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            untouched
+        );
+        assert!(!out.join("incidents/y").exists(), "emptied folders go too");
+        assert_eq!(
+            Manifest::read(&out).unwrap(),
+            Manifest::of(
+                &site(&[("index.html", "b"), ("incidents/x/index.html", "x")]),
+                &cache
+            )
+        );
+        // A hand-deleted file is written again.
+        std::fs::remove_file(out.join("incidents/x/index.html")).unwrap();
+        let r = write_changes(
+            &site(&[("index.html", "b"), ("incidents/x/index.html", "x")]),
+            &out,
+            &cache,
+        )
+        .unwrap();
+        assert_eq!(r.changed, ["incidents/x/index.html"]);
     }
 
     #[test]

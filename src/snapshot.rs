@@ -9,7 +9,6 @@ use crate::model::{
     ComponentStatus, DailyRollup, Impact, Incident, Indicator, Maintenance, MaintenanceStatus,
     Update, Window,
 };
-use crate::store::Store;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, HashMap};
@@ -137,26 +136,6 @@ pub struct StoredState {
     pub component_created: HashMap<String, DateTime<Utc>>,
     /// (component, status, since) confirmed by monitors.
     pub monitor_statuses: Vec<(String, ComponentStatus, DateTime<Utc>)>,
-}
-
-impl StoredState {
-    /// Read everything a snapshot needs from the store, for days up to `now`'s local date.
-    pub fn read(
-        store: &Store,
-        tz: Tz,
-        history_days: u32,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<StoredState> {
-        let today = crate::time::local_day(now, tz);
-        let from = today - ChronoDuration::days(i64::from(history_days.max(1)) - 1);
-        Ok(StoredState {
-            incidents: store.incidents()?,
-            maintenances: store.maintenances()?,
-            rollups: store.daily_rollups(from, today)?,
-            component_created: store.component_created()?,
-            monitor_statuses: store.monitor_statuses()?,
-        })
-    }
 }
 
 impl SiteInfo {

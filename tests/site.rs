@@ -348,3 +348,37 @@ fn uptime_bars_come_from_daily_rollups() {
     let web = site.read("components/web/index.html");
     assert!(web.contains("No data"));
 }
+
+#[test]
+fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
+    let site = golden();
+    let config = site.config();
+    let mut store = pharos::store::Store::open(&config.database_path()).unwrap();
+    let theme = pharos::theme::load(&config).unwrap();
+    let snap = pharos::build::snapshot(&config, &mut store, now()).unwrap();
+    let mut cache = pharos::render::RenderCache::default();
+    let first = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
+    assert_eq!(cache.hits, 0);
+    assert_eq!(
+        pharos::render::render_cached(&snap, &theme, &mut cache).unwrap(),
+        first
+    );
+    assert_eq!(
+        cache.hits, 5,
+        "3 incident pages and 2 month pages come from the cache"
+    );
+
+    // One incident changes: its page and its month's page are rendered again, nothing else.
+    site.write(
+        "content/incidents/2026-11-24-website-down.md",
+        "---\ntitle: Website unavailable\nimpact: critical\ncomponents:\n  web: major_outage\n---\n## 2026-11-24 08:30 UTC · resolved\nRolled back.\n\n## 2026-11-24 07:55 UTC · investigating\nErrors.\n",
+    );
+    let snap = pharos::build::snapshot(&config, &mut store, now()).unwrap();
+    let cached = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
+    assert_eq!(cache.hits, 3);
+    assert_eq!(
+        cached,
+        pharos::render::render(&snap, &theme).unwrap(),
+        "same bytes as a fresh render"
+    );
+}

@@ -9,7 +9,7 @@
 pub mod s3;
 
 use crate::config::Target;
-use crate::output::{CacheClassName, Manifest};
+use crate::output::Manifest;
 use crate::render::Site;
 use crate::store::{RemoteObject, Store};
 use anyhow::{Context, Result};
@@ -59,14 +59,7 @@ impl Plan {
     }
 }
 
-/// Upload order: assets a page may reference first, pages last.
-fn rank(path: &str, class: CacheClassName) -> u8 {
-    match (class, path.ends_with(".html")) {
-        (CacheClassName::Immutable, _) => 0,
-        (_, false) => 1,
-        (_, true) => 2,
-    }
-}
+use crate::output::rank;
 
 /// Decide what to upload and delete so the target matches `manifest`.
 pub fn plan(
@@ -253,7 +246,7 @@ pub fn key_for(t: &Target, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::ManifestEntry;
+    use crate::output::{CacheClassName, ManifestEntry};
 
     fn manifest(files: &[(&str, &str)]) -> Manifest {
         Manifest {

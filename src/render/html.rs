@@ -6,7 +6,8 @@ use super::{CacheClass, RenderError, Site, Theme, content_type_for};
 use crate::model::ComponentStatus;
 use crate::snapshot::Snapshot;
 use chrono::Duration as ChronoDuration;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use tera::{Context, Tera};
 
 pub fn build_tera(theme: &Theme) -> Result<Tera, RenderError> {
@@ -35,14 +36,64 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Rendered pages by path, with a key of everything the page was rendered from. Incident and
+/// month pages are most of a long history and rarely change: with the cache, a render only runs
+/// the templates of pages whose inputs changed. Keys are derived from inputs only, so a cached
+/// render gives the same bytes as a fresh one.
+#[derive(Default)]
+pub struct RenderCache {
+    pages: HashMap<String, (u64, Vec<u8>)>,
+    /// Pages taken from the cache in the last render (for tests and logs).
+    pub hits: usize,
+}
+
 struct Pages<'a> {
     tera: Tera,
     views: Views<'a>,
     site: SiteView,
     out: &'a mut Site,
+    cache: &'a mut RenderCache,
+    /// Hash of the site-wide inputs of every page (site view, templates).
+    site_key: u64,
+}
+
+fn key_of(parts: impl Hash) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
 }
 
 impl Pages<'_> {
+    /// A page whose context comes from `ctx` and depends on nothing but `key` (and the site):
+    /// from the cache when the key is unchanged.
+    fn cached_page(
+        &mut self,
+        path: &str,
+        template: &str,
+        title: Option<&str>,
+        key: u64,
+        ctx: impl FnOnce(&Views) -> Context,
+    ) -> Result<(), RenderError> {
+        let key = key_of((self.site_key, key, template, title));
+        if let Some((k, bytes)) = self.cache.pages.get(path)
+            && *k == key
+        {
+            self.cache.hits += 1;
+            self.out.add(
+                path,
+                bytes.clone(),
+                content_type_for("html"),
+                CacheClass::Short,
+            );
+            return Ok(());
+        }
+        let ctx = ctx(&self.views);
+        self.page(path, template, title, ctx)?;
+        let bytes = self.out.files[path].bytes.clone();
+        self.cache.pages.insert(path.to_string(), (key, bytes));
+        Ok(())
+    }
+
     fn page(
         &mut self,
         path: &str,
@@ -92,9 +143,9 @@ pub fn render_pages(
     css: &str,
     logo: Option<&str>,
     out: &mut Site,
+    cache: &mut RenderCache,
 ) -> Result<(), RenderError> {
     let views = Views { snap };
-    let overall = views.overall();
     let site = SiteView {
         title: snap.site.title.clone(),
         description: snap.site.description.clone(),
@@ -112,23 +163,40 @@ pub fn render_pages(
         css: css.to_string(),
         time_zone: snap.site.tz.name().to_string(),
         favicon: favicon("neutral"),
-        overall,
     };
+    let site_key = key_of((
+        serde_json::to_string(&site).unwrap_or_default(),
+        &theme.templates,
+        snap.site.tz.name(),
+    ));
+    cache.hits = 0;
     let mut p = Pages {
         tera: build_tera(theme)?,
         views,
         site,
         out,
+        cache,
+        site_key,
     };
     index(&mut p, snap)?;
     for i in &snap.incidents {
-        let mut ctx = Context::new();
-        ctx.insert("incident", &p.views.incident(i));
-        p.page(
+        // The page shows the incident and the names of the components it names.
+        let names: Vec<String> = i
+            .components
+            .iter()
+            .map(|(c, _)| p.views.component_name(c))
+            .collect();
+        let key = key_of((i, names));
+        p.cached_page(
             &format!("incidents/{}/index.html", i.id),
             "incident.html",
             Some(&i.title),
-            ctx,
+            key,
+            |v| {
+                let mut ctx = Context::new();
+                ctx.insert("incident", &v.incident(i));
+                ctx
+            },
         )?;
     }
     for m in &snap.maintenances {
@@ -187,6 +255,7 @@ fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     ctx.insert("recent_days", &snap.site.recent_days);
     ctx.insert("updated", &v.time(snap.stamp));
     ctx.insert("status_favicon", &favicon(&v.overall().class));
+    ctx.insert("overall", &v.overall());
     p.page("index.html", "index.html", None, ctx)
 }
 
@@ -223,25 +292,36 @@ fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
         ctx,
     )?;
     for (n, key) in keys.iter().enumerate() {
-        let incidents: Vec<IncidentView> = months[key]
+        let newer = n
+            .checked_sub(1)
+            .map(|j| link(keys[j], months[&keys[j]].len()));
+        let older = keys.get(n + 1).map(|k| link(*k, months[k].len()));
+        let month: Vec<&crate::model::Incident> =
+            months[key].iter().map(|i| &snap.incidents[*i]).collect();
+        let names: Vec<String> = month
             .iter()
-            .map(|i| p.views.incident(&snap.incidents[*i]))
+            .flat_map(|i| i.components.iter().map(|(c, _)| p.views.component_name(c)))
             .collect();
-        let mut ctx = Context::new();
-        ctx.insert("month_label", &month_label(key.0, key.1));
-        ctx.insert("incidents", &incidents);
-        ctx.insert(
-            "newer",
-            &n.checked_sub(1)
-                .map(|j| link(keys[j], months[&keys[j]].len())),
+        let links = (
+            newer.as_ref().map(|l| (&l.url, l.count)),
+            older.as_ref().map(|l| (&l.url, l.count)),
         );
-        ctx.insert("older", &keys.get(n + 1).map(|k| link(*k, months[k].len())));
+        let cache_key = key_of((&month, names, links));
         let title = format!("Incidents in {}", month_label(key.0, key.1));
-        p.page(
+        p.cached_page(
             &format!("history/{:04}-{:02}/index.html", key.0, key.1),
             "history_month.html",
             Some(&title),
-            ctx,
+            cache_key,
+            |v| {
+                let incidents: Vec<IncidentView> = month.iter().map(|i| v.incident(i)).collect();
+                let mut ctx = Context::new();
+                ctx.insert("month_label", &month_label(key.0, key.1));
+                ctx.insert("incidents", &incidents);
+                ctx.insert("newer", &newer);
+                ctx.insert("older", &older);
+                ctx
+            },
         )?;
     }
     Ok(())

@@ -99,8 +99,20 @@ pub fn content_type_for(ext: &str) -> &'static str {
     }
 }
 
+pub use html::RenderCache;
+
 /// Render the whole site.
 pub fn render(snap: &Snapshot, theme: &Theme) -> Result<Site, RenderError> {
+    render_cached(snap, theme, &mut RenderCache::default())
+}
+
+/// Render the whole site, reusing pages from `cache` whose inputs did not change (same bytes as
+/// [`render`]).
+pub fn render_cached(
+    snap: &Snapshot,
+    theme: &Theme,
+    cache: &mut RenderCache,
+) -> Result<Site, RenderError> {
     let mut site = Site::default();
 
     let css_path = format!(
@@ -130,7 +142,14 @@ pub fn render(snap: &Snapshot, theme: &Theme) -> Result<Site, RenderError> {
         CacheClass::Short,
     );
 
-    html::render_pages(snap, theme, &css_path, logo_path.as_deref(), &mut site)?;
+    html::render_pages(
+        snap,
+        theme,
+        &css_path,
+        logo_path.as_deref(),
+        &mut site,
+        cache,
+    )?;
     api::render(snap, &mut site)?;
     widget::render(snap, &mut site)?;
     badges::render(snap, &mut site)?;

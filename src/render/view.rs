@@ -20,7 +20,6 @@ pub struct SiteView {
     pub css: String,
     /// Time zone name, e.g. "Europe/Berlin".
     pub time_zone: String,
-    pub overall: OverallView,
     /// A neutral `data:` URI favicon. Only the index gets one in the colour of the overall
     /// status (`status_favicon`): a status change must not rewrite every page of the history.
     pub favicon: String,
