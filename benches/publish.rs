@@ -2,13 +2,16 @@
 //! process, SigV4 over HTTP), for generated sites with 10 and 10,000 incidents
 //! (PHAROS_PUBLISH_SIZES=10,10000).
 //!
-//! For each: the first full publish (time, requests), then a single component state change (an
-//! incident opened on one component) published with `pharos publish`: PUTs, and the time from the
-//! change to the last changed object stored, split into the build (render + write, which today
-//! re-renders every page) and the upload. Figures only.
+//! For each: the first full publish with `pharos publish` (time, requests); a single component
+//! change published by `pharos publish` (a one-shot: full render, PUTs); and the daemon's path:
+//! `pharos run` with one monitor on a loopback HTTP target that starts failing, measured from the
+//! confirmed transition to the target's last object stored (from the daemon's JSON logs), with the
+//! number of objects uploaded. Figures only.
 
 #[path = "common/gen.rs"]
 mod generator;
+#[path = "common/target.rs"]
+mod http_target;
 #[path = "../tests/common/s3.rs"]
 mod s3;
 
@@ -63,6 +66,69 @@ fn build_ms(dir: &Path) -> u128 {
     started.elapsed().as_millis()
 }
 
+/// `pharos run` on `dir` (which has a target and one monitor `probe` on `fail`'s target):
+/// returns (ms from the confirmed transition to the publish after it, objects uploaded).
+fn daemon_change(
+    dir: &Path,
+    fail: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (f64, u64, u64) {
+    let log = dir.join("run.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .args([
+            "-c",
+            dir.join("config.yaml").to_str().unwrap(),
+            "--log-format",
+            "json",
+            "run",
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let lines = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let msg = |l: &serde_json::Value| l["fields"]["message"].as_str().unwrap_or("").to_string();
+    let deadline = Instant::now() + std::time::Duration::from_secs(300);
+    while !lines().iter().any(|l| msg(l) == "published") {
+        assert!(Instant::now() < deadline, "no first publish");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = loop {
+        assert!(Instant::now() < deadline, "no publish after the transition");
+        let ls = lines();
+        if let Some(i) = ls.iter().position(|l| msg(l) == "confirmed")
+            && let Some(p) = ls[i..].iter().find(|l| msg(l) == "published")
+        {
+            let ts = |l: &serde_json::Value| {
+                chrono::DateTime::parse_from_rfc3339(l["timestamp"].as_str().unwrap()).unwrap()
+            };
+            let written = ls[i..].iter().find(|l| msg(l) == "site written").unwrap();
+            let f = &written["fields"];
+            eprintln!(
+                "    (that render: snapshot {} ms, render {} ms, write {} ms; publish {} ms)",
+                f["snapshot_ms"], f["render_ms"], f["write_ms"], p["fields"]["ms"]
+            );
+            let ms = (ts(p) - ts(&ls[i])).num_microseconds().unwrap() as f64 / 1000.0;
+            break (
+                ms,
+                p["fields"]["uploaded"].as_u64().unwrap_or(0),
+                written["fields"]["changed"].as_u64().unwrap_or(0),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    result
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -78,7 +144,25 @@ fn main() {
         let work = tempfile::tempdir().unwrap();
         let dir = work.path();
         generator::generate(dir, 100, n);
-        let mut config = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+        let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probe = http_target::target(fail.clone());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // A component of its own for the daemon's probe, so no generated incident already
+        // decides its status.
+        let mut config = std::fs::read_to_string(dir.join("config.yaml"))
+            .unwrap()
+            .replacen(
+                "components:\n",
+                "components:\n  - id: probed\n    name: Probed service\n",
+                1,
+            );
+        config.push_str(&format!(
+            "monitors:\n  - id: probe\n    component: probed\n    kind: http\n    url: http://{probe}/\n    interval: 1s\n    timeout: 900ms\n    failure_threshold: 1\n    success_threshold: 1\n    open_incident: false\ndaemon:\n  listen: 127.0.0.1:{port}\n  debounce: 50ms\n"
+        ));
         config.push_str(&s3::target_yaml(
             &server.endpoint(),
             "      concurrency: 16\n",
@@ -98,7 +182,11 @@ fn main() {
         // The build part of that: render and write the same state again (nothing to upload).
         let build = build_ms(dir);
         println!(
-            "{n:>6} incidents  one component change: {change_ms} ms to the last object stored  [{change}]  (build alone {build} ms)"
+            "{n:>6} incidents  one change with `pharos publish` (a one-shot, full render): {change_ms} ms  [{change}]  (build alone {build} ms)"
+        );
+        let (ms, uploaded, written) = daemon_change(dir, &fail);
+        println!(
+            "{n:>6} incidents  `pharos run`: confirmed transition -> last object stored: {ms:.1} ms, {uploaded} objects uploaded, {written} files rewritten (debounce 50 ms included)"
         );
     }
 }

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +94,12 @@ pub fn read_logo(config: &Config) -> Result<Option<(String, Vec<u8>)>> {
     Ok(Some((ext, bytes)))
 }
 
+/// Imported incidents and maintenances, shared between builds.
+type Content = (
+    Arc<Vec<crate::model::Incident>>,
+    Arc<Vec<crate::model::Maintenance>>,
+);
+
 /// What the daemon keeps between builds so that a change costs what it changes, not what the
 /// history weighs: rendered pages (by their inputs), the imported content (read again only
 /// when `content/` may have changed), and whether the output folder can be updated in place.
@@ -101,7 +108,7 @@ pub struct Incremental {
     pub cache: crate::render::RenderCache,
     /// Set when `content/` may have changed (the watcher, an automatic incident, a new config).
     pub content_dirty: bool,
-    content: Option<(Vec<crate::model::Incident>, Vec<crate::model::Maintenance>)>,
+    content: Option<Content>,
     wrote: bool,
 }
 
@@ -126,7 +133,10 @@ fn snapshot_inc(
         (Some(content), false) => content.clone(),
         _ => {
             import_content(config, store, now)?;
-            let content = (store.incidents()?, store.maintenances()?);
+            let content = (
+                Arc::new(store.incidents()?),
+                Arc::new(store.maintenances()?),
+            );
             inc.content = Some(content.clone());
             inc.content_dirty = false;
             content
@@ -222,7 +232,7 @@ pub fn build_site(
             ("write", t.elapsed()),
         ],
     };
-    let manifest = output::Manifest::of(&site, &config.publish.cache_control);
+    let manifest = report.write.manifest.clone();
     Ok(Built {
         report,
         snapshot,

@@ -114,20 +114,23 @@ impl Pipeline {
         match result {
             Ok(transitions) => {
                 for t in transitions {
-                    self.transition(&t);
-                    // An automatic incident was written or updated.
-                    self.content_changed();
+                    if self.transition(&t) {
+                        // An automatic incident file was written or updated.
+                        self.content_changed();
+                    }
+                    self.mark_dirty();
                 }
             }
             Err(e) => error!("cannot record {} check results: {e:#}", batch.len()),
         }
     }
 
-    /// A confirmed change: log it, open or resolve the automatic incident.
-    fn transition(&mut self, t: &Transition) {
+    /// A confirmed change: log it, open or resolve the automatic incident. Returns whether a
+    /// content file was written.
+    fn transition(&mut self, t: &Transition) -> bool {
         info!(monitor = %t.monitor, component = %t.component, from = t.from.as_str(), to = t.to.as_str(), "confirmed");
         let Some(m) = self.monitors.get(&t.monitor).cloned() else {
-            return;
+            return false;
         };
         let incidents = self
             .config
@@ -155,7 +158,10 @@ impl Pipeline {
                 Ok(id)
             });
             match opened {
-                Ok(id) => info!(monitor = %m.id, incident = %id, "opened incident"),
+                Ok(id) => {
+                    info!(monitor = %m.id, incident = %id, "opened incident");
+                    return true;
+                }
                 Err(e) => error!(monitor = %m.id, "cannot open an incident: {e:#}"),
             }
         } else if t.to != Level::Down
@@ -180,7 +186,9 @@ impl Pipeline {
             if let Err(e) = self.store.set_open_incident(&m.id, None) {
                 error!("cannot forget incident {id}: {e:#}");
             }
+            return true;
         }
+        false
     }
 
     fn render(&mut self, now: DateTime<Utc>) {
@@ -199,6 +207,9 @@ impl Pipeline {
                     files = report.write.files,
                     changed = report.write.changed.len(),
                     cached_pages = self.inc.cache.hits,
+                    snapshot_ms = report.phases[0].1.as_millis() as u64,
+                    render_ms = report.phases[1].1.as_millis() as u64,
+                    write_ms = report.phases[2].1.as_millis() as u64,
                     ms = report.phases.iter().map(|p| p.1.as_millis()).sum::<u128>(),
                     "site written"
                 );

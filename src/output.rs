@@ -80,6 +80,8 @@ pub struct WriteReport {
     pub changed: Vec<String>,
     /// Files of the previous site that are gone.
     pub removed: Vec<String>,
+    /// The manifest written (publishers reuse it instead of hashing everything again).
+    pub manifest: Manifest,
 }
 
 /// Reject anything that is not a plain relative path made of normal segments.
@@ -185,6 +187,7 @@ pub fn write_site(site: &Site, out: &Path, cache: &CacheControl) -> Result<Write
             serde_json::to_string_pretty(&manifest).context("cannot serialize the manifest")?;
         std::fs::write(staging.join(MANIFEST_FILE), text + "\n")
             .context("cannot write the manifest")?;
+        report.manifest = manifest;
         for keep in KEEP {
             if out.join(keep).is_file() {
                 std::fs::copy(out.join(keep), staging.join(keep))
@@ -286,6 +289,7 @@ pub fn write_changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<Wr
     let tmp = out.join(format!("{MANIFEST_FILE}.tmp"));
     std::fs::write(&tmp, text + "\n").context("cannot write the manifest")?;
     std::fs::rename(&tmp, out.join(MANIFEST_FILE)).context("cannot replace the manifest")?;
+    report.manifest = manifest;
     Ok(report)
 }
 

@@ -121,7 +121,7 @@ pub struct Snapshot {
     pub groups: Vec<GroupInfo>,
     pub components: Vec<ComponentState>,
     /// Newest first.
-    pub incidents: Vec<Incident>,
+    pub incidents: std::sync::Arc<Vec<Incident>>,
     /// Sorted by start, then id.
     pub maintenances: Vec<MaintenanceInstance>,
     pub rollups: HashMap<String, BTreeMap<NaiveDate, DailyRollup>>,
@@ -130,8 +130,8 @@ pub struct Snapshot {
 
 /// What the store holds, as the snapshot needs it.
 pub struct StoredState {
-    pub incidents: Vec<Incident>,
-    pub maintenances: Vec<Maintenance>,
+    pub incidents: std::sync::Arc<Vec<Incident>>,
+    pub maintenances: std::sync::Arc<Vec<Maintenance>>,
     pub rollups: HashMap<String, BTreeMap<NaiveDate, DailyRollup>>,
     pub component_created: HashMap<String, DateTime<Utc>>,
     /// (component, status, since) confirmed by monitors.
@@ -226,7 +226,7 @@ impl Snapshot {
                 *e = (*e).max(t);
             }
         };
-        for i in &stored.incidents {
+        for i in stored.incidents.iter() {
             let open = i.status().is_open();
             for (cid, effect) in &i.components {
                 if open {

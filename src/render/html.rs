@@ -179,7 +179,7 @@ pub fn render_pages(
         site_key,
     };
     index(&mut p, snap)?;
-    for i in &snap.incidents {
+    for i in snap.incidents.iter() {
         // The page shows the incident and the names of the components it names.
         let names: Vec<String> = i
             .components
