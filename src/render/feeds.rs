@@ -39,9 +39,17 @@ fn timeline<S: Copy>(
 /// Feed entries, newest change first, at most `site.feed_entries`.
 pub fn entries(snap: &Snapshot) -> Vec<Entry> {
     let base = &snap.site.base_url;
-    let mut out: Vec<Entry> = snap
-        .incidents
-        .iter()
+    // Only the newest `feed_entries` incidents can make it into the feed: pick them before
+    // building any text, so a long history costs a sort of keys, not 10,000 timelines.
+    let n = snap.site.feed_entries;
+    let mut newest: Vec<&crate::model::Incident> = snap.incidents.iter().collect();
+    let key = |i: &crate::model::Incident| std::cmp::Reverse((i.updated_at(), i.id.clone()));
+    if newest.len() > n {
+        newest.select_nth_unstable_by_key(n, |i| key(i));
+        newest.truncate(n);
+    }
+    let mut out: Vec<Entry> = newest
+        .into_iter()
         .map(|i| Entry {
             id: format!("{base}/incidents/{}/", i.id),
             title: format!("{} ({})", i.title, i.status().label()),
