@@ -55,28 +55,7 @@ fn percentiles(sorted: &[i64]) -> (Option<i64>, Option<i64>, Option<i64>) {
 
 impl Store {
     pub fn monitor_state(&self, id: &str) -> Result<Option<MonitorState>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT component_id, level, candidate, streak, status, since, open_incident, last_check_at
-                 FROM monitor_state WHERE monitor_id = ?1",
-                [id],
-                |r| {
-                    Ok(MonitorState {
-                        component: r.get(0)?,
-                        streak: Streak {
-                            confirmed: level(r.get(1)?),
-                            candidate: level(r.get(2)?),
-                            count: r.get(3)?,
-                        },
-                        status: super::parse_enum(r.get(4)?)?,
-                        since: from_ts(r.get(5)?),
-                        open_incident: r.get(6)?,
-                        last_check_at: r.get::<_, Option<i64>>(7)?.map(from_ts),
-                    })
-                },
-            )
-            .optional()?)
+        Store::read_state(&self.conn, id)
     }
 
     /// Make `monitor_state` match the configured monitors: new ones start up, removed ones go
@@ -228,8 +207,8 @@ impl Store {
         Ok(transitions)
     }
 
-    fn read_state(tx: &rusqlite::Transaction, id: &str) -> Result<Option<MonitorState>> {
-        Ok(tx
+    fn read_state(conn: &rusqlite::Connection, id: &str) -> Result<Option<MonitorState>> {
+        Ok(conn
             .query_row(
                 "SELECT component_id, level, candidate, streak, status, since, open_incident, last_check_at
                  FROM monitor_state WHERE monitor_id = ?1",
