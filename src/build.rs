@@ -216,10 +216,12 @@ pub fn build_site(
     let site = render::render_cached(&snapshot, &theme, &mut inc.cache)?;
     let render_time = t.elapsed();
     let t = Instant::now();
+    let known = |path: &str| inc.cache.sha_of(path);
+    let manifest = output::Manifest::of_known(&site, &config.publish.cache_control, &known);
     let write = if inc.wrote {
-        output::write_changes(&site, &out, &config.publish.cache_control)
+        output::write_changes_with(&site, &out, manifest)
     } else {
-        output::write_site(&site, &out, &config.publish.cache_control)
+        output::write_site_with(&site, &out, manifest)
     }
     .with_context(|| format!("cannot write the site to {}", out.display()))?;
     inc.wrote = true;

@@ -41,6 +41,16 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn of(site: &Site, cache: &CacheControl) -> Manifest {
+        Manifest::of_known(site, cache, &|_| None)
+    }
+
+    /// Like [`Manifest::of`], taking the SHA-256 of files whose hash is already known (pages the
+    /// render cache reused) instead of hashing them again.
+    pub fn of_known(
+        site: &Site,
+        cache: &CacheControl,
+        known: &dyn Fn(&str) -> Option<String>,
+    ) -> Manifest {
         let files = site
             .files
             .iter()
@@ -52,7 +62,8 @@ impl Manifest {
                     CacheClass::Short => (CacheClassName::Short, cache.short.to_string()),
                 };
                 let entry = ManifestEntry {
-                    sha256: crate::content::hex(&Sha256::digest(&f.bytes)),
+                    sha256: known(path)
+                        .unwrap_or_else(|| crate::content::hex(&Sha256::digest(&f.bytes))),
                     size: f.bytes.len() as u64,
                     content_type: f.content_type.to_string(),
                     cache_class: class,
@@ -138,6 +149,11 @@ fn check_replaceable(out: &Path) -> Result<()> {
 
 /// Write `site` as the new content of `out`, atomically.
 pub fn write_site(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
+    write_site_with(site, out, Manifest::of(site, cache))
+}
+
+/// [`write_site`] with the site's manifest already made.
+pub fn write_site_with(site: &Site, out: &Path, manifest: Manifest) -> Result<WriteReport> {
     check_replaceable(out)?;
     for path in site.files.keys() {
         check_relative(path)?;
@@ -156,7 +172,6 @@ pub fn write_site(site: &Site, out: &Path, cache: &CacheControl) -> Result<Write
     }
 
     let result = (|| -> Result<WriteReport> {
-        let manifest = Manifest::of(site, cache);
         let previous = Manifest::read(out).unwrap_or_default();
         std::fs::create_dir_all(&staging)
             .with_context(|| format!("cannot create {}", staging.display()))?;
@@ -222,13 +237,17 @@ pub fn rank(path: &str, class: CacheClassName) -> u8 {
 /// component touches a handful of files, not the whole history. Any other folder gets
 /// [`write_site`]'s full swap.
 pub fn write_changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
+    write_changes_with(site, out, Manifest::of(site, cache))
+}
+
+/// [`write_changes`] with the site's manifest already made.
+pub fn write_changes_with(site: &Site, out: &Path, manifest: Manifest) -> Result<WriteReport> {
     let Some(previous) = Manifest::read(out) else {
-        return write_site(site, out, cache);
+        return write_site_with(site, out, manifest);
     };
     for path in site.files.keys() {
         check_relative(path)?;
     }
-    let manifest = Manifest::of(site, cache);
     let mut changed: Vec<&String> = manifest
         .files
         .iter()
@@ -348,7 +367,7 @@ mod tests {
             s.files.insert(
                 p.to_string(),
                 OutputFile {
-                    bytes: b.as_bytes().to_vec(),
+                    bytes: b.as_bytes().into(),
                     content_type: "text/plain",
                     cache: CacheClass::Short,
                 },

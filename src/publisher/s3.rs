@@ -118,7 +118,7 @@ impl S3Target {
     pub async fn put(
         &self,
         path: &str,
-        bytes: Vec<u8>,
+        bytes: std::sync::Arc<[u8]>,
         content_type: &str,
         cache_control: &str,
     ) -> Result<()> {
@@ -128,7 +128,7 @@ impl S3Target {
             .key(self.key(path))
             .content_type(content_type)
             .cache_control(cache_control)
-            .body(ByteStream::from(bytes))
+            .body(ByteStream::from(bytes.to_vec()))
             .send()
             .await
             .map_err(|e| anyhow::anyhow!(chain(&e)))?;

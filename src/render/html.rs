@@ -6,6 +6,7 @@ use super::{CacheClass, RenderError, Site, Theme, content_type_for};
 use crate::model::ComponentStatus;
 use crate::snapshot::Snapshot;
 use chrono::Duration as ChronoDuration;
+use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use tera::{Context, Tera};
@@ -36,13 +37,22 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+impl RenderCache {
+    /// The SHA-256 of a page rendered or reused by the last render, so the manifest need not
+    /// hash unchanged pages again.
+    pub fn sha_of(&self, path: &str) -> Option<String> {
+        self.pages.get(path).map(|(_, _, sha)| sha.clone())
+    }
+}
+
 /// Rendered pages by path, with a key of everything the page was rendered from. Incident and
 /// month pages are most of a long history and rarely change: with the cache, a render only runs
 /// the templates of pages whose inputs changed. Keys are derived from inputs only, so a cached
 /// render gives the same bytes as a fresh one.
 #[derive(Default)]
 pub struct RenderCache {
-    pages: HashMap<String, (u64, Vec<u8>)>,
+    /// path -> (input key, bytes, SHA-256 of the bytes)
+    pages: HashMap<String, (u64, std::sync::Arc<[u8]>, String)>,
     /// Pages taken from the cache in the last render (for tests and logs).
     pub hits: usize,
 }
@@ -75,11 +85,11 @@ impl Pages<'_> {
         ctx: impl FnOnce(&Views) -> Context,
     ) -> Result<(), RenderError> {
         let key = key_of((self.site_key, key, template, title));
-        if let Some((k, bytes)) = self.cache.pages.get(path)
+        if let Some((k, bytes, _)) = self.cache.pages.get(path)
             && *k == key
         {
             self.cache.hits += 1;
-            self.out.add(
+            self.out.add_shared(
                 path,
                 bytes.clone(),
                 content_type_for("html"),
@@ -90,7 +100,8 @@ impl Pages<'_> {
         let ctx = ctx(&self.views);
         self.page(path, template, title, ctx)?;
         let bytes = self.out.files[path].bytes.clone();
-        self.cache.pages.insert(path.to_string(), (key, bytes));
+        let sha = crate::content::hex(&sha2::Sha256::digest(&bytes));
+        self.cache.pages.insert(path.to_string(), (key, bytes, sha));
         Ok(())
     }
 

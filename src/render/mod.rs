@@ -28,7 +28,8 @@ pub enum CacheClass {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputFile {
-    pub bytes: Vec<u8>,
+    /// Shared: a cached page is not copied into every new site.
+    pub bytes: std::sync::Arc<[u8]>,
     pub content_type: &'static str,
     pub cache: CacheClass,
 }
@@ -44,6 +45,16 @@ impl Site {
         &mut self,
         path: impl Into<String>,
         bytes: Vec<u8>,
+        content_type: &'static str,
+        cache: CacheClass,
+    ) {
+        self.add_shared(path, bytes.into(), content_type, cache);
+    }
+
+    fn add_shared(
+        &mut self,
+        path: impl Into<String>,
+        bytes: std::sync::Arc<[u8]>,
         content_type: &'static str,
         cache: CacheClass,
     ) {
