@@ -30,18 +30,6 @@ pub fn build_client(spec: &HttpSpec) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build HTTP client: {e}"))
 }
 
-/// The cause chain of an error, for the private reason.
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 pub async fn check(
     checker: &Checker,
     spec: &HttpSpec,
@@ -98,7 +86,7 @@ pub async fn check(
             (
                 Outcome::Down,
                 observed,
-                Some(format!("{what}: {}", causes(&e))),
+                Some(format!("{what}: {}", crate::error_chain(&e))),
             )
         }
         Ok(Ok((status, took, body))) => {

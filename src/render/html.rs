@@ -22,19 +22,8 @@ pub fn build_tera(theme: &Theme) -> Result<Tera, RenderError> {
             .iter()
             .map(|(n, s)| (n.as_str(), s.as_str())),
     )
-    .map_err(|e| RenderError::Template(chain(&e)))?;
+    .map_err(|e| RenderError::Template(crate::error_chain(&e)))?;
     Ok(tera)
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 impl RenderCache {
@@ -120,10 +109,9 @@ impl Pages<'_> {
             None => self.site.title.clone(),
         };
         ctx.insert("page_title", &page_title);
-        let html = self
-            .tera
-            .render(template, &ctx)
-            .map_err(|e| RenderError::Template(format!("{template}: {}", chain(&e))))?;
+        let html = self.tera.render(template, &ctx).map_err(|e| {
+            RenderError::Template(format!("{template}: {}", crate::error_chain(&e)))
+        })?;
         self.out.add(
             path,
             html.into_bytes(),
