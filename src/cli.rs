@@ -273,14 +273,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run { out } => {
             init_logs(cli.log_format);
-            crate::daemon::run(
-                config,
-                crate::daemon::Options {
-                    out,
-                    on_render: None,
-                    stop: None,
-                },
-            )?;
+            crate::daemon::run(config, crate::daemon::Options { out, stop: None })?;
         }
         Command::Publish {
             dry_run,

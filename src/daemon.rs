@@ -34,9 +34,6 @@ pub enum Msg {
     Stop,
 }
 
-/// Called after each successful render.
-pub type RenderHook = Box<dyn FnMut(&build::BuildReport) + Send>;
-
 /// How often rollups (percentiles) and pruning run.
 const ROLLUP_EVERY: Duration = Duration::from_secs(300);
 /// Results are written in batches of at most this many, or after this long.
@@ -85,8 +82,6 @@ struct Pipeline {
     inc: build::Incremental,
     /// Each rendered site goes here, to the publisher thread (when targets are enabled).
     publish_tx: Option<Sender<Arc<build::Built>>>,
-    /// Called after each successful render (tests and benchmarks observe the daemon with it).
-    on_render: Option<RenderHook>,
 }
 
 impl Pipeline {
@@ -214,9 +209,6 @@ impl Pipeline {
                     "site written"
                 );
                 self.after_snapshot(snap, now);
-                if let Some(f) = self.on_render.as_mut() {
-                    f(report);
-                }
                 if let Some(tx) = &self.publish_tx {
                     let _ = tx.send(built.clone());
                 }
@@ -699,8 +691,6 @@ fn watch(
 
 pub struct Options {
     pub out: Option<PathBuf>,
-    /// Observe renders (tests, benchmarks).
-    pub on_render: Option<RenderHook>,
     /// Stop when this future completes (tests); by default SIGINT/SIGTERM.
     pub stop: Option<tokio::sync::oneshot::Receiver<()>>,
 }
@@ -735,7 +725,6 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         jobs: jobs(&config, clock()),
         publish_tx,
         inc: build::Incremental::default(),
-        on_render: opts.on_render,
     };
     let thread = std::thread::Builder::new()
         .name("pharos-pipeline".into())

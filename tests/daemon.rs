@@ -22,7 +22,6 @@ impl Daemon {
         let thread = std::thread::spawn(move || {
             let opts = pharos::daemon::Options {
                 out: None,
-                on_render: None,
                 stop: Some(rx),
             };
             pharos::daemon::run(config, opts).unwrap();

@@ -357,7 +357,6 @@ fn run_daemon(
             config,
             pharos::daemon::Options {
                 out: None,
-                on_render: None,
                 stop: Some(rx),
             },
         )

@@ -8,7 +8,6 @@
 
 pub mod s3;
 
-use crate::config::Target;
 use crate::output::Manifest;
 use crate::render::Site;
 use crate::store::{RemoteObject, Store};
@@ -228,19 +227,6 @@ pub async fn targets(config: &crate::config::Config) -> Result<Vec<s3::S3Target>
         out.push(s3::S3Target::new(t).await?);
     }
     Ok(out)
-}
-
-/// Used by `Target` docs and tests: the key an output path gets on a target.
-pub fn key_for(t: &Target, path: &str) -> String {
-    match t
-        .prefix
-        .as_deref()
-        .map(|p| p.trim_matches('/'))
-        .filter(|p| !p.is_empty())
-    {
-        Some(prefix) => format!("{prefix}/{path}"),
-        None => path.to_string(),
-    }
 }
 
 #[cfg(test)]
