@@ -190,9 +190,9 @@ pub fn build_with(
 pub struct Built {
     pub report: BuildReport,
     pub snapshot: Snapshot,
-    /// The rendered site, for publishers (the same bytes as the folder).
+    /// The rendered site, for publishers (the same bytes as the folder; its manifest is
+    /// `report.write.manifest`).
     pub site: std::sync::Arc<Site>,
-    pub manifest: output::Manifest,
 }
 
 /// The pipeline, keeping the rendered site (to publish it). With a fresh [`Incremental`] this
@@ -234,11 +234,9 @@ pub fn build_site(
             ("write", t.elapsed()),
         ],
     };
-    let manifest = report.write.manifest.clone();
     Ok(Built {
         report,
         snapshot,
         site: std::sync::Arc::new(site),
-        manifest,
     })
 }

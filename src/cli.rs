@@ -184,7 +184,7 @@ fn publish(
             b.report.write.files,
             b.report.out.display()
         );
-        (b.site, b.manifest)
+        (b.site, b.report.write.manifest)
     };
     if !config.publish.targets.iter().any(|t| t.enabled) {
         eprintln!(

@@ -447,7 +447,7 @@ fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
                 &store,
                 target,
                 &built.site,
-                &built.manifest,
+                &built.report.write.manifest,
                 now,
                 None,
             ));
