@@ -158,8 +158,17 @@ fn snapshot_inc(
 }
 
 pub fn render_site(config: &Config, snap: &Snapshot) -> Result<Site> {
+    render_site_cached(config, snap, &mut render::RenderCache::default())
+}
+
+/// Render with the config's theme, reusing unchanged pages from `cache`.
+pub fn render_site_cached(
+    config: &Config,
+    snap: &Snapshot,
+    cache: &mut render::RenderCache,
+) -> Result<Site> {
     let theme = crate::theme::load(config)?;
-    Ok(render::render(snap, &theme)?)
+    Ok(render::render_cached(snap, &theme, cache)?)
 }
 
 #[derive(Debug)]
@@ -212,8 +221,7 @@ pub fn build_site(
     let snapshot = snapshot_inc(config, store, now, inc)?;
     let snapshot_time = t.elapsed();
     let t = Instant::now();
-    let theme = crate::theme::load(config)?;
-    let site = render::render_cached(&snapshot, &theme, &mut inc.cache)?;
+    let site = render_site_cached(config, &snapshot, &mut inc.cache)?;
     let render_time = t.elapsed();
     let t = Instant::now();
     let known = |path: &str| inc.cache.sha_of(path);
