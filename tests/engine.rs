@@ -34,6 +34,17 @@ fn result(i: i64, outcome: Outcome, latency_ms: u64) -> CheckResult {
     }
 }
 
+/// Rollups with 1 day of raw results and 400 days of rollups kept.
+fn rollup(s: &mut Store, now: DateTime<Utc>) {
+    s.rollup(
+        now,
+        Tz::UTC,
+        std::time::Duration::from_secs(86_400),
+        std::time::Duration::from_secs(400 * 86_400),
+    )
+    .unwrap();
+}
+
 fn never(_: &str, _: DateTime<Utc>) -> bool {
     false
 }
@@ -125,13 +136,7 @@ fn rollups_compute_percentiles_and_pruning_keeps_the_store_bounded() {
         .collect();
     s.record(&batch, &ms, Tz::UTC, &never).unwrap();
     let now = t0() + Duration::hours(3);
-    s.rollup(
-        now,
-        Tz::UTC,
-        std::time::Duration::from_secs(86_400),
-        std::time::Duration::from_secs(400 * 86_400),
-    )
-    .unwrap();
+    rollup(&mut s, now);
     let day = t0().date_naive();
     let r = s.daily_rollups(day, day).unwrap()["api"][&day];
     assert_eq!(r.up, 120);
@@ -140,22 +145,10 @@ fn rollups_compute_percentiles_and_pruning_keeps_the_store_bounded() {
         (Some(60), Some(114), Some(119))
     );
     // Idempotent.
-    s.rollup(
-        now,
-        Tz::UTC,
-        std::time::Duration::from_secs(86_400),
-        std::time::Duration::from_secs(400 * 86_400),
-    )
-    .unwrap();
+    rollup(&mut s, now);
     assert_eq!(s.daily_rollups(day, day).unwrap()["api"][&day], r);
     // Raw results older than the retention go; the rollups stay.
-    s.rollup(
-        t0() + Duration::days(2),
-        Tz::UTC,
-        std::time::Duration::from_secs(86_400),
-        std::time::Duration::from_secs(400 * 86_400),
-    )
-    .unwrap();
+    rollup(&mut s, t0() + Duration::days(2));
     assert_eq!(s.raw_result_count().unwrap(), 0);
     assert_eq!(s.daily_rollups(day, day).unwrap()["api"][&day].up, 120);
 }
