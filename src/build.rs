@@ -109,7 +109,8 @@ pub struct Incremental {
     /// Set when `content/` may have changed (the watcher, an automatic incident, a new config).
     pub content_dirty: bool,
     content: Option<Content>,
-    wrote: bool,
+    /// The manifest of the last write to the output folder (none before the first).
+    wrote: Option<(Arc<output::Manifest>, output::ManifestStamp)>,
 }
 
 /// Everything up to the rendered site, without writing it.
@@ -226,13 +227,14 @@ pub fn build_site(
     let t = Instant::now();
     let known = |path: &str| inc.cache.sha_of(path);
     let manifest = output::Manifest::of_known(&site, &config.publish.cache_control, &known);
-    let write = if inc.wrote {
-        output::write_changes_with(&site, &out, manifest)
-    } else {
-        output::write_site_with(&site, &out, manifest)
+    let write = match &inc.wrote {
+        Some((previous, stamp)) => {
+            output::write_changes_with(&site, &out, manifest, Some((previous, *stamp)))
+        }
+        None => output::write_site_with(&site, &out, manifest),
     }
     .with_context(|| format!("cannot write the site to {}", out.display()))?;
-    inc.wrote = true;
+    inc.wrote = output::manifest_stamp(&out).map(|stamp| (write.manifest.clone(), stamp));
     let report = BuildReport {
         out,
         write,

@@ -170,7 +170,7 @@ fn publish(
         let snap = crate::build::snapshot(config, &mut store, now)?;
         let site = crate::build::render_site(config, &snap)?;
         let manifest = crate::output::Manifest::of(&site, &config.publish.cache_control);
-        (std::sync::Arc::new(site), manifest)
+        (std::sync::Arc::new(site), std::sync::Arc::new(manifest))
     } else {
         let b = crate::build::build_site(
             &mut store,

@@ -237,13 +237,7 @@ impl Pipeline {
             + chrono::Duration::from_std(freshness).unwrap_or(chrono::Duration::minutes(5));
         let tz = snap.site.tz;
         let tomorrow = crate::time::local_day(now, tz) + chrono::Duration::days(1);
-        let midnight = {
-            use chrono::TimeZone;
-            tz.from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default())
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or(next_stamp)
-        };
+        let midnight = crate::time::day_start(tomorrow, tz);
         let boundaries = snap
             .maintenances
             .iter()
@@ -405,6 +399,7 @@ fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
     // Per target: the site it has, and when to try again after a failure.
     let mut published: HashMap<String, usize> = HashMap::new();
     let mut retry_at: HashMap<String, (u32, Instant)> = HashMap::new();
+    let mut remote: HashMap<String, crate::publisher::RemoteCache> = HashMap::new();
     let mut latest: Option<(usize, Arc<build::Built>)> = None;
     let mut generation = 0;
     loop {
@@ -443,13 +438,14 @@ fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
             }
             let started = Instant::now();
             let now = Utc::now();
-            let result = runtime.block_on(crate::publisher::publish(
+            let result = runtime.block_on(crate::publisher::publish_cached(
                 &store,
                 target,
                 &built.site,
                 &built.report.write.manifest,
                 now,
                 None,
+                remote.entry(target.name.clone()).or_default(),
             ));
             let error = result.as_ref().err().map(|e| format!("{e:#}"));
             let _ = store.publish_attempt(&target.name, Utc::now(), error.as_deref());

@@ -21,9 +21,11 @@ const KEEP: &[&str] = &[".gitkeep"];
 pub struct ManifestEntry {
     pub sha256: String,
     pub size: u64,
-    pub content_type: String,
+    /// Static for a rendered site; owned only when read back from a file.
+    pub content_type: std::borrow::Cow<'static, str>,
     pub cache_class: CacheClassName,
-    pub cache_control: String,
+    /// Shared by every entry of its class.
+    pub cache_control: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,21 +53,21 @@ impl Manifest {
         cache: &CacheControl,
         known: &dyn Fn(&str) -> Option<String>,
     ) -> Manifest {
+        let immutable: std::sync::Arc<str> = cache.immutable.to_string().into();
+        let short: std::sync::Arc<str> = cache.short.to_string().into();
         let files = site
             .files
             .iter()
             .map(|(path, f)| {
                 let (class, header) = match f.cache {
-                    CacheClass::Immutable => {
-                        (CacheClassName::Immutable, cache.immutable.to_string())
-                    }
-                    CacheClass::Short => (CacheClassName::Short, cache.short.to_string()),
+                    CacheClass::Immutable => (CacheClassName::Immutable, immutable.clone()),
+                    CacheClass::Short => (CacheClassName::Short, short.clone()),
                 };
                 let entry = ManifestEntry {
                     sha256: known(path)
                         .unwrap_or_else(|| crate::content::hex(&Sha256::digest(&f.bytes))),
                     size: f.bytes.len() as u64,
-                    content_type: f.content_type.to_string(),
+                    content_type: f.content_type.into(),
                     cache_class: class,
                     cache_control: header,
                 };
@@ -92,7 +94,7 @@ pub struct WriteReport {
     /// Files of the previous site that are gone.
     pub removed: Vec<String>,
     /// The manifest written (publishers reuse it instead of hashing everything again).
-    pub manifest: Manifest,
+    pub manifest: std::sync::Arc<Manifest>,
 }
 
 /// Reject anything that is not a plain relative path made of normal segments.
@@ -198,11 +200,10 @@ pub fn write_site_with(site: &Site, out: &Path, manifest: Manifest) -> Result<Wr
             .filter(|p| !manifest.files.contains_key(*p))
             .cloned()
             .collect();
-        let text =
-            serde_json::to_string_pretty(&manifest).context("cannot serialize the manifest")?;
+        let text = serde_json::to_string(&manifest).context("cannot serialize the manifest")?;
         std::fs::write(staging.join(MANIFEST_FILE), text + "\n")
             .context("cannot write the manifest")?;
-        report.manifest = manifest;
+        report.manifest = manifest.into();
         for keep in KEEP {
             if out.join(keep).is_file() {
                 std::fs::copy(out.join(keep), staging.join(keep))
@@ -237,26 +238,52 @@ pub fn rank(path: &str, class: CacheClassName) -> u8 {
 /// component touches a handful of files, not the whole history. Any other folder gets
 /// [`write_site`]'s full swap.
 pub fn write_changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
-    write_changes_with(site, out, Manifest::of(site, cache))
+    write_changes_with(site, out, Manifest::of(site, cache), None)
 }
 
-/// [`write_changes`] with the site's manifest already made.
-pub fn write_changes_with(site: &Site, out: &Path, manifest: Manifest) -> Result<WriteReport> {
-    let Some(previous) = Manifest::read(out) else {
-        return write_site_with(site, out, manifest);
+/// When and how big the manifest file of `out` was written: if that is unchanged, the folder is
+/// as the last write left it.
+pub type ManifestStamp = (std::time::SystemTime, u64);
+
+pub fn manifest_stamp(out: &Path) -> Option<ManifestStamp> {
+    let meta = std::fs::metadata(out.join(MANIFEST_FILE)).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// [`write_changes`] with the site's manifest already made, and optionally the manifest of the
+/// folder as this process last wrote it with its [`manifest_stamp`] (used instead of reading it
+/// back while the file is unchanged: another `pharos build` on the folder is noticed).
+pub fn write_changes_with(
+    site: &Site,
+    out: &Path,
+    manifest: Manifest,
+    previous: Option<(&Manifest, ManifestStamp)>,
+) -> Result<WriteReport> {
+    let read;
+    // With the manifest read back from the folder, a file deleted by hand is noticed (a stat
+    // per file); the daemon's own record of its last write skips that.
+    let (previous, stat) = match previous {
+        Some((p, stamp)) if manifest_stamp(out) == Some(stamp) => (p, false),
+        _ => match Manifest::read(out) {
+            Some(p) => {
+                read = p;
+                (&read, true)
+            }
+            None => return write_site_with(site, out, manifest),
+        },
     };
-    for path in site.files.keys() {
-        check_relative(path)?;
-    }
     let mut changed: Vec<&String> = manifest
         .files
         .iter()
         .filter(|(path, e)| {
             previous.files.get(*path).map(|p| &p.sha256) != Some(&e.sha256)
-                || !out.join(path).is_file()
+                || (stat && !out.join(path).is_file())
         })
         .map(|(path, _)| path)
         .collect();
+    for path in &changed {
+        check_relative(path)?;
+    }
     changed.sort_by_key(|p| (rank(p, manifest.files[*p].cache_class), (*p).clone()));
     let mut report = WriteReport {
         files: site.files.len(),
@@ -304,11 +331,11 @@ pub fn write_changes_with(site: &Site, out: &Path, manifest: Manifest) -> Result
         report.removed.push(path.clone());
     }
     report.changed.sort();
-    let text = serde_json::to_string_pretty(&manifest).context("cannot serialize the manifest")?;
+    let text = serde_json::to_string(&manifest).context("cannot serialize the manifest")?;
     let tmp = out.join(format!("{MANIFEST_FILE}.tmp"));
     std::fs::write(&tmp, text + "\n").context("cannot write the manifest")?;
     std::fs::rename(&tmp, out.join(MANIFEST_FILE)).context("cannot replace the manifest")?;
-    report.manifest = manifest;
+    report.manifest = manifest.into();
     Ok(report)
 }
 

@@ -222,18 +222,24 @@ impl Snapshot {
         };
         let mut touch = |id: &str, t: DateTime<Utc>| {
             if t <= now {
-                let e = changed.entry(id.to_string()).or_insert(t);
-                *e = (*e).max(t);
+                match changed.get_mut(id) {
+                    Some(e) => *e = (*e).max(t),
+                    None => {
+                        changed.insert(id.to_string(), t);
+                    }
+                }
             }
         };
         for i in stored.incidents.iter() {
             let open = i.status().is_open();
+            // The latest update so far touches every component the incident names.
+            let latest = i.updates.iter().map(|u| u.at).filter(|t| *t <= now).max();
             for (cid, effect) in &i.components {
                 if open {
                     worsen(cid, *effect);
                 }
-                for u in &i.updates {
-                    touch(cid, u.at);
+                if let Some(t) = latest {
+                    touch(cid, t);
                 }
             }
         }

@@ -192,6 +192,19 @@ pub fn local_day(t: DateTime<Utc>, tz: Tz) -> NaiveDate {
     t.with_timezone(&tz).date_naive()
 }
 
+/// When the local calendar day `day` starts in `tz` (at the first valid local time when
+/// midnight falls in a DST gap).
+pub fn day_start(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    (0..=2)
+        .find_map(|h| {
+            tz.from_local_datetime(&day.and_hms_opt(h, 0, 0)?)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        })
+        .unwrap_or_else(|| Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default()))
+}
+
 /// Round `now` down to a multiple of `cadence` since the epoch (the freshness stamp).
 pub fn floor_to(now: DateTime<Utc>, cadence: Duration) -> DateTime<Utc> {
     let step = cadence.as_secs().max(1) as i64;

@@ -364,8 +364,8 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
         first
     );
     assert_eq!(
-        cache.hits, 5,
-        "3 incident pages and 2 month pages come from the cache"
+        cache.hits, 9,
+        "3 incident pages, 2 month pages and 4 component pages come from the cache"
     );
 
     // One incident changes: its page and its month's page are rendered again, nothing else.
@@ -375,7 +375,10 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
     );
     let snap = pharos::build::snapshot(&config, &mut store, now()).unwrap();
     let cached = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
-    assert_eq!(cache.hits, 3);
+    assert_eq!(
+        cache.hits, 6,
+        "the 2 other incidents, the other month, the 3 components it does not name"
+    );
     assert_eq!(
         cached,
         pharos::render::render(&snap, &theme).unwrap(),

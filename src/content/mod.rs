@@ -146,7 +146,13 @@ pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, V
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// Split `---\n<yaml>\n---\n<body>`: returns (yaml, body, line number of the first body line).

@@ -124,9 +124,46 @@ pub async fn publish(
     now: DateTime<Utc>,
     progress: Option<Progress<'_>>,
 ) -> Result<Report> {
+    publish_cached(store, target, site, manifest, now, progress, &mut None).await
+}
+
+/// What a target holds as recorded in the store, kept between publishes by a long-running
+/// publisher (the daemon) so that a publish does not read every row of a long history again.
+/// `None` means "read it from the store"; it is dropped after a failure.
+pub type RemoteCache = Option<HashMap<String, RemoteObject>>;
+
+/// [`publish`], reusing (and keeping up to date) what the target holds in `cache`.
+pub async fn publish_cached(
+    store: &Store,
+    target: &s3::S3Target,
+    site: &Site,
+    manifest: &Manifest,
+    now: DateTime<Utc>,
+    progress: Option<Progress<'_>>,
+    cache: &mut RemoteCache,
+) -> Result<Report> {
+    let mut remote = match cache.take() {
+        Some(r) => r,
+        None => store.remote_objects(&target.name)?,
+    };
+    let result = publish_plan(store, target, site, manifest, now, progress, &mut remote).await;
+    if result.is_ok() {
+        *cache = Some(remote);
+    }
+    result
+}
+
+async fn publish_plan(
+    store: &Store,
+    target: &s3::S3Target,
+    site: &Site,
+    manifest: &Manifest,
+    now: DateTime<Utc>,
+    progress: Option<Progress<'_>>,
+    remote: &mut HashMap<String, RemoteObject>,
+) -> Result<Report> {
     let name = target.name.clone();
-    let remote = store.remote_objects(&name)?;
-    let p = plan(manifest, &remote, now, target.asset_grace);
+    let p = plan(manifest, remote, now, target.asset_grace);
     let mut report = Report {
         target: name.clone(),
         ..Default::default()
@@ -168,6 +205,14 @@ pub async fn publish(
             match result {
                 Ok(()) => {
                     store.put_remote(&name, &path, &sha, &md5)?;
+                    remote.insert(
+                        path.clone(),
+                        RemoteObject {
+                            sha256: sha,
+                            md5,
+                            orphaned_at: None,
+                        },
+                    );
                     report.uploaded.push(path);
                     if let Some(f) = progress {
                         f(report.uploaded.len(), p.puts.len());
@@ -187,6 +232,9 @@ pub async fn publish(
     }
     for path in &p.orphan {
         store.orphan_remote(&name, path, now)?;
+        if let Some(r) = remote.get_mut(path) {
+            r.orphaned_at.get_or_insert(now);
+        }
     }
     for (path, _) in &p.deletes {
         report.requests += 1;
@@ -195,6 +243,7 @@ pub async fn publish(
             .await
             .with_context(|| format!("cannot delete {path} from target {name:?}"))?;
         store.delete_remote(&name, path)?;
+        remote.remove(path);
         report.deleted.push(path.clone());
     }
     report.uploaded.sort();

@@ -3,12 +3,13 @@
 
 use super::view::{IncidentView, MonthLink, SiteView, StatView, Views, month_label, year_month};
 use super::{CacheClass, RenderError, Site, Theme, content_type_for};
-use crate::model::ComponentStatus;
+use crate::model::{ComponentStatus, Incident};
 use crate::snapshot::Snapshot;
 use chrono::Duration as ChronoDuration;
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use tera::{Context, Tera};
 
 pub fn build_tera(theme: &Theme) -> Result<Tera, RenderError> {
@@ -44,6 +45,23 @@ pub struct RenderCache {
     pages: HashMap<String, (u64, std::sync::Arc<[u8]>, String)>,
     /// Pages taken from the cache in the last render (for tests and logs).
     pub hits: usize,
+    /// A hash of each incident of the list it was computed for: while the daemon's imported
+    /// content is unchanged (the same list), no incident is hashed again.
+    fingerprints: Option<(Arc<Vec<Incident>>, Arc<Vec<u64>>)>,
+}
+
+impl RenderCache {
+    /// One hash per incident of `incidents`, in order.
+    fn fingerprints(&mut self, incidents: &Arc<Vec<Incident>>) -> Arc<Vec<u64>> {
+        if let Some((list, prints)) = &self.fingerprints
+            && Arc::ptr_eq(list, incidents)
+        {
+            return prints.clone();
+        }
+        let prints: Arc<Vec<u64>> = Arc::new(incidents.iter().map(key_of).collect());
+        self.fingerprints = Some((incidents.clone(), prints.clone()));
+        prints
+    }
 }
 
 struct Pages<'a> {
@@ -54,6 +72,10 @@ struct Pages<'a> {
     cache: &'a mut RenderCache,
     /// Hash of the site-wide inputs of every page (site view, templates).
     site_key: u64,
+    /// Hash of each incident (`snap.incidents` order).
+    prints: Arc<Vec<u64>>,
+    /// Hash of every component's name: incident pages show the names of their components.
+    names_key: u64,
 }
 
 fn key_of(parts: impl Hash) -> u64 {
@@ -169,7 +191,16 @@ pub fn render_pages(
         snap.site.tz.name(),
     ));
     cache.hits = 0;
+    let prints = cache.fingerprints(&snap.incidents);
+    let names_key = key_of(
+        snap.components
+            .iter()
+            .map(|c| (&c.info.id, &c.info.name))
+            .collect::<Vec<_>>(),
+    );
     let mut p = Pages {
+        prints,
+        names_key,
         tera: build_tera(theme)?,
         views,
         site,
@@ -178,14 +209,9 @@ pub fn render_pages(
         site_key,
     };
     index(&mut p, snap)?;
-    for i in snap.incidents.iter() {
+    for (n, i) in snap.incidents.iter().enumerate() {
         // The page shows the incident and the names of the components it names.
-        let names: Vec<String> = i
-            .components
-            .iter()
-            .map(|(c, _)| p.views.component_name(c))
-            .collect();
-        let key = key_of((i, names));
+        let key = key_of((p.prints[n], p.names_key));
         p.cached_page(
             &format!("incidents/{}/index.html", i.id),
             "incident.html",
@@ -217,14 +243,11 @@ fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     let v = &p.views;
     let today = snap.today();
     let since = today - ChronoDuration::days(i64::from(snap.site.recent_days.max(1)) - 1);
+    let since = crate::time::day_start(since, snap.site.tz);
     let recent: Vec<IncidentView> = snap
         .incidents
         .iter()
-        .filter(|i| !i.status().is_open())
-        .filter(|i| {
-            i.resolved_at()
-                .is_some_and(|t| t <= snap.now && crate::time::local_day(t, snap.site.tz) >= since)
-        })
+        .filter(|i| i.resolved_at().is_some_and(|t| t <= snap.now && t >= since))
         .map(|i| v.incident(i))
         .collect();
     let mut ctx = Context::new();
@@ -295,17 +318,13 @@ fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
             .checked_sub(1)
             .map(|j| link(keys[j], months[&keys[j]].len()));
         let older = keys.get(n + 1).map(|k| link(*k, months[k].len()));
-        let month: Vec<&crate::model::Incident> =
-            months[key].iter().map(|i| &snap.incidents[*i]).collect();
-        let names: Vec<String> = month
-            .iter()
-            .flat_map(|i| i.components.iter().map(|(c, _)| p.views.component_name(c)))
-            .collect();
+        let month: Vec<&Incident> = months[key].iter().map(|i| &snap.incidents[*i]).collect();
+        let prints: Vec<u64> = months[key].iter().map(|i| p.prints[*i]).collect();
         let links = (
             newer.as_ref().map(|l| (&l.url, l.count)),
             older.as_ref().map(|l| (&l.url, l.count)),
         );
-        let cache_key = key_of((&month, names, links));
+        let cache_key = key_of((prints, p.names_key, links));
         let title = format!("Incidents in {}", month_label(key.0, key.1));
         p.cached_page(
             &format!("history/{:04}-{:02}/index.html", key.0, key.1),
@@ -330,16 +349,23 @@ fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
 const COMPONENT_INCIDENTS: usize = 20;
 
 fn components(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
+    // Each component's newest incidents, in one pass over the history.
+    let mut listed: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (n, i) in snap.incidents.iter().enumerate() {
+        for (k, (cid, _)) in i.components.iter().enumerate() {
+            if i.components[..k].iter().any(|(c, _)| c == cid) {
+                continue;
+            }
+            let list = listed.entry(cid.as_str()).or_default();
+            if list.len() < COMPONENT_INCIDENTS {
+                list.push(n);
+            }
+        }
+    }
     for c in &snap.components {
         let id = c.info.id.as_str();
         let v = &p.views;
-        let incidents: Vec<IncidentView> = snap
-            .incidents
-            .iter()
-            .filter(|i| i.components.iter().any(|(cid, _)| cid == id))
-            .take(COMPONENT_INCIDENTS)
-            .map(|i| v.incident(i))
-            .collect();
+        let mine: Vec<usize> = listed.remove(id).unwrap_or_default();
         let stats: Vec<StatView> = [
             (1, "Today"),
             (7, "Last 7 days"),
@@ -356,26 +382,41 @@ fn components(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
             v.uptime_stat(id, days, &label)
         })
         .collect();
-        let mut ctx = Context::new();
-        ctx.insert("component", &v.component(c));
-        ctx.insert(
-            "group_name",
-            &c.info
-                .group
-                .as_ref()
-                .and_then(|g| snap.groups.iter().find(|x| &x.id == g))
-                .map(|g| g.name.clone()),
-        );
-        ctx.insert("stats", &stats);
-        ctx.insert("latency", &v.latency_chart(id, snap.site.history_days));
-        ctx.insert("incidents", &incidents);
-        ctx.insert("operational", &(c.status == ComponentStatus::Operational));
+        let component = v.component(c);
+        let group_name = c
+            .info
+            .group
+            .as_ref()
+            .and_then(|g| snap.groups.iter().find(|x| &x.id == g))
+            .map(|g| g.name.clone());
+        let latency = v.latency_chart(id, snap.site.history_days);
+        let operational = c.status == ComponentStatus::Operational;
+        // Everything the page shows: the views above, and its incidents by fingerprint.
+        let shown =
+            serde_json::to_string(&(&component, &group_name, &stats, &latency, operational))
+                .map_err(|e| RenderError::Json("component page", e))?;
+        let prints: Vec<u64> = mine.iter().map(|n| p.prints[*n]).collect();
+        let key = key_of((shown, prints, p.names_key));
         let name = c.info.name.clone();
-        p.page(
+        p.cached_page(
             &format!("components/{id}/index.html"),
             "component.html",
             Some(&name),
-            ctx,
+            key,
+            |v| {
+                let incidents: Vec<IncidentView> = mine
+                    .iter()
+                    .map(|n| v.incident(&snap.incidents[*n]))
+                    .collect();
+                let mut ctx = Context::new();
+                ctx.insert("component", &component);
+                ctx.insert("group_name", &group_name);
+                ctx.insert("stats", &stats);
+                ctx.insert("latency", &latency);
+                ctx.insert("incidents", &incidents);
+                ctx.insert("operational", &operational);
+                ctx
+            },
         )?;
     }
     Ok(())

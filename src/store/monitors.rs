@@ -379,13 +379,7 @@ impl Store {
 
 /// The UTC bounds of a local calendar day.
 fn day_bounds(day: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
-    use chrono::TimeZone;
-    let start = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()))
-    };
+    let start = |d: NaiveDate| crate::time::day_start(d, tz);
     (start(day), start(day + ChronoDuration::days(1)))
 }
 
