@@ -77,7 +77,7 @@ impl Bench {
     /// A confirmed transition of the probe monitor (down on odd rounds, up on even ones).
     fn component_change(&mut self, round: usize) -> Sample {
         self.now += chrono::Duration::seconds(1);
-        let outcome = if round % 2 == 0 {
+        let outcome = if round.is_multiple_of(2) {
             Outcome::Down
         } else {
             Outcome::Up

@@ -3,6 +3,7 @@
 //! The pipeline (see README "How it works"): config + content/ + store -> snapshot -> render
 //! (pure) -> output (publish/ written atomically, with a manifest).
 
+pub mod admin;
 pub mod build;
 pub mod cli;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod output;
 pub mod publisher;
 pub mod render;
 pub mod schedule;
+pub mod serve;
 pub mod snapshot;
 pub mod store;
 pub mod suggest;

@@ -170,6 +170,33 @@ fn local_to_utc(naive: NaiveDateTime, tz: Tz, original: &str) -> Result<DateTime
     }
 }
 
+/// A time as admins type it: `now`, `+30m` / `-2h` (from now), or anything
+/// [`parse_timestamp`] takes (ISO 8601, `2026-12-01 02:00` in the site time zone).
+///
+/// ```
+/// use chrono::{DateTime, Utc};
+/// let now: DateTime<Utc> = "2026-11-26T12:00:00Z".parse().unwrap();
+/// let tz = chrono_tz::Europe::Berlin;
+/// assert_eq!(pharos::time::parse_when("+30m", now, tz).unwrap().to_rfc3339(), "2026-11-26T12:30:00+00:00");
+/// assert_eq!(pharos::time::parse_when("2026-12-01 02:00", now, tz).unwrap().to_rfc3339(), "2026-12-01T01:00:00+00:00");
+/// ```
+pub fn parse_when(text: &str, now: DateTime<Utc>, site_tz: Tz) -> Result<DateTime<Utc>, String> {
+    let s = text.trim();
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Some((sign, rest)) = s
+        .strip_prefix('+')
+        .map(|r| (1, r))
+        .or_else(|| s.strip_prefix('-').map(|r| (-1, r)))
+    {
+        let d = parse_duration(rest).map_err(|e| format!("invalid relative time {s:?}: {e}"))?;
+        let d = chrono::Duration::from_std(d).map_err(|_| format!("{s:?} is too far away"))?;
+        return Ok(if sign > 0 { now + d } else { now - d });
+    }
+    parse_timestamp(s, site_tz).map_err(|e| format!("{e}, \"now\" or \"+30m\""))
+}
+
 /// `20 Nov 2026, 15:10 CET`: how visitors read a time on the page.
 pub fn human(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz)

@@ -47,8 +47,11 @@ pub struct RenderCache {
     pub hits: usize,
     /// A hash of each incident of the list it was computed for: while the daemon's imported
     /// content is unchanged (the same list), no incident is hashed again.
-    fingerprints: Option<(Arc<Vec<Incident>>, Arc<Vec<u64>>)>,
+    fingerprints: Option<Fingerprints>,
 }
+
+/// An incident list and one hash per incident of it.
+type Fingerprints = (Arc<Vec<Incident>>, Arc<Vec<u64>>);
 
 impl RenderCache {
     /// One hash per incident of `incidents`, in order.

@@ -1,6 +1,8 @@
 //! The command line: parse arguments, run a command, print errors with their causes, map them to
 //! exit codes (0 ok, 1 failure, 2 usage, 3 invalid config or content).
 
+mod admin;
+
 use crate::config::{Config, DEFAULT_CONFIG_FILE, Problems};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -69,6 +71,46 @@ pub enum Command {
         /// Monitor ids (default: all).
         monitors: Vec<String>,
     },
+    /// Create a new site: config.yaml with comments, content folders, a sample incident and
+    /// maintenance, and a .gitignore. It builds right away.
+    #[command(
+        after_help = "Examples:\n  pharos init my-status && cd my-status && pharos build\n  pharos init            # in the current folder\n\nRefuses to overwrite existing files."
+    )]
+    Init {
+        /// Folder to create the site in (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Check the config and every content file; print every problem with file:line:col.
+    #[command(
+        after_help = "Examples:\n  pharos validate\n  pharos -c site/config.yaml validate && git commit\n\nExits 3 if there is any problem, 0 otherwise. Writes nothing."
+    )]
+    Validate,
+    /// The current status: overall, each component and since when, open incidents, maintenance.
+    #[command(after_help = "Examples:\n  pharos status\n  pharos status --json | jq .overall")]
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open, update, resolve and list incidents (the Markdown files in content/incidents).
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// Schedule, update, cancel and list maintenance windows (content/maintenance).
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+    /// Preview the site locally, re-rendering on every change to content, config or theme.
+    #[command(
+        after_help = "Examples:\n  pharos serve\n  pharos serve --addr 127.0.0.1:4000\n\nA preview for admins (monitors do not run, nothing is published); never expose it publicly."
+    )]
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        addr: std::net::SocketAddr,
+        /// Output folder to render into (default: publish.output from the config).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Render the whole site (HTML, API, widget, badges, feeds) into the output folder.
     #[command(
         after_help = "Examples:\n  pharos build\n  pharos -c config.example.yaml build --out /var/www/status\n  pharos build --now 2026-12-01T02:30:00Z   # render as of a moment (previews, reproducible builds)"
@@ -80,6 +122,167 @@ pub enum Command {
         /// Render as if it were this time (ISO 8601 or "YYYY-MM-DD HH:MM" in the site time zone).
         #[arg(long, value_name = "TIME")]
         now: Option<String>,
+    },
+}
+
+/// Options every command that changes content shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Change {
+    /// When it happened (default now): ISO 8601, "2026-11-26 14:02" (site time zone), "-10m".
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Also build and publish the site to every enabled target now (without a running daemon).
+    #[arg(long)]
+    pub publish: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_wire<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentCommand {
+    /// Open an incident: writes content/incidents/<date>-<slug>.md.
+    #[command(
+        after_help = "Examples:\n  pharos incident new \"Elevated API errors\" --component api=partial_outage --message \"We are investigating.\"\n  pharos incident new \"Login failures\" --component dashboard=major_outage --impact critical --status identified --message \"Rolling back.\"\n  echo \"Looking into it.\" | pharos incident new \"Slow search\" --component search\n\nWithout --message the text is read from stdin, or from $EDITOR on a terminal.\nComponent statuses: degraded_performance, partial_outage (default), major_outage, under_maintenance."
+    )]
+    New {
+        title: String,
+        /// Affected component, as ID or ID=STATUS (repeatable).
+        #[arg(long = "component", short = 'C', value_name = "ID[=STATUS]")]
+        components: Vec<String>,
+        /// none, minor, major or critical (default: from the component statuses).
+        #[arg(long, value_parser = parse_wire::<crate::model::Impact>)]
+        impact: Option<crate::model::Impact>,
+        /// investigating (default), identified, monitoring or resolved.
+        #[arg(long, default_value = "investigating", value_parser = parse_wire::<crate::model::IncidentStatus>)]
+        status: crate::model::IncidentStatus,
+        /// The first update (Markdown); "-" reads stdin.
+        #[arg(long, short)]
+        message: Option<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Add an update to an incident (newest first), optionally changing component statuses.
+    #[command(
+        after_help = "Examples:\n  pharos incident update 2026-11-26-elevated-api-errors --status identified --message \"A bad deploy; rolling back.\"\n  pharos incident update 2026-11-26-elevated-api-errors --status monitoring --component api=degraded_performance --message \"Recovering.\"\n\nID=operational removes a component from the incident."
+    )]
+    Update {
+        id: String,
+        /// investigating, identified, monitoring, resolved or postmortem.
+        #[arg(long, value_parser = parse_wire::<crate::model::IncidentStatus>)]
+        status: crate::model::IncidentStatus,
+        /// The update (Markdown); "-" reads stdin.
+        #[arg(long, short)]
+        message: Option<String>,
+        /// Change a component's status, as ID=STATUS (repeatable).
+        #[arg(long = "component", short = 'C', value_name = "ID=STATUS")]
+        components: Vec<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Resolve an incident: its components return to operational.
+    #[command(
+        after_help = "Examples:\n  pharos incident resolve 2026-11-26-elevated-api-errors\n  pharos incident resolve 2026-11-26-elevated-api-errors --message \"Fixed by rolling back release 42.\""
+    )]
+    Resolve {
+        id: String,
+        /// Default: "This incident has been resolved."
+        #[arg(long, short)]
+        message: Option<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Attach a postmortem (an update with status postmortem) to a resolved incident.
+    #[command(
+        after_help = "Examples:\n  pharos incident postmortem 2026-11-26-elevated-api-errors --message \"## What happened\n...\"\n  pharos incident postmortem 2026-11-26-elevated-api-errors < postmortem.md\n  pharos incident postmortem 2026-11-26-elevated-api-errors      # opens $EDITOR"
+    )]
+    Postmortem {
+        id: String,
+        /// The postmortem (Markdown); "-" reads stdin.
+        #[arg(long, short)]
+        message: Option<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// List incidents, newest first.
+    #[command(
+        after_help = "Examples:\n  pharos incident list --open\n  pharos incident list --json"
+    )]
+    List {
+        /// Only incidents that are not resolved.
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one incident with every update.
+    #[command(after_help = "Examples:\n  pharos incident show 2026-11-26-elevated-api-errors")]
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MaintenanceCommand {
+    /// Schedule maintenance: one window (--from/--until) or a recurring one (--cron/--duration).
+    #[command(
+        after_help = "Examples:\n  pharos maintenance new \"Database upgrade\" --component database --from \"2026-12-01 02:00\" --until \"2026-12-01 04:00\" --message \"Short interruptions.\"\n  pharos maintenance new \"Failover test\" --component api --from +1h --until +90m -m \"Testing.\"\n  pharos maintenance new \"Weekly patching\" --component api --cron \"0 3 * * Sun\" --duration 30m -m \"Routine.\"\n\nTimes without a zone are in the site time zone; cron runs in it too."
+    )]
+    New {
+        title: String,
+        /// Affected component id (repeatable).
+        #[arg(long = "component", short = 'C', value_name = "ID", required = true)]
+        components: Vec<String>,
+        #[arg(long, value_name = "TIME", requires = "until", conflicts_with = "cron")]
+        from: Option<String>,
+        #[arg(long, value_name = "TIME", requires = "from")]
+        until: Option<String>,
+        /// Cron expression (5 fields, site time zone) for a recurring window.
+        #[arg(long, value_name = "EXPR", requires = "duration")]
+        cron: Option<String>,
+        /// Length of each recurring window, e.g. 30m.
+        #[arg(long, value_name = "DURATION", requires = "cron")]
+        duration: Option<String>,
+        /// Description (Markdown); "-" reads stdin.
+        #[arg(long, short)]
+        message: Option<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Add an update to a maintenance window.
+    #[command(
+        after_help = "Examples:\n  pharos maintenance update 2026-12-01-database-upgrade --message \"Running longer than planned.\"\n  pharos maintenance update 2026-12-01-database-upgrade --status verifying -m \"Checking replicas.\""
+    )]
+    Update {
+        id: String,
+        /// scheduled, in_progress (default), verifying or completed.
+        #[arg(long, default_value = "in_progress", value_parser = parse_wire::<crate::model::MaintenanceStatus>)]
+        status: crate::model::MaintenanceStatus,
+        #[arg(long, short)]
+        message: Option<String>,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// Cancel a maintenance window: it leaves the page; the file stays, marked `cancelled: true`.
+    #[command(after_help = "Examples:\n  pharos maintenance cancel 2026-12-01-database-upgrade")]
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        change: Change,
+    },
+    /// List maintenance windows (occurrences of recurring ones in the visible range).
+    #[command(
+        after_help = "Examples:\n  pharos maintenance list\n  pharos maintenance list --json"
+    )]
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -269,8 +472,29 @@ fn publish(
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Commands that work without a (valid) config.
+    match &cli.command {
+        Command::Init { dir } => {
+            let written = crate::admin::init(dir, Utc::now())?;
+            for p in &written {
+                println!("created {}", p.display());
+            }
+            println!(
+                "\nNext: cd {} && pharos build   (then open publish/index.html, or run `pharos serve`)",
+                dir.display()
+            );
+            return Ok(());
+        }
+        Command::Validate => return admin::validate(&cli.config),
+        _ => {}
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
+        Command::Init { .. } | Command::Validate => unreachable!("handled above"),
+        Command::Status { json } => admin::status(&config, json)?,
+        Command::Incident(cmd) => admin::incident(&config, cmd)?,
+        Command::Maintenance(cmd) => admin::maintenance(&config, cmd)?,
+        Command::Serve { addr, out } => crate::serve::serve(config, addr, out)?,
         Command::Run { out } => {
             init_logs(cli.log_format);
             crate::daemon::run(config, crate::daemon::Options { out, stop: None })?;

@@ -1,0 +1,484 @@
+//! The admin commands: validate, status, incident ..., maintenance ... (see [`crate::admin`] for
+//! what they write).
+
+use super::{Change, IncidentCommand, MaintenanceCommand};
+use crate::admin::{self, MaintenanceWindow, NewIncident, NewMaintenance};
+use crate::config::{Config, Problems};
+use crate::content::Kind;
+use crate::model::{ComponentStatus, Incident, IncidentStatus};
+use crate::snapshot::{MaintenanceInstance, Snapshot};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+/// `pharos validate`: every problem of the config and of every content file, or none.
+pub fn validate(config_path: &Path) -> Result<()> {
+    let config = Config::load(config_path)?;
+    let ctx = admin::parse_context(&config);
+    let files = crate::content::scan(&config.content_path(), &ctx).map_err(Problems)?;
+    let mut problems = Vec::new();
+    for f in &files {
+        let parsed = match f.kind {
+            Kind::Incident => crate::content::parse_incident(f, &ctx).map(drop),
+            Kind::Maintenance => crate::content::parse_maintenance(f, &ctx).map(drop),
+        };
+        if let Err(mut p) = parsed {
+            problems.append(&mut p);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+    println!(
+        "{}: config and {} content file{} are valid",
+        config.file.display(),
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+/// The state as the site shows it: content imported into the store, then a snapshot.
+fn snapshot(config: &Config, now: DateTime<Utc>) -> Result<Snapshot> {
+    let mut store = crate::store::Store::open(&config.database_path())?;
+    crate::build::snapshot(config, &mut store, now)
+}
+
+fn time(t: DateTime<Utc>, config: &Config) -> String {
+    crate::time::human(t, config.tz())
+}
+
+fn incident_json(i: &Incident) -> Value {
+    json!({
+        "id": i.id,
+        "title": i.title,
+        "status": i.status().as_str(),
+        "impact": i.impact.as_str(),
+        "automatic": i.automatic,
+        "created_at": crate::time::iso(i.created_at()),
+        "updated_at": crate::time::iso(i.updated_at()),
+        "resolved_at": i.resolved_at().map(crate::time::iso),
+        "components": i.components.iter().map(|(c, s)| json!({"id": c, "status": s.as_str()})).collect::<Vec<_>>(),
+        "updates": i.updates.iter().map(|u| json!({"at": crate::time::iso(u.at), "status": u.status.as_str(), "body": u.body_md})).collect::<Vec<_>>(),
+    })
+}
+
+fn maintenance_json(m: &MaintenanceInstance) -> Value {
+    json!({
+        "id": m.id,
+        "source_id": m.source_id,
+        "title": m.title,
+        "status": m.status.as_str(),
+        "components": m.components,
+        "from": crate::time::iso(m.from),
+        "until": crate::time::iso(m.until),
+        "recurring": m.recurring,
+    })
+}
+
+/// `pharos status`.
+pub fn status(config: &Config, json: bool) -> Result<()> {
+    let snap = snapshot(config, Utc::now())?;
+    let open: Vec<&Incident> = snap.open_incidents().collect();
+    let active: Vec<&MaintenanceInstance> = snap.active_maintenances().collect();
+    let upcoming: Vec<&MaintenanceInstance> = snap.upcoming_maintenances().collect();
+    if json {
+        let out = json!({
+            "overall": {"indicator": snap.overall.indicator.as_str(), "description": snap.overall.description},
+            "components": snap.components.iter().map(|c| json!({
+                "id": c.info.id, "name": c.info.name, "status": c.status.as_str(),
+                "since": crate::time::iso(c.updated_at),
+            })).collect::<Vec<_>>(),
+            "open_incidents": open.iter().map(|i| incident_json(i)).collect::<Vec<_>>(),
+            "active_maintenance": active.iter().map(|m| maintenance_json(m)).collect::<Vec<_>>(),
+            "upcoming_maintenance": upcoming.iter().map(|m| maintenance_json(m)).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{} ({})\n",
+        snap.overall.description,
+        snap.overall.indicator.as_str()
+    );
+    let width = snap
+        .components
+        .iter()
+        .map(|c| c.info.name.chars().count())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    println!("{:<width$}  {:<22}  SINCE", "COMPONENT", "STATUS");
+    for c in &snap.components {
+        println!(
+            "{:<width$}  {:<22}  {}",
+            c.info.name,
+            c.status.as_str(),
+            time(c.updated_at, config)
+        );
+    }
+    println!();
+    if open.is_empty() {
+        println!("No open incidents.");
+    } else {
+        println!("Open incidents:");
+        for i in &open {
+            println!(
+                "  {}  {} · {} impact · {} since {}",
+                i.id,
+                i.title,
+                i.impact.as_str(),
+                i.status().as_str(),
+                time(i.created_at(), config)
+            );
+        }
+    }
+    for (label, list) in [
+        ("Maintenance now", &active),
+        ("Upcoming maintenance", &upcoming),
+    ] {
+        if !list.is_empty() {
+            println!("{label}:");
+            for m in list.iter() {
+                println!(
+                    "  {}  {} · {} to {}",
+                    m.source_id,
+                    m.title,
+                    time(m.from, config),
+                    time(m.until, config)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The text of an update: `--message`, "-" or a pipe for stdin, else `$EDITOR` on a terminal.
+fn message(arg: Option<String>, what: &str, default: Option<&str>) -> Result<String> {
+    let text = match arg.as_deref() {
+        Some("-") => read_stdin()?,
+        Some(m) => m.to_string(),
+        None if !std::io::stdin().is_terminal() => read_stdin()?,
+        None if default.is_some() => String::new(),
+        None => from_editor(what)?,
+    };
+    match (text.trim(), default) {
+        ("", Some(d)) => Ok(d.to_string()),
+        ("", None) => {
+            bail!("{what} is empty: pass --message TEXT, pipe it on stdin, or set $EDITOR")
+        }
+        (t, _) => Ok(t.to_string()),
+    }
+}
+
+fn read_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("cannot read the message from stdin")?;
+    Ok(s)
+}
+
+const EDITOR_MARKER: &str =
+    "<!-- pharos: write above this line; Markdown is fine. An empty text cancels. -->";
+
+fn from_editor(what: &str) -> Result<String> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .map_err(|_| {
+            anyhow::anyhow!("{what}: pass --message TEXT, pipe it on stdin, or set $EDITOR")
+        })?;
+    let path = std::env::temp_dir().join(format!("pharos-{}.md", std::process::id()));
+    std::fs::write(&path, format!("\n{EDITOR_MARKER}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&path)
+        .status();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    let status = status.with_context(|| format!("cannot run the editor {editor:?}"))?;
+    if !status.success() {
+        bail!("the editor {editor:?} failed ({status}); nothing was written");
+    }
+    Ok(text.split(EDITOR_MARKER).next().unwrap_or("").to_string())
+}
+
+/// After a file was written: bring the store in line, and publish if asked.
+fn record(config: &Config, change: &Change, now: DateTime<Utc>) -> Result<()> {
+    let mut store = crate::store::Store::open(&config.database_path())?;
+    if let Err(e) = crate::build::import_content(config, &mut store, now) {
+        // The file we wrote is valid; another one is not. The site keeps its last good state.
+        eprintln!(
+            "warning: the change is saved, but the site will not change until this is fixed:\n{e:#}"
+        );
+        return Ok(());
+    }
+    drop(store);
+    if change.publish {
+        if !super::publish(config, now, false, false, None)? {
+            return Err(super::SomeDown.into());
+        }
+    } else if !change.json {
+        eprintln!("a running `pharos run` publishes it within seconds; or run `pharos publish`");
+    }
+    Ok(())
+}
+
+fn done(change: &Change, action: &str, kind: Kind, id: &str, path: &Path) {
+    let noun = match kind {
+        Kind::Incident => "incident",
+        Kind::Maintenance => "maintenance",
+    };
+    if change.json {
+        println!(
+            "{}",
+            json!({"action": action, "kind": noun, "id": id, "path": admin::shown(path)})
+        );
+    } else {
+        println!("{action} {noun} {id} ({})", admin::shown(path));
+    }
+}
+
+fn when(change: &Change, config: &Config, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    match &change.at {
+        Some(t) => {
+            crate::time::parse_when(t, now, config.tz()).map_err(|e| anyhow::anyhow!("--at: {e}"))
+        }
+        None => Ok(now),
+    }
+}
+
+fn components(
+    config: &Config,
+    args: &[String],
+    default: ComponentStatus,
+) -> Result<Vec<(String, ComponentStatus)>> {
+    args.iter()
+        .map(|a| admin::component_arg(config, a, default))
+        .collect()
+}
+
+/// `pharos incident ...`
+pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
+    let now = Utc::now();
+    match cmd {
+        IncidentCommand::New {
+            title,
+            components: comps,
+            impact,
+            status,
+            message: m,
+            change,
+        } => {
+            let comps = components(config, &comps, ComponentStatus::PartialOutage)?;
+            let text = message(m, "the first update", None)?;
+            let at = when(&change, config, now)?;
+            let (id, path) = admin::incident_new(
+                config,
+                &NewIncident {
+                    title: &title,
+                    components: &comps,
+                    impact,
+                    status,
+                    message: &text,
+                    at,
+                },
+            )?;
+            done(&change, "opened", Kind::Incident, &id, &path);
+            record(config, &change, now)
+        }
+        IncidentCommand::Update {
+            id,
+            status,
+            message: m,
+            components: comps,
+            change,
+        } => {
+            admin::existing(config, Kind::Incident, &id)?;
+            let comps = components(config, &comps, ComponentStatus::PartialOutage)?;
+            let text = message(m, "the update", None)?;
+            let at = when(&change, config, now)?;
+            let path = admin::incident_update(config, &id, status, &text, &comps, at)?;
+            done(&change, "updated", Kind::Incident, &id, &path);
+            record(config, &change, now)
+        }
+        IncidentCommand::Resolve {
+            id,
+            message: m,
+            change,
+        } => {
+            admin::existing(config, Kind::Incident, &id)?;
+            let text = message(m, "the update", Some("This incident has been resolved."))?;
+            let at = when(&change, config, now)?;
+            let path =
+                admin::incident_update(config, &id, IncidentStatus::Resolved, &text, &[], at)?;
+            done(&change, "resolved", Kind::Incident, &id, &path);
+            record(config, &change, now)
+        }
+        IncidentCommand::Postmortem {
+            id,
+            message: m,
+            change,
+        } => {
+            admin::existing(config, Kind::Incident, &id)?;
+            let text = message(m, "the postmortem", None)?;
+            let at = when(&change, config, now)?;
+            let path = admin::incident_postmortem(config, &id, &text, at)?;
+            done(&change, "added a postmortem to", Kind::Incident, &id, &path);
+            record(config, &change, now)
+        }
+        IncidentCommand::List { open, json } => {
+            let snap = snapshot(config, now)?;
+            let list: Vec<&Incident> = snap
+                .incidents
+                .iter()
+                .filter(|i| !open || i.status().is_open())
+                .collect();
+            if json {
+                let out: Vec<Value> = list.iter().map(|i| incident_json(i)).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if list.is_empty() {
+                println!("No {}incidents.", if open { "open " } else { "" });
+            } else {
+                for i in list {
+                    println!(
+                        "{}  {:<13} {:<8} {}  {}",
+                        i.id,
+                        i.status().as_str(),
+                        i.impact.as_str(),
+                        time(i.created_at(), config),
+                        i.title
+                    );
+                }
+            }
+            Ok(())
+        }
+        IncidentCommand::Show { id, json } => {
+            admin::existing(config, Kind::Incident, &id)?;
+            let snap = snapshot(config, now)?;
+            let i = snap
+                .incidents
+                .iter()
+                .find(|i| i.id == id)
+                .with_context(|| format!("incident {id:?} is not in the store"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&incident_json(i))?);
+                return Ok(());
+            }
+            println!("{}\n{}", i.title, "=".repeat(i.title.chars().count()));
+            println!(
+                "id: {}\nstatus: {}\nimpact: {}\ncomponents: {}",
+                i.id,
+                i.status().as_str(),
+                i.impact.as_str(),
+                i.components
+                    .iter()
+                    .map(|(c, s)| format!("{c} ({s})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for u in &i.updates {
+                println!(
+                    "\n{} · {}\n{}",
+                    time(u.at, config),
+                    u.status.as_str(),
+                    u.body_md
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `pharos maintenance ...`
+pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
+    let now = Utc::now();
+    let tz = config.tz();
+    match cmd {
+        MaintenanceCommand::New {
+            title,
+            components,
+            from,
+            until,
+            cron,
+            duration,
+            message: m,
+            change,
+        } => {
+            let window = match (from, until, cron, duration) {
+                (Some(f), Some(u), None, None) => {
+                    let parse = |flag: &str, t: &str| {
+                        crate::time::parse_when(t, now, tz)
+                            .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+                    };
+                    MaintenanceWindow::Once(parse("--from", &f)?, parse("--until", &u)?)
+                }
+                (None, None, Some(c), Some(d)) => MaintenanceWindow::Recurring(c, d),
+                _ => bail!(
+                    "give --from and --until (one window) or --cron and --duration (recurring)"
+                ),
+            };
+            let text = message(m, "the description", None)?;
+            let (id, path) = admin::maintenance_new(
+                config,
+                &NewMaintenance {
+                    title: &title,
+                    components: &components,
+                    window,
+                    message: &text,
+                    created: now,
+                },
+            )?;
+            done(&change, "scheduled", Kind::Maintenance, &id, &path);
+            record(config, &change, now)
+        }
+        MaintenanceCommand::Update {
+            id,
+            status,
+            message: m,
+            change,
+        } => {
+            admin::existing(config, Kind::Maintenance, &id)?;
+            let text = message(m, "the update", None)?;
+            let at = when(&change, config, now)?;
+            let path = admin::maintenance_update(config, &id, status, &text, at)?;
+            done(&change, "updated", Kind::Maintenance, &id, &path);
+            record(config, &change, now)
+        }
+        MaintenanceCommand::Cancel { id, change } => {
+            let path = admin::maintenance_cancel(config, &id)?;
+            done(&change, "cancelled", Kind::Maintenance, &id, &path);
+            record(config, &change, now)
+        }
+        MaintenanceCommand::List { json } => {
+            let snap = snapshot(config, now)?;
+            if json {
+                let out: Vec<Value> = snap.maintenances.iter().map(maintenance_json).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if snap.maintenances.is_empty() {
+                println!("No maintenance.");
+            } else {
+                for m in &snap.maintenances {
+                    println!(
+                        "{}  {:<11} {} to {}  {}{}",
+                        m.source_id,
+                        m.status.as_str(),
+                        time(m.from, config),
+                        time(m.until, config),
+                        m.title,
+                        m.recurring
+                            .as_ref()
+                            .map(|c| format!(" (every {c})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
