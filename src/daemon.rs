@@ -672,7 +672,22 @@ pub fn watch_site(
     let content = config.content_path();
     std::fs::create_dir_all(&content)
         .with_context(|| format!("cannot create {}", content.display()))?;
-    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    // Events carry canonical paths; a folder that does not exist yet is named through its parent.
+    let abs = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| match (p.parent(), p.file_name()) {
+                (Some(dir), Some(name)) => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    std::fs::canonicalize(dir).map(|d| d.join(name))
+                }
+                _ => std::path::absolute(p),
+            })
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
     let config_file = abs(&config.file);
     let content_abs = abs(&content);
     let themes = config.resolve("themes");

@@ -21,9 +21,15 @@ pub fn serve(config: Config, addr: SocketAddr, out: Option<PathBuf>) -> Result<(
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     rebuild(&config, &out);
     let (tx, rx) = mpsc::channel();
-    let _watcher = crate::daemon::watch_site(&config, move |c| {
-        let _ = tx.send(c);
-    })?;
+    let watch = |config: &Config| {
+        let tx = tx.clone();
+        crate::daemon::watch_site(config, move |c| {
+            let _ = tx.send(c);
+        })
+    };
+    let mut watcher = watch(&config)?;
+    let themes_watched = |config: &Config| config.resolve("themes").is_dir();
+    let mut watching_themes = themes_watched(&config);
     let root = out.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -53,7 +59,13 @@ pub fn serve(config: Config, addr: SocketAddr, out: Option<PathBuf>) -> Result<(
             }
         }
         rebuild(&config, &out);
+        // A theme folder created while we run is watched from now on.
+        if !watching_themes && themes_watched(&config) {
+            watcher = watch(&config)?;
+            watching_themes = true;
+        }
     }
+    drop(watcher);
     Ok(())
 }
 

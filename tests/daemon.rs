@@ -4,11 +4,13 @@
 
 mod common;
 
+use common::{free_port, wait_until};
+
 use common::TestSite;
 use common::servers::HttpTarget;
 use pharos::config::Config;
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Daemon {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -36,18 +38,6 @@ impl Daemon {
         let _ = self.stop.take().unwrap().send(());
         self.thread.take().unwrap().join().unwrap();
     }
-}
-
-/// Poll until `f` holds; panics with `what` after `secs`.
-fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 fn status_of(site: &TestSite, component: &str) -> String {
@@ -88,14 +78,6 @@ fn get(port: u16, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::wait_until;
+
 use assert_cmd::Command;
 use common::TestSite;
 use common::s3::{S3Server, target_yaml};
@@ -331,17 +333,6 @@ fn a_store_that_accepts_and_never_answers_times_out() {
         stderr.to_lowercase().contains("timeout") || stderr.to_lowercase().contains("timed out"),
         "{stderr}"
     );
-}
-
-fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 fn run_daemon(

@@ -94,11 +94,21 @@ pub enum Command {
         json: bool,
     },
     /// Open, update, resolve and list incidents (the Markdown files in content/incidents).
-    #[command(subcommand)]
-    Incident(IncidentCommand),
+    #[command(
+        after_help = "Examples:\n  pharos incident new \"Elevated API errors\" --component api=partial_outage -m \"Investigating.\"\n  pharos incident update 2026-11-26-elevated-api-errors --status identified -m \"Found it.\"\n  pharos incident resolve 2026-11-26-elevated-api-errors\n  pharos incident list --open\n\nThe files are plain Markdown: edit them by hand too; a running daemon publishes either within seconds."
+    )]
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
     /// Schedule, update, cancel and list maintenance windows (content/maintenance).
-    #[command(subcommand)]
-    Maintenance(MaintenanceCommand),
+    #[command(
+        after_help = "Examples:\n  pharos maintenance new \"Database upgrade\" --component database --from \"2026-12-01 02:00\" --until \"2026-12-01 04:00\" -m \"Short pauses.\"\n  pharos maintenance list\n  pharos maintenance cancel 2026-12-01-database-upgrade"
+    )]
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Preview the site locally, re-rendering on every change to content, config or theme.
     #[command(
         after_help = "Examples:\n  pharos serve\n  pharos serve --addr 127.0.0.1:4000\n\nA preview for admins (monitors do not run, nothing is published); never expose it publicly."
@@ -492,8 +502,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { .. } | Command::Validate => unreachable!("handled above"),
         Command::Status { json } => admin::status(&config, json)?,
-        Command::Incident(cmd) => admin::incident(&config, cmd)?,
-        Command::Maintenance(cmd) => admin::maintenance(&config, cmd)?,
+        Command::Incident { command } => admin::incident(&config, command)?,
+        Command::Maintenance { command } => admin::maintenance(&config, command)?,
         Command::Serve { addr, out } => crate::serve::serve(config, addr, out)?,
         Command::Run { out } => {
             init_logs(cli.log_format);

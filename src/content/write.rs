@@ -33,8 +33,40 @@ pub fn create(path: &Path, text: &str) -> Result<()> {
     linked.with_context(|| format!("cannot create {}", path.display()))
 }
 
-/// Replace `path` with `f(current text)`, unless the file changed while we worked.
+/// An exclusive lock on the folder of `path` (a hidden `.pharos.lock` file in it, which the
+/// content scan skips), held until dropped: Pharos processes editing files of one folder take
+/// turns, so two CLI commands (or the CLI and the daemon) never lose each other's update.
+struct FolderLock {
+    _file: std::fs::File,
+}
+
+impl FolderLock {
+    fn take(path: &Path) -> Result<FolderLock> {
+        use std::os::fd::AsRawFd;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let lock = dir.join(".pharos.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .with_context(|| format!("cannot open {}", lock.display()))?;
+        // SAFETY: flock on a file descriptor we own; released when the file is closed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!(
+                "cannot lock {}: {}",
+                lock.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(FolderLock { _file: file })
+    }
+}
+
+/// Replace `path` with `f(current text)`, unless the file changed while we worked (an editor
+/// saving it). Other Pharos processes wait for their turn (see [`FolderLock`]).
 pub fn update(path: &Path, f: impl FnOnce(&str) -> Result<String>) -> Result<()> {
+    let _lock = FolderLock::take(path)?;
     let before =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let after = f(&before)?;
