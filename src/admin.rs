@@ -501,7 +501,7 @@ pub fn scaffold(now: DateTime<Utc>) -> Vec<(String, String)> {
         ("config.yaml".into(), include_str!("init/config.yaml").to_string()),
         (
             ".gitignore".into(),
-            "# Rendered output and the state database: Pharos rebuilds them.\n/publish/\n/pharos.db\n/pharos.db-*\n".into(),
+            "# Rendered output and the state database: Pharos rebuilds them.\n/publish/\n/pharos.db\n/pharos.db-*\n# Pharos' lock for edits of content files.\n.pharos.lock\n".into(),
         ),
         (
             format!("content/incidents/{yesterday}-example-incident.md"),

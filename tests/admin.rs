@@ -400,9 +400,21 @@ fn mistakes_get_clear_errors_with_hints_and_change_nothing() {
         ],
     );
     assert!(err.contains("does not exist in Europe/Berlin"), "{err}");
+    // No text and no editor: a clear error. With $EDITOR, the text typed there is the update.
     let (_, err) = fails(dir, &["incident", "update", &id, "--status", "identified"]);
     assert!(err.contains("--message"), "no text and no editor: {err}");
     assert_eq!(read(dir, &file), before, "nothing was written");
+    let out = pharos(dir)
+        .env("EDITOR", "printf 'Typed in an editor.\\n' >")
+        .args(["incident", "update", &id, "--status", "identified"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(read(dir, &file).contains("· identified\nTyped in an editor.\n"));
 }
 
 #[test]

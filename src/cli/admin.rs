@@ -155,22 +155,24 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The text of an update: `--message`, "-" or a pipe for stdin, else `$EDITOR` on a terminal.
+/// The text of an update: `--message`, "-" or a pipe for stdin, else `default`, else `$EDITOR`.
 fn message(arg: Option<String>, what: &str, default: Option<&str>) -> Result<String> {
-    let text = match arg.as_deref() {
+    let mut text = match arg.as_deref() {
         Some("-") => read_stdin()?,
         Some(m) => m.to_string(),
         None if !std::io::stdin().is_terminal() => read_stdin()?,
-        None if default.is_some() => String::new(),
-        None => from_editor(what)?,
+        None => String::new(),
     };
-    match (text.trim(), default) {
-        ("", Some(d)) => Ok(d.to_string()),
-        ("", None) => {
-            bail!("{what} is empty: pass --message TEXT, pipe it on stdin, or set $EDITOR")
-        }
-        (t, _) => Ok(t.to_string()),
+    if text.trim().is_empty() && arg.is_none() {
+        text = match default {
+            Some(d) => d.to_string(),
+            None => from_editor(what)?,
+        };
     }
+    if text.trim().is_empty() {
+        bail!("{what} is empty: pass --message TEXT, pipe it on stdin, or set $EDITOR");
+    }
+    Ok(text.trim().to_string())
 }
 
 fn read_stdin() -> Result<String> {

@@ -161,9 +161,13 @@ mod tests {
         );
         let names: Vec<_> = std::fs::read_dir(dir.path().join("incidents"))
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names.len(), 1, "no temp files left");
+        assert_eq!(names.len(), 2, "no temp files left: {names:?}");
+        assert!(
+            names.contains(&".pharos.lock".to_string()),
+            "the lock file stays"
+        );
     }
 
     #[test]
