@@ -7,7 +7,8 @@
 //! watcher and publishes it.
 
 use crate::config::Config;
-use crate::content::{self, Kind, ParseContext, SourceFile, write};
+use crate::content::write::{self, yaml_string};
+use crate::content::{Kind, ParseContext, SourceFile};
 use crate::model::{ComponentStatus, Impact, IncidentStatus, MaintenanceStatus};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -17,26 +18,8 @@ use std::str::FromStr;
 /// How often an edit is retried when someone else changed the file at the same moment.
 const RETRIES: usize = 5;
 
-/// The parse context of `config` (time zone, component ids).
-pub fn parse_context(config: &Config) -> ParseContext {
-    ParseContext {
-        tz: config.tz(),
-        components: config.components.iter().map(|c| c.id.to_string()).collect(),
-    }
-}
-
 fn folder(config: &Config, kind: Kind) -> PathBuf {
-    config.content_path().join(match kind {
-        Kind::Incident => content::INCIDENTS_DIR,
-        Kind::Maintenance => content::MAINTENANCE_DIR,
-    })
-}
-
-fn noun(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Incident => "incident",
-        Kind::Maintenance => "maintenance",
-    }
+    config.content_path().join(kind.dir())
 }
 
 /// A path as printed: without a leading `./`.
@@ -68,22 +51,14 @@ pub fn existing(config: &Config, kind: Kind, id: &str) -> Result<PathBuf> {
     }
     let known = ids(config, kind);
     let refs: Vec<&str> = known.iter().map(String::as_str).collect();
-    // A prefix (the date part, or the slug without the date) is a likely typo too.
+    // The slug without its date is a likely way to misremember an id too.
     let hint = crate::suggest::closest(id, &refs)
         .or_else(|| refs.iter().copied().find(|k| k.ends_with(id)))
         .map(|s| format!("; did you mean {s:?}?"))
-        .unwrap_or_else(|| {
-            format!(
-                "; `pharos {} list` shows them",
-                match kind {
-                    Kind::Incident => "incident",
-                    Kind::Maintenance => "maintenance",
-                }
-            )
-        });
+        .unwrap_or_else(|| format!("; `pharos {} list` shows them", kind.noun()));
     bail!(
         "no {} {id:?} in {}{hint}",
-        noun(kind),
+        kind.noun(),
         shown(&folder(config, kind))
     )
 }
@@ -103,7 +78,7 @@ pub fn new_id(config: &Config, kind: Kind, title: &str, at: DateTime<Utc>) -> St
         }
     }
     let slug = slug.trim_end_matches('-');
-    let slug = if slug.is_empty() { noun(kind) } else { slug };
+    let slug = if slug.is_empty() { kind.noun() } else { slug };
     let day = crate::time::local_day(at, config.tz());
     let base = format!("{}-{slug}", day.format("%Y-%m-%d"));
     let dir = folder(config, kind);
@@ -152,7 +127,6 @@ fn check_component(config: &Config, id: &str) -> Result<()> {
 
 /// Parse `text` as the file would be parsed; the problems, located in `path`, if any.
 fn check_text(config: &Config, kind: Kind, path: &Path, id: &str, text: &str) -> Result<()> {
-    let ctx = parse_context(config);
     let src = SourceFile {
         kind,
         id: id.to_string(),
@@ -160,11 +134,9 @@ fn check_text(config: &Config, kind: Kind, path: &Path, id: &str, text: &str) ->
         text: text.to_string(),
         hash: String::new(),
     };
-    let parsed = match kind {
-        Kind::Incident => content::parse_incident(&src, &ctx).map(drop),
-        Kind::Maintenance => content::parse_maintenance(&src, &ctx).map(drop),
-    };
-    parsed.map_err(|p| crate::config::Problems(p).into())
+    crate::build::parse(&src, &ParseContext::of(config))
+        .map(drop)
+        .map_err(|p| crate::config::Problems(p).into())
 }
 
 /// Headings in an update's text become level 3 or deeper: `#` and `##` lines start updates in
@@ -185,11 +157,6 @@ pub fn demote_headings(text: &str) -> String {
         out.push('\n');
     }
     out.trim_end().to_string()
-}
-
-/// A YAML scalar holding `s` exactly (JSON strings are YAML).
-fn yaml_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
 /// What `incident new` writes.

@@ -30,10 +30,7 @@ pub fn import_content(
     store: &mut Store,
     now: DateTime<Utc>,
 ) -> Result<ImportReport> {
-    let ctx = ParseContext {
-        tz: config.tz(),
-        components: config.components.iter().map(|c| c.id.to_string()).collect(),
-    };
+    let ctx = ParseContext::of(config);
     let files = content::scan(&config.content_path(), &ctx).map_err(Problems)?;
     let known = store.content_hashes()?;
     let mut problems = Vec::new();
@@ -63,7 +60,8 @@ pub fn import_content(
     })
 }
 
-fn parse(f: &SourceFile, ctx: &ParseContext) -> Result<Imported, Vec<crate::config::Problem>> {
+/// Parse a content file as its kind says.
+pub fn parse(f: &SourceFile, ctx: &ParseContext) -> Result<Imported, Vec<crate::config::Problem>> {
     match f.kind {
         Kind::Incident => content::parse_incident(f, ctx).map(Imported::Incident),
         Kind::Maintenance => content::parse_maintenance(f, ctx).map(Imported::Maintenance),

@@ -16,15 +16,11 @@ use std::path::Path;
 /// `pharos validate`: every problem of the config and of every content file, or none.
 pub fn validate(config_path: &Path) -> Result<()> {
     let config = Config::load(config_path)?;
-    let ctx = admin::parse_context(&config);
+    let ctx = crate::content::ParseContext::of(&config);
     let files = crate::content::scan(&config.content_path(), &ctx).map_err(Problems)?;
     let mut problems = Vec::new();
     for f in &files {
-        let parsed = match f.kind {
-            Kind::Incident => crate::content::parse_incident(f, &ctx).map(drop),
-            Kind::Maintenance => crate::content::parse_maintenance(f, &ctx).map(drop),
-        };
-        if let Err(mut p) = parsed {
+        if let Err(mut p) = crate::build::parse(f, &ctx) {
             problems.append(&mut p);
         }
     }
@@ -232,10 +228,7 @@ fn record(config: &Config, change: &Change, now: DateTime<Utc>) -> Result<()> {
 }
 
 fn done(change: &Change, action: &str, kind: Kind, id: &str, path: &Path) {
-    let noun = match kind {
-        Kind::Incident => "incident",
-        Kind::Maintenance => "maintenance",
-    };
+    let noun = kind.noun();
     if change.json {
         println!(
             "{}",

@@ -34,6 +34,24 @@ pub enum Kind {
     Maintenance,
 }
 
+impl Kind {
+    /// "incident" / "maintenance", for messages and command names.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Incident => "incident",
+            Kind::Maintenance => "maintenance",
+        }
+    }
+
+    /// The folder of this kind under `content/`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Kind::Incident => INCIDENTS_DIR,
+            Kind::Maintenance => MAINTENANCE_DIR,
+        }
+    }
+}
+
 /// A content file as read from disk, not yet parsed.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -53,6 +71,14 @@ pub struct ParseContext {
 }
 
 impl ParseContext {
+    /// What `config` says about parsing: its time zone and component ids.
+    pub fn of(config: &crate::config::Config) -> ParseContext {
+        ParseContext {
+            tz: config.tz(),
+            components: config.components.iter().map(|c| c.id.to_string()).collect(),
+        }
+    }
+
     /// A fingerprint of the context, part of every file's hash.
     fn salt(&self) -> String {
         let mut ids: Vec<&str> = self.components.iter().map(String::as_str).collect();

@@ -83,7 +83,7 @@ pub fn update(path: &Path, f: impl FnOnce(&str) -> Result<String>) -> Result<()>
 }
 
 /// A YAML scalar holding `s` exactly (JSON strings are YAML).
-fn yaml_string(s: &str) -> String {
+pub fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
