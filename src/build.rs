@@ -109,6 +109,10 @@ pub struct Incremental {
     content: Option<Content>,
     /// The manifest of the last write to the output folder (none before the first).
     wrote: Option<(Arc<output::Manifest>, output::ManifestStamp)>,
+    /// The manifest's history layer, shared while the site's is.
+    manifest_memo: output::ManifestMemo,
+    /// What the incidents contributed to the last snapshot.
+    incident_summary: Option<Arc<crate::snapshot::IncidentSummary>>,
 }
 
 /// Everything up to the rendered site, without writing it.
@@ -150,6 +154,7 @@ fn snapshot_inc(
         rollups: store.daily_rollups(from, today)?,
         component_created: store.component_created()?,
         monitor_statuses: store.monitor_statuses()?,
+        incident_summary: inc.incident_summary.take(),
     };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);
@@ -218,13 +223,19 @@ pub fn build_site(
         .unwrap_or_else(|| config.output_path());
     let t = Instant::now();
     let snapshot = snapshot_inc(config, store, now, inc)?;
+    inc.incident_summary = Some(snapshot.incident_summary.clone());
     let snapshot_time = t.elapsed();
     let t = Instant::now();
     let site = render_site_cached(config, &snapshot, &mut inc.cache)?;
     let render_time = t.elapsed();
     let t = Instant::now();
     let known = |path: &str| inc.cache.sha_of(path);
-    let manifest = output::Manifest::of_known(&site, &config.publish.cache_control, &known);
+    let manifest = output::Manifest::of_known(
+        &site,
+        &config.publish.cache_control,
+        &known,
+        &mut inc.manifest_memo,
+    );
     let write = match &inc.wrote {
         Some((previous, stamp)) => {
             output::write_changes_with(&site, &out, manifest, Some((previous, *stamp)))

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod daemon;
+pub mod layered;
 pub mod model;
 pub mod monitor;
 pub mod output;

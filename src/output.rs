@@ -6,14 +6,18 @@
 //! (hash, size, content type, cache class) that publishers use to upload only what changed.
 
 use crate::config::CacheControl;
-use crate::render::{CacheClass, Site};
+use crate::layered::Layered;
+use crate::render::{CacheClass, OutputFile, Site};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 pub const MANIFEST_FILE: &str = ".pharos-manifest.json";
+/// The manifest of the history layer (see [`crate::layered`]): written only when it changed.
+pub const HISTORY_MANIFEST_FILE: &str = ".pharos-manifest-history.json";
 /// Files in the output folder that are not ours but are kept (the folder is tracked in git).
 const KEEP: &[&str] = &[".gitkeep"];
 
@@ -35,52 +39,110 @@ pub enum CacheClassName {
     Short,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Every file of a site with its hash and headers, in the site's layers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
-    pub version: u32,
-    pub files: BTreeMap<String, ManifestEntry>,
+    pub files: Layered<ManifestEntry>,
 }
+
+/// One manifest file as stored in the output folder.
+#[derive(Serialize, Deserialize)]
+struct ManifestFile<'a> {
+    version: u32,
+    files: std::borrow::Cow<'a, BTreeMap<String, ManifestEntry>>,
+}
+
+/// The history layer of the last manifest made, with the site layer and the headers it was made
+/// from: while those are the same, the next manifest shares it (and so do the diffs of the
+/// writer and the publishers).
+pub type ManifestMemo = Option<(
+    Arc<BTreeMap<String, OutputFile>>,
+    CacheControl,
+    Arc<BTreeMap<String, ManifestEntry>>,
+)>;
 
 impl Manifest {
     pub fn of(site: &Site, cache: &CacheControl) -> Manifest {
-        Manifest::of_known(site, cache, &|_| None)
+        Manifest::of_known(site, cache, &|_| None, &mut None)
     }
 
     /// Like [`Manifest::of`], taking the SHA-256 of files whose hash is already known (pages the
-    /// render cache reused) instead of hashing them again.
+    /// render cache reused) instead of hashing them again, and the history layer from `memo`
+    /// when the site's is the one it was made for.
     pub fn of_known(
         site: &Site,
         cache: &CacheControl,
         known: &dyn Fn(&str) -> Option<String>,
+        memo: &mut ManifestMemo,
     ) -> Manifest {
-        let immutable: std::sync::Arc<str> = cache.immutable.to_string().into();
-        let short: std::sync::Arc<str> = cache.short.to_string().into();
-        let files = site
-            .files
-            .iter()
-            .map(|(path, f)| {
-                let (class, header) = match f.cache {
-                    CacheClass::Immutable => (CacheClassName::Immutable, immutable.clone()),
-                    CacheClass::Short => (CacheClassName::Short, short.clone()),
-                };
-                let entry = ManifestEntry {
-                    sha256: known(path)
-                        .unwrap_or_else(|| crate::content::hex(&Sha256::digest(&f.bytes))),
-                    size: f.bytes.len() as u64,
-                    content_type: f.content_type.into(),
-                    cache_class: class,
-                    cache_control: header,
-                };
-                (path.clone(), entry)
-            })
-            .collect();
-        Manifest { version: 1, files }
+        let immutable: Arc<str> = cache.immutable.to_string().into();
+        let short: Arc<str> = cache.short.to_string().into();
+        let entry = |path: &String, f: &OutputFile| {
+            let (class, header) = match f.cache {
+                CacheClass::Immutable => (CacheClassName::Immutable, immutable.clone()),
+                CacheClass::Short => (CacheClassName::Short, short.clone()),
+            };
+            ManifestEntry {
+                sha256: known(path)
+                    .unwrap_or_else(|| crate::content::hex(&Sha256::digest(&f.bytes))),
+                size: f.bytes.len() as u64,
+                content_type: f.content_type.into(),
+                cache_class: class,
+                cache_control: header,
+            }
+        };
+        let files = site.files.map_live(entry, |history| match memo {
+            Some((site_layer, c, layer)) if Arc::ptr_eq(site_layer, history) && *c == *cache => {
+                layer.clone()
+            }
+            _ => {
+                let layer: Arc<BTreeMap<String, ManifestEntry>> = Arc::new(
+                    history
+                        .iter()
+                        .map(|(path, f)| (path.clone(), entry(path, f)))
+                        .collect(),
+                );
+                *memo = Some((history.clone(), cache.clone(), layer.clone()));
+                layer
+            }
+        });
+        Manifest { files }
     }
 
     /// The manifest of an output folder, if it has one.
     pub fn read(dir: &Path) -> Option<Manifest> {
         let text = std::fs::read_to_string(dir.join(MANIFEST_FILE)).ok()?;
-        serde_json::from_str(&text).ok()
+        let live: ManifestFile = serde_json::from_str(&text).ok()?;
+        // A folder written before the layers has everything in the one file.
+        let history = match std::fs::read_to_string(dir.join(HISTORY_MANIFEST_FILE)) {
+            Ok(text) => serde_json::from_str::<ManifestFile>(&text).ok()?.files,
+            Err(_) => Default::default(),
+        };
+        Some(Manifest {
+            files: Layered {
+                live: live.files.into_owned(),
+                history: Arc::new(history.into_owned()),
+            },
+        })
+    }
+
+    /// Write the manifest files into `dir`, each atomically: the history layer first and only
+    /// when it is not the one `previous` (what `dir` holds) already has.
+    fn write(&self, dir: &Path, previous: Option<&Manifest>) -> Result<()> {
+        let put = |name: &str, files: &BTreeMap<String, ManifestEntry>| -> Result<()> {
+            let file = ManifestFile {
+                version: 2,
+                files: std::borrow::Cow::Borrowed(files),
+            };
+            let text = serde_json::to_string(&file).context("cannot serialize the manifest")?;
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::fs::write(&tmp, text + "\n").context("cannot write the manifest")?;
+            std::fs::rename(&tmp, dir.join(name)).context("cannot replace the manifest")
+        };
+        if !previous.is_some_and(|p| p.files.same_history(&self.files)) {
+            put(HISTORY_MANIFEST_FILE, &self.files.history)?;
+        }
+        put(MANIFEST_FILE, &self.files.live)
     }
 }
 
@@ -178,7 +240,7 @@ pub fn write_site_with(site: &Site, out: &Path, manifest: Manifest) -> Result<Wr
         std::fs::create_dir_all(&staging)
             .with_context(|| format!("cannot create {}", staging.display()))?;
         let mut report = WriteReport::default();
-        for (path, file) in &site.files {
+        for (path, file) in site.files.iter() {
             let target = staging.join(path);
             if let Some(dir) = target.parent() {
                 std::fs::create_dir_all(dir)
@@ -194,15 +256,15 @@ pub fn write_site_with(site: &Site, out: &Path, manifest: Manifest) -> Result<Wr
                 report.changed.push(path.clone());
             }
         }
-        report.removed = previous
+        report.changed.sort();
+        report.removed = manifest
             .files
-            .keys()
-            .filter(|p| !manifest.files.contains_key(*p))
+            .removed_from(&previous.files)
+            .into_iter()
             .cloned()
             .collect();
-        let text = serde_json::to_string(&manifest).context("cannot serialize the manifest")?;
-        std::fs::write(staging.join(MANIFEST_FILE), text + "\n")
-            .context("cannot write the manifest")?;
+        report.removed.sort();
+        manifest.write(&staging, None)?;
         report.manifest = manifest.into();
         for keep in KEEP {
             if out.join(keep).is_file() {
@@ -241,13 +303,16 @@ pub fn write_changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<Wr
     write_changes_with(site, out, Manifest::of(site, cache), None)
 }
 
-/// When and how big the manifest file of `out` was written: if that is unchanged, the folder is
-/// as the last write left it.
-pub type ManifestStamp = (std::time::SystemTime, u64);
+/// When and how big the manifest files of `out` were written: if that is unchanged, the folder
+/// is as the last write left it.
+pub type ManifestStamp = [Option<(std::time::SystemTime, u64)>; 2];
 
 pub fn manifest_stamp(out: &Path) -> Option<ManifestStamp> {
-    let meta = std::fs::metadata(out.join(MANIFEST_FILE)).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    let stamp = |name: &str| {
+        let meta = std::fs::metadata(out.join(name)).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    };
+    Some([Some(stamp(MANIFEST_FILE)?), stamp(HISTORY_MANIFEST_FILE)])
 }
 
 /// [`write_changes`] with the site's manifest already made, and optionally the manifest of the
@@ -272,22 +337,43 @@ pub fn write_changes_with(
             None => return write_site_with(site, out, manifest),
         },
     };
-    let mut changed: Vec<&String> = manifest
-        .files
-        .iter()
-        .filter(|(path, e)| {
-            previous.files.get(*path).map(|p| &p.sha256) != Some(&e.sha256)
-                || (stat && !out.join(path).is_file())
-        })
-        .map(|(path, _)| path)
-        .collect();
+    let mut changed: Vec<&String> = if stat {
+        // Every file, as a shared history layer does not prove a file is still there.
+        manifest
+            .files
+            .iter()
+            .filter(|(path, e)| {
+                previous.files.get(path).map(|p| &p.sha256) != Some(&e.sha256)
+                    || !out.join(path).is_file()
+            })
+            .map(|(path, _)| path)
+            .collect()
+    } else {
+        manifest
+            .files
+            .changed_from(&previous.files, |a, b| a.sha256 == b.sha256)
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
+    };
     for path in &changed {
         check_relative(path)?;
     }
-    changed.sort_by_key(|p| (rank(p, manifest.files[*p].cache_class), (*p).clone()));
+    changed.sort_by_key(|p| {
+        (
+            rank(
+                p,
+                manifest
+                    .files
+                    .get(p)
+                    .map_or(CacheClassName::Short, |e| e.cache_class),
+            ),
+            (*p).clone(),
+        )
+    });
     let mut report = WriteReport {
         files: site.files.len(),
-        bytes: site.files.values().map(|f| f.bytes.len() as u64).sum(),
+        bytes: site_bytes(site),
         ..Default::default()
     };
     for path in changed {
@@ -303,17 +389,19 @@ pub fn write_changes_with(
                 .and_then(|n| n.to_str())
                 .unwrap_or("file")
         ));
-        std::fs::write(&tmp, &site.files[path].bytes)
+        let file = site
+            .files
+            .get(path)
+            .with_context(|| format!("{path} is in the manifest but not in the site"))?;
+        std::fs::write(&tmp, &file.bytes)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, &target)
             .with_context(|| format!("cannot replace {}", target.display()))?;
         report.changed.push(path.clone());
     }
-    for path in previous
-        .files
-        .keys()
-        .filter(|p| !manifest.files.contains_key(*p))
-    {
+    let mut removed = manifest.files.removed_from(&previous.files);
+    removed.sort();
+    for path in removed {
         let target = out.join(path);
         match std::fs::remove_file(&target) {
             Ok(()) => {}
@@ -331,12 +419,15 @@ pub fn write_changes_with(
         report.removed.push(path.clone());
     }
     report.changed.sort();
-    let text = serde_json::to_string(&manifest).context("cannot serialize the manifest")?;
-    let tmp = out.join(format!("{MANIFEST_FILE}.tmp"));
-    std::fs::write(&tmp, text + "\n").context("cannot write the manifest")?;
-    std::fs::rename(&tmp, out.join(MANIFEST_FILE)).context("cannot replace the manifest")?;
+    // Read back from disk, the history file may be missing or stale: write it again.
+    manifest.write(out, (!stat).then_some(previous))?;
     report.manifest = manifest.into();
     Ok(report)
+}
+
+/// The size of every file of `site`.
+fn site_bytes(site: &Site) -> u64 {
+    site.files.values().map(|f| f.bytes.len() as u64).sum()
 }
 
 /// Put `staging` in place of `out`; the previous content ends up at `staging` or `old`.
@@ -391,7 +482,7 @@ mod tests {
     fn site(files: &[(&str, &str)]) -> Site {
         let mut s = Site::default();
         for (p, b) in files {
-            s.files.insert(
+            s.files.live.insert(
                 p.to_string(),
                 OutputFile {
                     bytes: b.as_bytes().into(),
@@ -515,5 +606,66 @@ mod tests {
         for bad in ["../x", "/abs", "a//b", "a/../b", "", "a\\b", "./a"] {
             assert!(check_relative(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_shared_history_layer_is_neither_compared_nor_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("publish");
+        let cache = CacheControl::default();
+        let mut first = site(&[("index.html", "a")]);
+        first.files.history = Arc::new(site(&[("incidents/x/index.html", "x")]).files.live);
+        let mut memo = None;
+        let m1 = Manifest::of_known(&first, &cache, &|_| None, &mut memo);
+        let r1 = write_site_with(&first, &out, m1).unwrap();
+        assert_eq!(r1.changed, ["incidents/x/index.html", "index.html"]);
+        assert_eq!(
+            Manifest::read(&out).unwrap(),
+            *r1.manifest,
+            "both files read back"
+        );
+        let history_file = out.join(HISTORY_MANIFEST_FILE);
+        let written = std::fs::metadata(&history_file)
+            .unwrap()
+            .modified()
+            .unwrap();
+
+        // The next site shares the history layer: only the live layer is looked at and written.
+        let mut second = site(&[("index.html", "b")]);
+        second.files.history = first.files.history.clone();
+        let m2 = Manifest::of_known(&second, &cache, &|_| None, &mut memo);
+        assert!(
+            m2.files.same_history(&r1.manifest.files),
+            "the memo shares it"
+        );
+        let stamp = manifest_stamp(&out).unwrap();
+        let r2 = write_changes_with(&second, &out, m2, Some((&r1.manifest, stamp))).unwrap();
+        assert_eq!(
+            (r2.changed, r2.removed),
+            (vec!["index.html".to_string()], vec![])
+        );
+        assert_eq!(
+            std::fs::metadata(&history_file)
+                .unwrap()
+                .modified()
+                .unwrap(),
+            written
+        );
+        assert_eq!(Manifest::read(&out).unwrap(), *r2.manifest);
+
+        // A new history layer is compared entry by entry, and its manifest written.
+        let mut third = site(&[("index.html", "b")]);
+        third.files.history = Arc::new(site(&[("incidents/y/index.html", "y")]).files.live);
+        let m3 = Manifest::of_known(&third, &cache, &|_| None, &mut memo);
+        let stamp = manifest_stamp(&out).unwrap();
+        let r3 = write_changes_with(&third, &out, m3, Some((&r2.manifest, stamp))).unwrap();
+        assert_eq!(
+            (r3.changed, r3.removed),
+            (
+                vec!["incidents/y/index.html".to_string()],
+                vec!["incidents/x/index.html".to_string()]
+            )
+        );
+        assert_eq!(Manifest::read(&out).unwrap(), *r3.manifest);
     }
 }

@@ -126,6 +126,8 @@ pub struct Snapshot {
     pub maintenances: Vec<MaintenanceInstance>,
     pub rollups: HashMap<String, BTreeMap<NaiveDate, DailyRollup>>,
     pub overall: Overall,
+    /// Kept for the next derive (see [`StoredState::incident_summary`]).
+    pub incident_summary: std::sync::Arc<IncidentSummary>,
 }
 
 /// What the store holds, as the snapshot needs it.
@@ -136,6 +138,74 @@ pub struct StoredState {
     pub component_created: HashMap<String, DateTime<Utc>>,
     /// (component, status, since) confirmed by monitors.
     pub monitor_statuses: Vec<(String, ComponentStatus, DateTime<Utc>)>,
+    /// What the incidents contribute to the state, if known from an earlier derive of the same
+    /// list ([`IncidentSummary::of`] otherwise).
+    pub incident_summary: Option<std::sync::Arc<IncidentSummary>>,
+}
+
+/// What the incidents contribute to the components' state at a moment, in one pass over the
+/// history; the same for every moment before `valid_until` (the next update written ahead of
+/// time), so a long-running daemon makes it once per content change.
+#[derive(Debug)]
+pub struct IncidentSummary {
+    /// The list it summarizes.
+    pub incidents: std::sync::Arc<Vec<Incident>>,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    /// The worst effect of open incidents, by component.
+    worst: HashMap<String, ComponentStatus>,
+    /// The newest update (up to the moment) of an incident naming the component.
+    touched: HashMap<String, DateTime<Utc>>,
+    open_impact: Option<crate::model::Impact>,
+    /// The newest incident update up to the moment.
+    latest: Option<DateTime<Utc>>,
+}
+
+impl IncidentSummary {
+    pub fn of(incidents: &std::sync::Arc<Vec<Incident>>, now: DateTime<Utc>) -> IncidentSummary {
+        let mut s = IncidentSummary {
+            incidents: incidents.clone(),
+            valid_from: now,
+            valid_until: None,
+            worst: HashMap::new(),
+            touched: HashMap::new(),
+            open_impact: None,
+            latest: None,
+        };
+        for i in incidents.iter() {
+            let open = i.status().is_open();
+            if open {
+                s.open_impact = s.open_impact.max(Some(i.impact));
+            }
+            // The latest update so far touches every component the incident names.
+            let latest = i.updates.iter().map(|u| u.at).filter(|t| *t <= now).max();
+            if let Some(ahead) = i.updates.iter().map(|u| u.at).filter(|t| *t > now).min() {
+                s.valid_until = Some(s.valid_until.map_or(ahead, |v| v.min(ahead)));
+            }
+            s.latest = s.latest.max(Some(i.updated_at()).filter(|t| *t <= now));
+            for (cid, effect) in &i.components {
+                if open {
+                    let e = s
+                        .worst
+                        .entry(cid.clone())
+                        .or_insert(ComponentStatus::Operational);
+                    *e = (*e).max(*effect);
+                }
+                if let Some(t) = latest {
+                    let e = s.touched.entry(cid.clone()).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+        }
+        s
+    }
+
+    /// Whether this summary holds for `incidents` at `now`.
+    pub fn holds(&self, incidents: &std::sync::Arc<Vec<Incident>>, now: DateTime<Utc>) -> bool {
+        std::sync::Arc::ptr_eq(&self.incidents, incidents)
+            && now >= self.valid_from
+            && self.valid_until.is_none_or(|t| now < t)
+    }
 }
 
 impl SiteInfo {
@@ -230,18 +300,15 @@ impl Snapshot {
                 }
             }
         };
-        for i in stored.incidents.iter() {
-            let open = i.status().is_open();
-            // The latest update so far touches every component the incident names.
-            let latest = i.updates.iter().map(|u| u.at).filter(|t| *t <= now).max();
-            for (cid, effect) in &i.components {
-                if open {
-                    worsen(cid, *effect);
-                }
-                if let Some(t) = latest {
-                    touch(cid, t);
-                }
-            }
+        let summary = match stored.incident_summary.clone() {
+            Some(known) if known.holds(&stored.incidents, now) => known,
+            _ => std::sync::Arc::new(IncidentSummary::of(&stored.incidents, now)),
+        };
+        for (cid, effect) in &summary.worst {
+            worsen(cid, *effect);
+        }
+        for (cid, t) in &summary.touched {
+            touch(cid, *t);
         }
         for m in &maintenances {
             for cid in &m.components {
@@ -275,21 +342,15 @@ impl Snapshot {
             })
             .collect();
 
-        let open_impact = stored
-            .incidents
-            .iter()
-            .filter(|i| i.status().is_open())
-            .map(|i| i.impact)
-            .max();
+        let open_impact = summary.open_impact;
         let overall = overall(
             &states.iter().map(|c| c.status).collect::<Vec<_>>(),
             open_impact,
         );
 
-        let last_change = stored
-            .incidents
-            .iter()
-            .map(|i| i.updated_at())
+        let last_change = summary
+            .latest
+            .into_iter()
             .chain(states.iter().map(|c| c.updated_at))
             .chain(
                 maintenances
@@ -311,6 +372,7 @@ impl Snapshot {
             maintenances,
             rollups: stored.rollups,
             overall,
+            incident_summary: summary,
         }
     }
 

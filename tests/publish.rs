@@ -43,10 +43,7 @@ fn publish(site: &TestSite, args: &[&str]) -> (bool, String, String) {
 }
 
 fn manifest(site: &TestSite) -> BTreeMap<String, serde_json::Value> {
-    let m = site.json(".pharos-manifest.json");
-    m["files"]
-        .as_object()
-        .unwrap()
+    site.manifest()
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
@@ -74,14 +71,17 @@ fn assert_bucket_matches_site(server: &S3Server, site: &TestSite) {
         .collect();
     let expected: Vec<String> = files
         .keys()
-        .filter(|k| !k.starts_with("assets/") && *k != ".pharos-manifest.json")
+        .filter(|k| !k.starts_with("assets/") && !k.starts_with(".pharos-manifest"))
         .cloned()
         .collect();
     assert_eq!(
         keys, expected,
         "the bucket holds exactly the rendered site (apart from kept assets)"
     );
-    for (path, bytes) in files.iter().filter(|(k, _)| *k != ".pharos-manifest.json") {
+    for (path, bytes) in files
+        .iter()
+        .filter(|(k, _)| !k.starts_with(".pharos-manifest"))
+    {
         assert_eq!(
             server.object(path).as_deref(),
             Some(bytes.as_slice()),
@@ -394,7 +394,7 @@ fn the_daemon_publishes_each_render_and_a_restart_resumes_a_pending_publish() {
     wait_until(30, "the bucket matches the site", || {
         site.files()
             .iter()
-            .filter(|(k, _)| *k != ".pharos-manifest.json")
+            .filter(|(k, _)| !k.starts_with(".pharos-manifest"))
             .all(|(k, v)| server.object(k).as_deref() == Some(v.as_slice()))
     });
 

@@ -102,12 +102,11 @@ fn the_site_has_every_file_the_contract_names() {
     );
 
     // The manifest lists every file with hash, type and cache class.
-    let manifest = site.json(".pharos-manifest.json");
-    let entries = manifest["files"].as_object().unwrap();
+    let entries = site.manifest();
     assert_eq!(
         entries.len(),
-        files.len() - 1,
-        "everything but the manifest itself"
+        files.len() - 2,
+        "everything but the manifest files themselves"
     );
     assert_eq!(entries[css[0].as_str()]["cache_class"], "immutable");
     assert_eq!(
@@ -364,8 +363,13 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
         first
     );
     assert_eq!(
-        cache.hits, 9,
-        "3 incident pages, 2 month pages and 4 component pages come from the cache"
+        cache.hits, 10,
+        "the history layer (3 incident pages, 2 month pages, the month list) and 4 component pages come from the cache"
+    );
+    let again = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
+    assert!(
+        again.files.same_history(&first.files),
+        "an unchanged history layer is shared, not copied"
     );
 
     // One incident changes: its page and its month's page are rendered again, nothing else.

@@ -279,7 +279,7 @@ impl Default for Publish {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheControl {
     /// For content-hashed assets.

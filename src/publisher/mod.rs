@@ -8,13 +8,13 @@
 
 pub mod s3;
 
-use crate::output::Manifest;
+use crate::output::{Manifest, ManifestEntry};
 use crate::render::Site;
 use crate::store::{RemoteObject, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use md5::Digest;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,8 +67,24 @@ pub fn plan(
     now: DateTime<Utc>,
     grace: Duration,
 ) -> Plan {
+    plan_with(manifest, remote, None, now, grace)
+}
+
+/// [`plan`]; with `outside` (the target is known to hold the manifest's history layer as it is,
+/// and these are its other objects) only the live layer and `outside` are looked at.
+fn plan_with(
+    manifest: &Manifest,
+    remote: &HashMap<String, RemoteObject>,
+    outside: Option<&BTreeSet<String>>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Plan {
     let mut p = Plan::default();
-    for (path, entry) in &manifest.files {
+    let entries: Box<dyn Iterator<Item = (&String, &ManifestEntry)>> = match outside {
+        Some(_) => Box::new(manifest.files.live.iter()),
+        None => Box::new(manifest.files.iter()),
+    };
+    for (path, entry) in entries {
         match remote.get(path) {
             None => p.puts.push((path.clone(), Why::New)),
             Some(r) if r.sha256 != entry.sha256 => p.puts.push((path.clone(), Why::Changed)),
@@ -85,10 +101,17 @@ pub fn plan(
         (ra, &a.0).cmp(&(rb, &b.0))
     });
     let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::days(7));
-    let mut gone: Vec<(&String, &RemoteObject)> = remote
-        .iter()
-        .filter(|(path, _)| !manifest.files.contains_key(*path))
-        .collect();
+    let mut gone: Vec<(&String, &RemoteObject)> = match outside {
+        Some(paths) => paths
+            .iter()
+            .filter(|path| !manifest.files.live.contains_key(*path))
+            .filter_map(|path| remote.get_key_value(path))
+            .collect(),
+        None => remote
+            .iter()
+            .filter(|(path, _)| !manifest.files.contains_key(path))
+            .collect(),
+    };
     gone.sort_by(|a, b| a.0.cmp(b.0));
     for (path, r) in gone {
         let hashed = path.starts_with("assets/");
@@ -124,13 +147,32 @@ pub async fn publish(
     now: DateTime<Utc>,
     progress: Option<Progress<'_>>,
 ) -> Result<Report> {
-    publish_cached(store, target, site, manifest, now, progress, &mut None).await
+    publish_cached(
+        store,
+        target,
+        site,
+        manifest,
+        now,
+        progress,
+        &mut RemoteCache::default(),
+    )
+    .await
 }
 
 /// What a target holds as recorded in the store, kept between publishes by a long-running
-/// publisher (the daemon) so that a publish does not read every row of a long history again.
-/// `None` means "read it from the store"; it is dropped after a failure.
-pub type RemoteCache = Option<HashMap<String, RemoteObject>>;
+/// publisher (the daemon) so that a publish does not read every row of a long history again,
+/// nor compare a history layer the target already holds. Emptied after a failure.
+#[derive(Default)]
+pub struct RemoteCache {
+    /// `None`: read it from the store.
+    objects: Option<HashMap<String, RemoteObject>>,
+    /// A history layer the target holds exactly (published in full), and the target's other
+    /// objects.
+    synced: Option<(HistoryLayer, BTreeSet<String>)>,
+}
+
+/// A manifest's history layer.
+type HistoryLayer = Arc<BTreeMap<String, ManifestEntry>>;
 
 /// [`publish`], reusing (and keeping up to date) what the target holds in `cache`.
 pub async fn publish_cached(
@@ -142,28 +184,61 @@ pub async fn publish_cached(
     progress: Option<Progress<'_>>,
     cache: &mut RemoteCache,
 ) -> Result<Report> {
-    let mut remote = match cache.take() {
+    let mut remote = match cache.objects.take() {
         Some(r) => r,
         None => store.remote_objects(&target.name)?,
     };
-    let result = publish_plan(store, target, site, manifest, now, progress, &mut remote).await;
-    if result.is_ok() {
-        *cache = Some(remote);
+    let synced = cache
+        .synced
+        .take()
+        .filter(|(layer, _)| Arc::ptr_eq(layer, &manifest.files.history));
+    let outside = synced.as_ref().map(|(_, paths)| paths);
+    let p = plan_with(manifest, &remote, outside, now, target.asset_grace);
+    let result = publish_plan(
+        store,
+        target,
+        site,
+        manifest,
+        &p,
+        now,
+        progress,
+        &mut remote,
+    )
+    .await;
+    if let Ok(report) = &result {
+        let outside = match synced {
+            Some((_, mut paths)) => {
+                // Only live paths were uploaded or deleted.
+                paths.extend(report.uploaded.iter().cloned());
+                for path in &report.deleted {
+                    paths.remove(path);
+                }
+                paths
+            }
+            None => remote
+                .keys()
+                .filter(|path| !manifest.files.history.contains_key(*path))
+                .cloned()
+                .collect(),
+        };
+        cache.synced = Some((manifest.files.history.clone(), outside));
+        cache.objects = Some(remote);
     }
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn publish_plan(
     store: &Store,
     target: &s3::S3Target,
     site: &Site,
     manifest: &Manifest,
+    p: &Plan,
     now: DateTime<Utc>,
     progress: Option<Progress<'_>>,
     remote: &mut HashMap<String, RemoteObject>,
 ) -> Result<Report> {
     let name = target.name.clone();
-    let p = plan(manifest, remote, now, target.asset_grace);
     let mut report = Report {
         target: name.clone(),
         ..Default::default()
@@ -171,17 +246,24 @@ async fn publish_plan(
     // Upload rank by rank: a page goes up only after everything it can reference.
     let mut i = 0;
     while i < p.puts.len() {
-        let r = rank(&p.puts[i].0, manifest.files[&p.puts[i].0].cache_class);
+        let r = rank(
+            &p.puts[i].0,
+            manifest.files[p.puts[i].0.as_str()].cache_class,
+        );
         let mut j = i;
-        while j < p.puts.len() && rank(&p.puts[j].0, manifest.files[&p.puts[j].0].cache_class) == r
+        while j < p.puts.len()
+            && rank(
+                &p.puts[j].0,
+                manifest.files[p.puts[j].0.as_str()].cache_class,
+            ) == r
         {
             j += 1;
         }
         let mut set = tokio::task::JoinSet::new();
         let limit = Arc::new(tokio::sync::Semaphore::new(target.concurrency));
         for (path, _) in &p.puts[i..j] {
-            let file = &site.files[path];
-            let entry = &manifest.files[path];
+            let file = &site.files[path.as_str()];
+            let entry = &manifest.files[path.as_str()];
             let (t, path, bytes, ct, cc, sha) = (
                 target.clone(),
                 path.clone(),
@@ -281,31 +363,33 @@ pub async fn targets(config: &crate::config::Config) -> Result<Vec<s3::S3Target>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::{CacheClassName, ManifestEntry};
+    use crate::output::CacheClassName;
 
     fn manifest(files: &[(&str, &str)]) -> Manifest {
         Manifest {
-            version: 1,
-            files: files
-                .iter()
-                .map(|(p, h)| {
-                    let class = if p.starts_with("assets/") {
-                        CacheClassName::Immutable
-                    } else {
-                        CacheClassName::Short
-                    };
-                    (
-                        p.to_string(),
-                        ManifestEntry {
-                            sha256: h.to_string(),
-                            size: 1,
-                            content_type: "x".into(),
-                            cache_class: class,
-                            cache_control: "y".into(),
-                        },
-                    )
-                })
-                .collect(),
+            files: crate::layered::Layered {
+                live: files
+                    .iter()
+                    .map(|(p, h)| {
+                        let class = if p.starts_with("assets/") {
+                            CacheClassName::Immutable
+                        } else {
+                            CacheClassName::Short
+                        };
+                        (
+                            p.to_string(),
+                            ManifestEntry {
+                                sha256: h.to_string(),
+                                size: 1,
+                                content_type: "x".into(),
+                                cache_class: class,
+                                cache_control: "y".into(),
+                            },
+                        )
+                    })
+                    .collect(),
+                history: Default::default(),
+            },
         }
     }
 
@@ -376,6 +460,48 @@ mod tests {
                 Duration::ZERO
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_synced_history_layer_plans_like_the_full_comparison() {
+        let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        let mut m = manifest(&[
+            ("index.html", "h2"),
+            ("assets/style.b.css", "b"),
+            ("badge.svg", "x"),
+        ]);
+        m.files.history = Arc::new(
+            manifest(&[("incidents/a/index.html", "a"), ("history/index.html", "l")])
+                .files
+                .live,
+        );
+        let r = remote(&[
+            ("index.html", "h1", None),
+            ("assets/style.a.css", "a", None),
+            ("badge.svg", "x", None),
+            ("gone.json", "g", None),
+            ("incidents/a/index.html", "a", None),
+            ("history/index.html", "l", None),
+        ]);
+        let outside: BTreeSet<String> =
+            ["index.html", "assets/style.a.css", "badge.svg", "gone.json"]
+                .map(String::from)
+                .into();
+        let grace = Duration::from_secs(60);
+        let full = plan(&m, &r, now, grace);
+        assert_eq!(plan_with(&m, &r, Some(&outside), now, grace), full);
+        assert_eq!(
+            full.puts,
+            [
+                ("assets/style.b.css".to_string(), Why::New),
+                ("index.html".to_string(), Why::Changed)
+            ]
+        );
+        assert_eq!(full.orphan, ["assets/style.a.css"]);
+        assert_eq!(
+            full.deletes,
+            [("gone.json".to_string(), Why::NoLongerRendered)]
         );
     }
 }

@@ -43,9 +43,11 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
     // building any text, so a long history costs a sort of keys, not 10,000 timelines.
     let n = snap.site.feed_entries;
     let mut newest: Vec<&crate::model::Incident> = snap.incidents.iter().collect();
-    let key = |i: &crate::model::Incident| std::cmp::Reverse((i.updated_at(), i.id.clone()));
+    let newer_first = |a: &&crate::model::Incident, b: &&crate::model::Incident| {
+        (b.updated_at(), &b.id).cmp(&(a.updated_at(), &a.id))
+    };
     if newest.len() > n {
-        newest.select_nth_unstable_by_key(n, |i| key(i));
+        newest.select_nth_unstable_by(n, newer_first);
         newest.truncate(n);
     }
     let mut out: Vec<Entry> = newest

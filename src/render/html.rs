@@ -2,7 +2,7 @@
 //! as template source; sanitized Markdown HTML is the only thing printed with `| safe`.
 
 use super::view::{IncidentView, MonthLink, SiteView, StatView, Views, month_label, year_month};
-use super::{CacheClass, RenderError, Site, Theme, content_type_for};
+use super::{CacheClass, OutputFile, RenderError, Site, Theme, content_type_for};
 use crate::model::{ComponentStatus, Incident};
 use crate::snapshot::Snapshot;
 use chrono::Duration as ChronoDuration;
@@ -48,7 +48,15 @@ pub struct RenderCache {
     /// A hash of each incident of the list it was computed for: while the daemon's imported
     /// content is unchanged (the same list), no incident is hashed again.
     fingerprints: Option<Fingerprints>,
+    /// The history layer (incident and month pages) and the key it was rendered for: reused
+    /// whole, without visiting its pages, while the incidents, names and site are unchanged.
+    history: Option<(u64, Arc<Vec<Incident>>, HistoryLayer)>,
+    /// The parsed templates and the hash of their sources.
+    tera: Option<(u64, Tera)>,
 }
+
+/// The incident and month pages of a site.
+type HistoryLayer = Arc<BTreeMap<String, OutputFile>>;
 
 /// An incident list and one hash per incident of it.
 type Fingerprints = (Arc<Vec<Incident>>, Arc<Vec<u64>>);
@@ -71,7 +79,8 @@ struct Pages<'a> {
     tera: Tera,
     views: Views<'a>,
     site: SiteView,
-    out: &'a mut Site,
+    /// The layer being rendered.
+    out: BTreeMap<String, OutputFile>,
     cache: &'a mut RenderCache,
     /// Hash of the site-wide inputs of every page (site view, templates).
     site_key: u64,
@@ -103,17 +112,12 @@ impl Pages<'_> {
             && *k == key
         {
             self.cache.hits += 1;
-            self.out.add_shared(
-                path,
-                bytes.clone(),
-                content_type_for("html"),
-                CacheClass::Short,
-            );
+            self.out.insert(path.to_string(), html_file(bytes.clone()));
             return Ok(());
         }
         let ctx = ctx(&self.views);
         self.page(path, template, title, ctx)?;
-        let bytes = self.out.files[path].bytes.clone();
+        let bytes = self.out[path].bytes.clone();
         let sha = crate::content::hex(&sha2::Sha256::digest(&bytes));
         self.cache.pages.insert(path.to_string(), (key, bytes, sha));
         Ok(())
@@ -137,13 +141,17 @@ impl Pages<'_> {
         let html = self.tera.render(template, &ctx).map_err(|e| {
             RenderError::Template(format!("{template}: {}", crate::error_chain(&e)))
         })?;
-        self.out.add(
-            path,
-            html.into_bytes(),
-            content_type_for("html"),
-            CacheClass::Short,
-        );
+        self.out
+            .insert(path.to_string(), html_file(html.into_bytes().into()));
         Ok(())
+    }
+}
+
+fn html_file(bytes: Arc<[u8]>) -> OutputFile {
+    OutputFile {
+        bytes,
+        content_type: content_type_for("html"),
+        cache: CacheClass::Short,
     }
 }
 
@@ -201,17 +209,73 @@ pub fn render_pages(
             .map(|c| (&c.info.id, &c.info.name))
             .collect::<Vec<_>>(),
     );
+    let templates_key = key_of(&theme.templates);
+    let tera = match cache.tera.take() {
+        Some((k, tera)) if k == templates_key => tera,
+        _ => build_tera(theme)?,
+    };
+    let history_key = key_of((site_key, names_key));
+    let history_layer = match &cache.history {
+        Some((k, list, layer)) if *k == history_key && Arc::ptr_eq(list, &snap.incidents) => {
+            Some(layer.clone())
+        }
+        _ => None,
+    };
     let mut p = Pages {
         prints,
         names_key,
-        tera: build_tera(theme)?,
+        tera,
         views,
         site,
-        out,
+        out: BTreeMap::new(),
         cache,
         site_key,
     };
-    index(&mut p, snap)?;
+    let result = render_layers(&mut p, snap, history_layer, history_key);
+    p.cache.tera = Some((templates_key, p.tera));
+    let history = result?;
+    out.files.live.append(&mut p.out);
+    out.files.history = history;
+    Ok(())
+}
+
+/// The history layer (from the cache when given), then the live pages into `p.out`.
+fn render_layers(
+    p: &mut Pages,
+    snap: &Snapshot,
+    cached: Option<Arc<BTreeMap<String, OutputFile>>>,
+    history_key: u64,
+) -> Result<Arc<BTreeMap<String, OutputFile>>, RenderError> {
+    let history = match cached {
+        Some(layer) => {
+            p.cache.hits += layer.len();
+            layer
+        }
+        None => {
+            history_pages(p, snap)?;
+            let layer = Arc::new(std::mem::take(&mut p.out));
+            p.cache.history = Some((history_key, snap.incidents.clone(), layer.clone()));
+            layer
+        }
+    };
+    index(p, snap)?;
+    for m in &snap.maintenances {
+        let mut ctx = Context::new();
+        ctx.insert("maintenance", &p.views.maintenance(m));
+        p.page(
+            &format!("maintenance/{}/index.html", m.id),
+            "maintenance.html",
+            Some(&m.title),
+            ctx,
+        )?;
+    }
+    components(p, snap)?;
+    Ok(history)
+}
+
+/// Incident pages, the month pages and the month list: everything that depends on the
+/// incidents and component names only.
+fn history_pages(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     for (n, i) in snap.incidents.iter().enumerate() {
         // The page shows the incident and the names of the components it names.
         let key = key_of((p.prints[n], p.names_key));
@@ -227,19 +291,7 @@ pub fn render_pages(
             },
         )?;
     }
-    for m in &snap.maintenances {
-        let mut ctx = Context::new();
-        ctx.insert("maintenance", &p.views.maintenance(m));
-        p.page(
-            &format!("maintenance/{}/index.html", m.id),
-            "maintenance.html",
-            Some(&m.title),
-            ctx,
-        )?;
-    }
-    history(&mut p, snap)?;
-    components(&mut p, snap)?;
-    Ok(())
+    history(p, snap)
 }
 
 fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
@@ -247,12 +299,16 @@ fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     let today = snap.today();
     let since = today - ChronoDuration::days(i64::from(snap.site.recent_days.max(1)) - 1);
     let since = crate::time::day_start(since, snap.site.tz);
-    let recent: Vec<IncidentView> = snap
+    // The newest few: a busy history must not make the front page heavy (the rest is a link
+    // away, on the month pages).
+    let mut recent: Vec<&Incident> = snap
         .incidents
         .iter()
         .filter(|i| i.resolved_at().is_some_and(|t| t <= snap.now && t >= since))
-        .map(|i| v.incident(i))
         .collect();
+    let more_recent = recent.len().saturating_sub(RECENT_LIMIT);
+    recent.truncate(RECENT_LIMIT);
+    let recent: Vec<IncidentView> = recent.into_iter().map(|i| v.incident(i)).collect();
     let mut ctx = Context::new();
     ctx.insert("groups", &v.groups());
     ctx.insert(
@@ -277,6 +333,7 @@ fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
             .collect::<Vec<_>>(),
     );
     ctx.insert("recent_incidents", &recent);
+    ctx.insert("more_recent", &more_recent);
     ctx.insert("recent_days", &snap.site.recent_days);
     ctx.insert("updated", &v.time(snap.stamp));
     ctx.insert("status_favicon", &favicon(&v.overall().class));
@@ -347,6 +404,9 @@ fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     }
     Ok(())
 }
+
+/// How many resolved incidents the front page lists.
+const RECENT_LIMIT: usize = 10;
 
 /// How many incidents a component page lists.
 const COMPONENT_INCIDENTS: usize = 20;

@@ -12,9 +12,9 @@ mod ical;
 pub mod view;
 mod widget;
 
+use crate::layered::Layered;
 use crate::snapshot::Snapshot;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 
 /// How long a CDN may cache a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,10 +34,12 @@ pub struct OutputFile {
     pub cache: CacheClass,
 }
 
-/// Every file of the site by path relative to the site root (`incidents/x/index.html`).
+/// Every file of the site by path relative to the site root (`incidents/x/index.html`), in two
+/// layers: the history layer (incident and month pages) is shared with the previous render while
+/// the incidents are unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Site {
-    pub files: BTreeMap<String, OutputFile>,
+    pub files: Layered<OutputFile>,
 }
 
 impl Site {
@@ -58,7 +60,7 @@ impl Site {
         content_type: &'static str,
         cache: CacheClass,
     ) {
-        self.files.insert(
+        self.files.live.insert(
             path.into(),
             OutputFile {
                 bytes,

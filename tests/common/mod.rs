@@ -91,6 +91,19 @@ impl TestSite {
         serde_json::from_str(&self.read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
+    /// The output folder's manifest entries by path (both layers' files merged).
+    #[allow(dead_code)]
+    pub fn manifest(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut entries = serde_json::Map::new();
+        for name in [".pharos-manifest.json", ".pharos-manifest-history.json"] {
+            if self.out().join(name).exists() {
+                let m = self.json(name);
+                entries.extend(m["files"].as_object().unwrap().clone());
+            }
+        }
+        entries
+    }
+
     /// Every output file and its bytes.
     pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
