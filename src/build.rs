@@ -155,6 +155,14 @@ fn snapshot_inc(
         component_created: store.component_created()?,
         monitor_statuses: store.monitor_statuses()?,
         incident_summary: inc.incident_summary.take(),
+        component_events: store
+            .recent_events(
+                &[crate::config::EventKind::ComponentStatus],
+                config.site.feed_entries,
+            )?
+            .into_iter()
+            .map(|e| (e.key, e.event))
+            .collect(),
     };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);

@@ -212,6 +212,12 @@ impl Pipeline {
                 if let Some(tx) = &self.publish_tx {
                     let _ = tx.send(built.clone());
                 }
+                // After handing the site over: publishing does not wait for this.
+                match self.store.mark_maintenances(&snap.maintenances, now) {
+                    Ok(0) => {}
+                    Ok(n) => info!(events = n, "maintenance events recorded"),
+                    Err(e) => error!("cannot record maintenance events: {e:#}"),
+                }
             }
             Err(e) => {
                 // The last good site stays published; the next change or tick tries again.
@@ -802,6 +808,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         };
         let mut tasks = spawn_all(&monitors);
         info!(monitors = monitors.len(), "monitors started");
+        let mut senders = crate::notify::spawn(&Arc::new(config.clone()));
 
         let listener = tokio::net::TcpListener::bind(config.daemon.listen.as_str())
             .await
@@ -838,6 +845,9 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
                             let list = monitor::compile(&new);
                             *shared.write().unwrap() = list.clone();
                             tasks = spawn_all(&list);
+                            // A channel stopped mid-send sends again with the same key.
+                            for t in senders.drain(..) { t.abort(); }
+                            senders = crate::notify::spawn(&Arc::new(new.clone()));
                             let _ = tx.send(Msg::Config(Box::new(new.clone())));
                             current = new;
                         }
@@ -845,7 +855,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
                 }
             }
         }
-        for t in tasks {
+        for t in tasks.into_iter().chain(senders) {
             t.abort();
         }
         server.abort();

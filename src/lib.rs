@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod layered;
 pub mod model;
 pub mod monitor;
+pub mod notify;
 pub mod output;
 pub mod publisher;
 pub mod render;

@@ -128,6 +128,9 @@ pub struct Snapshot {
     pub overall: Overall,
     /// Kept for the next derive (see [`StoredState::incident_summary`]).
     pub incident_summary: std::sync::Arc<IncidentSummary>,
+    /// The newest component status changes (what notification channels were told), for the
+    /// feeds: (idempotency key, event).
+    pub component_events: Vec<(String, crate::notify::event::Event)>,
 }
 
 /// What the store holds, as the snapshot needs it.
@@ -141,6 +144,8 @@ pub struct StoredState {
     /// What the incidents contribute to the state, if known from an earlier derive of the same
     /// list ([`IncidentSummary::of`] otherwise).
     pub incident_summary: Option<std::sync::Arc<IncidentSummary>>,
+    /// The newest component status changes from the outbox: (idempotency key, event).
+    pub component_events: Vec<(String, crate::notify::event::Event)>,
 }
 
 /// What the incidents contribute to the components' state at a moment, in one pass over the
@@ -373,6 +378,7 @@ impl Snapshot {
             rollups: stored.rollups,
             overall,
             incident_summary: summary,
+            component_events: stored.component_events,
         }
     }
 

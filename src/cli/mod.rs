@@ -109,6 +109,14 @@ pub enum Command {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
+    /// Notification channels: send a test message, or deliver what is pending.
+    #[command(
+        after_help = "Examples:\n  pharos notify test ops-slack\n  pharos notify send\n\n`pharos run` delivers notifications by itself; `send` is for sites published by cron."
+    )]
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Preview the site locally, re-rendering on every change to content, config or theme.
     #[command(
         after_help = "Examples:\n  pharos serve\n  pharos serve --addr 127.0.0.1:4000\n\nA preview for admins (monitors do not run, nothing is published); never expose it publicly."
@@ -236,6 +244,23 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NotifyCommand {
+    /// Send a test message through one channel and print the receiver's answer.
+    #[command(
+        after_help = "Examples:\n  pharos notify test ops-webhook\n\nExits 1 if the receiver refuses or cannot be reached."
+    )]
+    Test {
+        /// The channel's id (notifications[].id in the config).
+        channel: String,
+    },
+    /// Deliver every pending notification once (each channel until one fails), then exit.
+    #[command(
+        after_help = "Examples:\n  pharos notify send\n\nExits 1 if a channel failed; it is retried on the next run."
+    )]
+    Send,
 }
 
 #[derive(Subcommand, Debug)]
@@ -505,6 +530,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Incident { command } => admin::incident(&config, command)?,
         Command::Maintenance { command } => admin::maintenance(&config, command)?,
         Command::Serve { addr, out } => crate::serve::serve(config, addr, out)?,
+        Command::Notify { command } => notify(&config, command)?,
         Command::Run { out } => {
             init_logs(cli.log_format);
             crate::daemon::run(config, crate::daemon::Options { out, stop: None })?;
@@ -579,4 +605,76 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
+    crate::tls_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match command {
+        NotifyCommand::Test { channel } => {
+            let ids: Vec<&str> = config.notifications.iter().map(|n| n.id.as_str()).collect();
+            let Some(ch) = config
+                .notifications
+                .iter()
+                .find(|n| n.id.as_str() == channel)
+            else {
+                anyhow::bail!(
+                    "no notification channel {channel:?}{}",
+                    crate::suggest::closest(&channel, &ids)
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_else(|| format!("; channels: {}", ids.join(", ")))
+                );
+            };
+            let event = crate::notify::event::Event {
+                kind: crate::config::EventKind::IncidentUpdated,
+                at: Utc::now(),
+                component: None,
+                incident: Some(crate::notify::event::IncidentChange {
+                    id: "pharos-test".into(),
+                    title: "Test notification".into(),
+                    status: crate::model::IncidentStatus::Resolved,
+                    impact: crate::model::Impact::None,
+                    update: format!(
+                        "This is a test message from Pharos for channel {channel:?}. Nothing is wrong."
+                    ),
+                    components: Vec::new(),
+                }),
+                maintenance: None,
+            };
+            let key = format!("test:{channel}:{}", Utc::now().timestamp_millis());
+            let timeout = ch
+                .timeout
+                .map_or(std::time::Duration::from_secs(10), |d| d.0);
+            match runtime.block_on(crate::notify::channels::send(
+                config, ch, &key, &event, timeout,
+            )) {
+                Ok(answer) => println!("{channel}: {answer}"),
+                Err(e) => anyhow::bail!("{channel}: {e}"),
+            }
+        }
+        NotifyCommand::Send => {
+            let mut store = crate::store::Store::open(&config.database_path())?;
+            let mut failed = Vec::new();
+            for ch in config.notifications.iter().filter(|n| n.enabled) {
+                if runtime.block_on(crate::notify::drain(&mut store, config, ch))? {
+                    let state = store.channel_state(ch.id.as_str())?;
+                    eprintln!(
+                        "{}: {}",
+                        ch.id.as_str(),
+                        state.last_error.as_deref().unwrap_or("waiting to retry")
+                    );
+                    failed.push(ch.id.to_string());
+                }
+            }
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "pending notifications stay queued for: {}",
+                    failed.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
 }

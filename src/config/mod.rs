@@ -352,7 +352,7 @@ pub struct Target {
     pub concurrency: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     Webhook,
@@ -365,7 +365,7 @@ pub enum ChannelKind {
     Email,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     ComponentStatus,
@@ -377,7 +377,29 @@ pub enum EventKind {
     MaintenanceCompleted,
 }
 
-/// A notification channel (the notifier issue sends through these).
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ComponentStatus => "component_status",
+            EventKind::IncidentOpened => "incident_opened",
+            EventKind::IncidentUpdated => "incident_updated",
+            EventKind::IncidentResolved => "incident_resolved",
+            EventKind::MaintenanceScheduled => "maintenance_scheduled",
+            EventKind::MaintenanceStarted => "maintenance_started",
+            EventKind::MaintenanceCompleted => "maintenance_completed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+/// A notification channel (see [`crate::notify`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notification {
@@ -397,11 +419,17 @@ pub struct Notification {
     pub bot_token: Option<Secret>,
     #[serde(default)]
     pub chat_id: Option<Text>,
+    /// The Bot API's address (default https://api.telegram.org).
+    #[serde(default)]
+    pub api_url: Option<Text>,
     // email
     #[serde(default)]
     pub smtp_host: Option<Text>,
     #[serde(default)]
     pub smtp_port: Option<u16>,
+    /// `starttls` (default; port 587), `tls` (implicit TLS; port 465) or `none` (loopback relays).
+    #[serde(default)]
+    pub smtp_tls: Option<SmtpTls>,
     #[serde(default)]
     pub smtp_username: Option<Secret>,
     #[serde(default)]
@@ -410,6 +438,9 @@ pub struct Notification {
     pub from: Option<Text>,
     #[serde(default)]
     pub to: Vec<Text>,
+    /// One delivery attempt (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
     // filters
     #[serde(default)]
     pub components: Vec<Text>,

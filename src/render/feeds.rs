@@ -1,5 +1,5 @@
-//! `history.atom` and `history.rss`: incidents and maintenance windows, newest change first, with
-//! every update in the entry. Timestamps come from the data, never from the clock.
+//! `history.atom` and `history.rss`: incidents, maintenance windows and component status changes
+//! (the events notification channels get), newest change first, with every update in the entry. Timestamps come from the data, never from the clock.
 
 use super::{CacheClass, Site, content_type_for, xml_escape};
 use crate::model::Update;
@@ -75,6 +75,35 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
                 html: window + &timeline(snap, &m.updates, |s| s.label()),
             }
         }))
+        .chain(
+            snap.component_events
+                .iter()
+                .filter(|(_, e)| e.at <= snap.now)
+                .filter_map(|(key, e)| {
+                    let c = e.component.as_ref()?;
+                    let name = snap
+                        .component(&c.id)
+                        .map_or(c.id.as_str(), |x| x.info.name.as_str());
+                    Some(Entry {
+                        id: format!(
+                            "{base}/components/{}/#{}",
+                            c.id,
+                            crate::notify::channels::delivery_id(key)
+                        ),
+                        title: format!("{name}: {}", c.new_status.label()),
+                        url: format!("{base}/components/{}/index.html", c.id),
+                        published: e.at,
+                        updated: e.at,
+                        html: format!(
+                            "<p>{} changed from {} to {} · {}</p>\n",
+                            xml_escape(name),
+                            c.old_status.label(),
+                            c.new_status.label(),
+                            xml_escape(&human(e.at, snap.site.tz))
+                        ),
+                    })
+                }),
+        )
         .collect();
     out.sort_by(|a, b| (b.updated, &b.id).cmp(&(a.updated, &a.id)));
     out.truncate(snap.site.feed_entries);

@@ -16,15 +16,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod monitors;
+mod notify;
 mod publish;
 
 pub use monitors::{MonitorState, Transition};
+pub use notify::{ChannelState, NEWS_WINDOW, OutboxEvent};
 pub use publish::RemoteObject;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_monitor_engine.sql"),
     include_str!("migrations/0003_publish.sql"),
+    include_str!("migrations/0004_notify.sql"),
 ];
 
 pub struct Store {
@@ -193,7 +196,13 @@ impl Store {
         }
         for item in changed {
             match &item.item {
-                Imported::Incident(i) => write_incident(&tx, i, &item.path, &item.hash)?,
+                Imported::Incident(i) => {
+                    let old = Store::stored_updates(&tx, &i.id)?;
+                    write_incident(&tx, i, &item.path, &item.hash)?;
+                    if let Some((key, event)) = notify::incident_event(old.as_deref(), i, now) {
+                        notify::push(&tx, &key, &event, now)?;
+                    }
+                }
                 Imported::Maintenance(m) => write_maintenance(&tx, m, &item.path, &item.hash, now)?,
             }
         }

@@ -2,8 +2,10 @@
 //! write transaction that records them, live rollup counts, percentiles and pruning.
 
 use super::{Store, from_ts, ts};
+use crate::config::EventKind;
 use crate::model::ComponentStatus;
 use crate::monitor::{CheckResult, Level, Monitor, Outcome, Streak};
+use crate::notify::event::{ComponentChange, Event};
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -169,7 +171,28 @@ impl Store {
                     s.streak
                         .apply(r.outcome, m.failure_threshold, m.success_threshold)
                 {
+                    let old_status = s.status;
                     s.status = m.component_status(to);
+                    if s.status != old_status {
+                        let event = Event {
+                            kind: EventKind::ComponentStatus,
+                            at: r.at,
+                            component: Some(ComponentChange {
+                                id: m.component.clone(),
+                                old_status,
+                                new_status: s.status,
+                            }),
+                            incident: None,
+                            maintenance: None,
+                        };
+                        let key = format!(
+                            "component:{}:{}:{}",
+                            m.id,
+                            r.at.timestamp_millis(),
+                            s.status.as_str()
+                        );
+                        super::notify::push(&tx, &key, &event, r.at)?;
+                    }
                     s.since = r.at;
                     transitions.push(Transition {
                         monitor: m.id.clone(),
