@@ -734,3 +734,82 @@ fn the_daemon_delivers_what_was_pending_and_never_repeats_after_a_restart() {
         "not sent again after the restart"
     );
 }
+
+#[test]
+fn maintenance_windows_announce_their_schedule_and_start() {
+    let hooks = HttpReceiver::start();
+    let site = TestSite::empty();
+    let port = free_port();
+    site.write(
+        "config.yaml",
+        &site_yaml(&format!(
+            "notifications:\n  - id: hook\n    kind: webhook\n    url: {}\n    events: [maintenance_scheduled, maintenance_started, maintenance_completed]\ndaemon:\n  listen: 127.0.0.1:{port}\n  debounce: 50ms\n",
+            hooks.url("/")
+        )),
+    );
+    assert!(
+        run(site.path(), &["notify", "send"]).0,
+        "register the channel"
+    );
+    let minute = |m: i64| {
+        let t = chrono::Utc::now() + chrono::Duration::minutes(m);
+        t.format("%Y-%m-%d %H:%M").to_string()
+    };
+    let (ok, _, stderr) = run(
+        site.path(),
+        &[
+            "maintenance",
+            "new",
+            "Running now",
+            "--component",
+            "web",
+            "--from",
+            &minute(-1),
+            "--until",
+            &minute(30),
+            "-m",
+            "Now.",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(
+        site.path(),
+        &[
+            "maintenance",
+            "new",
+            "Next week",
+            "--component",
+            "api",
+            "--from",
+            &minute(7 * 1440),
+            "--until",
+            &minute(7 * 1440 + 60),
+            "-m",
+            "Later.",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let daemon = Daemon::start(&site);
+    wait_until(20, "two maintenance events", || hooks.requests().len() >= 2);
+    std::thread::sleep(Duration::from_secs(1));
+    daemon.stop();
+    let mut got: Vec<(String, String)> = hooks
+        .requests()
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["event"].as_str().unwrap().to_string(),
+                v["maintenance"]["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("maintenance_scheduled".to_string(), "Next week".to_string()),
+            ("maintenance_started".to_string(), "Running now".to_string())
+        ]
+    );
+}
