@@ -6,39 +6,10 @@ mod common;
 
 use common::{free_port, wait_until};
 
-use common::TestSite;
 use common::servers::HttpTarget;
-use pharos::config::Config;
+use common::{Daemon, TestSite};
 use std::io::{Read, Write};
 use std::time::Duration;
-
-struct Daemon {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Daemon {
-    fn start(site: &TestSite) -> Daemon {
-        let config = Config::load(&site.config_path()).unwrap_or_else(|e| panic!("{e:#}"));
-        let (stop, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::spawn(move || {
-            let opts = pharos::daemon::Options {
-                out: None,
-                stop: Some(rx),
-            };
-            pharos::daemon::run(config, opts).unwrap();
-        });
-        Daemon {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread.take().unwrap().join().unwrap();
-    }
-}
 
 fn status_of(site: &TestSite, component: &str) -> String {
     let Ok(text) = std::fs::read_to_string(site.out().join("api/v2/summary.json")) else {

@@ -6,7 +6,7 @@ mod common;
 mod receivers;
 
 use assert_cmd::Command;
-use common::{TestSite, free_port, servers, wait_until};
+use common::{Daemon, TestSite, free_port, servers, wait_until};
 use pharos::config::Config;
 use receivers::{HttpReceiver, Request, SmtpSink};
 use std::collections::BTreeMap;
@@ -74,34 +74,6 @@ fn site_yaml(extra: &str) -> String {
     format!(
         "site:\n  title: Notify Test\n  base_url: https://status.notify.test\n  time_zone: UTC\ncomponents:\n  - id: api\n    name: Public API\n  - id: web\n    name: Website\n{extra}"
     )
-}
-
-struct Daemon {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Daemon {
-    fn start(site: &TestSite) -> Daemon {
-        let config = Config::load(&site.config_path()).unwrap_or_else(|e| panic!("{e:#}"));
-        let (stop, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::spawn(move || {
-            let opts = pharos::daemon::Options {
-                out: None,
-                stop: Some(rx),
-            };
-            pharos::daemon::run(config, opts).unwrap();
-        });
-        Daemon {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread.take().unwrap().join().unwrap();
-    }
 }
 
 #[test]

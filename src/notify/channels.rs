@@ -36,6 +36,16 @@ fn component_name(config: &Config, id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// "\nAffects: A, B", or nothing for no components.
+fn affects(names: impl Iterator<Item = String>) -> String {
+    let names: Vec<String> = names.collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("\nAffects: {}", names.join(", "))
+    }
+}
+
 fn colour(s: ComponentStatus) -> u32 {
     match s {
         ComponentStatus::Operational => 0x1f883d,
@@ -82,20 +92,15 @@ pub fn message(config: &Config, e: &Event) -> Message {
             EventKind::IncidentResolved => "Resolved",
             _ => "Update",
         };
-        let affects: Vec<String> = i
-            .components
-            .iter()
-            .map(|(c, s)| format!("{} ({})", component_name(config, c), s.label()))
-            .collect();
         let mut text = format!(
             "{} · {}\n{}",
             i.status.label(),
             when(config, e.at),
             i.update.trim()
         );
-        if !affects.is_empty() {
-            text.push_str(&format!("\nAffects: {}", affects.join(", ")));
-        }
+        text.push_str(&affects(i.components.iter().map(|(c, s)| {
+            format!("{} ({})", component_name(config, c), s.label())
+        })));
         let worst = i.components.iter().map(|(_, s)| *s).max();
         return Message {
             title: format!("{what}: {}", i.title),
@@ -114,15 +119,10 @@ pub fn message(config: &Config, e: &Event) -> Message {
             EventKind::MaintenanceStarted => "Maintenance started",
             _ => "Maintenance completed",
         };
-        let names: Vec<String> = m
-            .components
-            .iter()
-            .map(|c| component_name(config, c))
-            .collect();
         let mut text = format!("{} – {}", when(config, m.from), when(config, m.until));
-        if !names.is_empty() {
-            text.push_str(&format!("\nAffects: {}", names.join(", ")));
-        }
+        text.push_str(&affects(
+            m.components.iter().map(|c| component_name(config, c)),
+        ));
         if !m.description.trim().is_empty() {
             text.push_str(&format!("\n{}", m.description.trim()));
         }

@@ -90,6 +90,20 @@ pub(super) fn incident_event(
     Some((key, event))
 }
 
+/// Rows of (id, key, payload) as events; a payload this version cannot read (from a newer
+/// Pharos) is skipped rather than stopping a channel.
+fn read_events(mut rows: rusqlite::Rows) -> Result<Vec<OutboxEvent>> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (id, key, payload): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        match serde_json::from_str(&payload) {
+            Ok(event) => out.push(OutboxEvent { id, key, event }),
+            Err(e) => tracing::warn!(event = id, "cannot read outbox event: {e}"),
+        }
+    }
+    Ok(out)
+}
+
 fn maintenance_change(m: &MaintenanceInstance) -> MaintenanceChange {
     MaintenanceChange {
         id: m.id.clone(),
@@ -161,23 +175,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, key, payload FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![cursor, limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, key, payload) = row?;
-            match serde_json::from_str(&payload) {
-                Ok(event) => out.push(OutboxEvent { id, key, event }),
-                // From a newer Pharos: skip rather than stop the channel.
-                Err(e) => tracing::warn!(event = id, "cannot read outbox event: {e}"),
-            }
-        }
-        Ok(out)
+        read_events(stmt.query(params![cursor, limit as i64])?)
     }
 
     /// The newest events of `kinds`, newest first (for the feeds).
@@ -190,21 +188,7 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT id, key, payload FROM outbox WHERE kind IN ({list}) ORDER BY at DESC, id DESC LIMIT ?1"
         ))?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, key, payload) = row?;
-            if let Ok(event) = serde_json::from_str(&payload) {
-                out.push(OutboxEvent { id, key, event });
-            }
-        }
-        Ok(out)
+        read_events(stmt.query([limit as i64])?)
     }
 
     /// A channel's state; a channel seen for the first time starts after the newest event.

@@ -154,6 +154,37 @@ pub fn seed_rollups(site: &TestSite) {
 pub mod s3;
 pub mod servers;
 
+/// `pharos run` on a thread of this test process, stopped like SIGTERM stops it.
+#[allow(dead_code)]
+pub struct Daemon {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[allow(dead_code)]
+impl Daemon {
+    pub fn start(site: &TestSite) -> Daemon {
+        let config = Config::load(&site.config_path()).unwrap_or_else(|e| panic!("{e:#}"));
+        let (stop, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let opts = pharos::daemon::Options {
+                out: None,
+                stop: Some(rx),
+            };
+            pharos::daemon::run(config, opts).unwrap();
+        });
+        Daemon {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
 /// Poll until `f` holds; panics with `what` after `secs`.
 pub fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
