@@ -11,6 +11,8 @@
 
 #[path = "common/gen.rs"]
 mod generator;
+#[path = "common/report.rs"]
+mod report;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -30,6 +32,65 @@ struct Row {
     output_mb: f64,
     index_css_gzip: usize,
     warm_phases: String,
+    weight: Weight,
+}
+
+/// index.html and everything a browser loads for it.
+#[derive(Default)]
+struct Weight {
+    requests: usize,
+    raw: usize,
+    gzip: usize,
+    /// Bytes of JavaScript the page loads or inlines (0: none is needed).
+    js: usize,
+}
+
+/// The value of `attr="..."` in `tag`.
+fn attr<'a>(tag: &'a str, attr: &str) -> Option<&'a str> {
+    let start = tag.find(&format!(" {attr}=\""))? + attr.len() + 3;
+    tag[start..].split('"').next()
+}
+
+/// What a first visit to index.html fetches: the page, stylesheets, scripts, images and icons
+/// that are not inline `data:` URLs (feeds and links are not fetched).
+fn page_weight(out: &Path) -> Weight {
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let mut w = Weight {
+        requests: 1,
+        raw: index.len(),
+        gzip: gzip_len(index.as_bytes()),
+        js: 0,
+    };
+    for piece in index.split('<').skip(1) {
+        let tag = piece.split('>').next().unwrap_or("");
+        let url = if tag.starts_with("link ")
+            && matches!(
+                attr(tag, "rel"),
+                Some("stylesheet" | "icon" | "preload" | "modulepreload")
+            ) {
+            attr(tag, "href")
+        } else if tag.starts_with("script") {
+            if attr(tag, "src").is_none() {
+                w.js += piece.len();
+            }
+            attr(tag, "src")
+        } else if tag.starts_with("img ") {
+            attr(tag, "src")
+        } else {
+            None
+        };
+        let Some(url) = url.filter(|u| !u.starts_with("data:")) else {
+            continue;
+        };
+        let bytes = std::fs::read(out.join(url)).unwrap_or_default();
+        if tag.starts_with("script") {
+            w.js += bytes.len();
+        }
+        w.requests += 1;
+        w.raw += bytes.len();
+        w.gzip += gzip_len(&bytes);
+    }
+    w
 }
 
 /// What one `pharos build` run took.
@@ -162,6 +223,7 @@ fn measure(name: &str, site: &Path, incidents: usize) -> Row {
         files,
         output_mb: bytes as f64 / 1_048_576.0,
         index_css_gzip: gzip_len(&index) + gzip_len(&css),
+        weight: page_weight(&out),
     }
 }
 
@@ -171,7 +233,7 @@ fn main() {
         return;
     }
     let sizes: Vec<usize> = std::env::var("PHAROS_BENCH_SIZES")
-        .unwrap_or_else(|_| "100,1000,10000".into())
+        .unwrap_or_else(|_| "100,1000,10000,50000".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
@@ -233,24 +295,35 @@ fn main() {
     for r in &rows {
         println!("  {:<24} {}", r.name, r.warm_phases);
     }
-    let json: Vec<String> = rows
+    println!("\npage weight (index.html and what it loads; no JavaScript is needed when js = 0):");
+    for r in &rows {
+        println!(
+            "  {:<24} {} requests, {:.1} KB raw, {:.1} KB gzip, js {} B",
+            r.name,
+            r.weight.requests,
+            r.weight.raw as f64 / 1024.0,
+            r.weight.gzip as f64 / 1024.0,
+            r.weight.js
+        );
+    }
+    let json: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
-            format!(
-                "{{\"site\":\"{}\",\"incidents\":{},\"cold_ms\":{},\"warm_ms\":{},\"peak_rss_mb\":{:.1},\"files\":{},\"output_mb\":{:.2},\"index_css_gzip_bytes\":{},\"warm_phases\":\"{}\"}}",
-                r.name, r.incidents, r.cold_ms, r.warm_ms, r.peak_rss_mb, r.files, r.output_mb, r.index_css_gzip, r.warm_phases
-            )
+            serde_json::json!({
+                "site": r.name, "incidents": r.incidents, "cold_ms": r.cold_ms, "warm_ms": r.warm_ms,
+                "peak_rss_mb": r.peak_rss_mb, "files": r.files, "output_mb": r.output_mb,
+                "index_css_gzip_bytes": r.index_css_gzip, "warm_phases": r.warm_phases,
+                "page_requests": r.weight.requests, "page_raw_bytes": r.weight.raw,
+                "page_gzip_bytes": r.weight.gzip, "page_js_bytes": r.weight.js,
+            })
         })
         .collect();
-    let target = root.join("target");
-    let _ = std::fs::create_dir_all(&target);
-    std::fs::write(
-        target.join("bench-build.json"),
-        format!("[{}]\n", json.join(",\n")),
-    )
-    .unwrap();
+    report::save(
+        "build",
+        &serde_json::json!({"machine": report::machine(), "rows": json}),
+    );
     println!(
-        "\n(written to target/bench-build.json; nproc={}, one build at a time)",
+        "(nproc={}, one build at a time)",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)

@@ -9,6 +9,8 @@
 
 #[path = "common/gen.rs"]
 mod generator;
+#[path = "common/report.rs"]
+mod report;
 #[path = "../tests/common/s3.rs"]
 mod s3;
 
@@ -111,7 +113,7 @@ impl Bench {
     }
 }
 
-fn report(n: usize, what: &str, samples: Vec<Sample>) {
+fn report(n: usize, what: &str, samples: Vec<Sample>) -> serde_json::Value {
     let written = samples.iter().map(|s| s.written).max().unwrap_or(0);
     let uploaded = samples.iter().map(|s| s.uploaded).max().unwrap_or(0);
     let folder = median(samples.iter().map(|s| s.to_folder).collect());
@@ -123,6 +125,14 @@ fn report(n: usize, what: &str, samples: Vec<Sample>) {
         phase(1),
         phase(2)
     );
+    serde_json::json!({
+        "incidents": n,
+        "change": what,
+        "to_folder_ms": (folder * 10.0).round() / 10.0,
+        "to_s3_ms": (store * 10.0).round() / 10.0,
+        "files_written": written,
+        "objects_uploaded": uploaded,
+    })
 }
 
 fn main() {
@@ -140,6 +150,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
     println!("\nchange to public, in process (median of {rounds}):");
+    let mut rows = Vec::new();
     for n in sizes {
         let server = s3::S3Server::start();
         let work = tempfile::tempdir().unwrap();
@@ -191,10 +202,14 @@ fn main() {
             first.uploaded
         );
         let samples: Vec<Sample> = (0..rounds).map(|r| b.component_change(r)).collect();
-        report(n, "component change", samples);
+        rows.push(report(n, "component change", samples));
         if std::env::var("PHAROS_CHANGE_ONLY").as_deref() != Ok("component") {
             let samples: Vec<Sample> = (0..rounds).map(|r| b.incident_edit(dir, r)).collect();
-            report(n, "incident edit", samples);
+            rows.push(report(n, "incident edit", samples));
         }
     }
+    report::save(
+        "change",
+        &serde_json::json!({"machine": report::machine(), "rounds": rounds, "rows": rows}),
+    );
 }

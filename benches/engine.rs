@@ -1,8 +1,9 @@
 //! `cargo bench --bench engine`: the monitor engine under load, measured from outside.
 //!
-//! For 1,000 and 10,000 HTTP monitors at a 60 s interval (PHAROS_ENGINE_SIZES=1000,10000) against
-//! a loopback HTTP target, runs the release `pharos run` for PHAROS_ENGINE_SECS (default 150 s)
-//! and reports, over the second minute (steady state): checks per second and schedule lateness
+//! For 1,000, 10,000 and 50,000 HTTP monitors at a 60 s interval and 10,000 at 10 s
+//! (PHAROS_ENGINE_RUNS=1000@60s,10000@60s,50000@60s,10000@10s) against a loopback HTTP target,
+//! runs the release `pharos run` for PHAROS_ENGINE_SECS (default 130 s) each and reports, over
+//! the second minute (steady state): checks per second and schedule lateness
 //! (from the daemon's own per-minute `engine` log line), CPU % of one core (from
 //! /proc/<pid>/stat), RSS and peak RSS, and SQLite bytes per stored check. Then, with one monitor
 //! at 1 s, the time from a confirmed transition to the rewritten files (from the JSON logs).
@@ -10,6 +11,8 @@
 
 #[path = "common/target.rs"]
 mod http_target;
+#[path = "common/report.rs"]
+mod report;
 
 use http_target::target;
 use std::io::BufRead;
@@ -110,11 +113,11 @@ fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn load(n: usize, secs: u64) -> String {
+fn load(n: usize, interval: &str, secs: u64) -> serde_json::Value {
     let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let addr = target(fail);
     let dir = tempfile::tempdir().unwrap();
-    write_site(dir.path(), n, "60s", 3, addr);
+    write_site(dir.path(), n, interval, 3, addr);
     let child = start(dir.path());
     let pid = child.id();
     let t0 = Instant::now();
@@ -144,21 +147,23 @@ fn load(n: usize, secs: u64) -> String {
         + std::fs::metadata(dir.path().join("pharos.db-wal"))
             .map(|m| m.len())
             .unwrap_or(0);
-    format!(
-        "{:>7} {:>10} {:>9.1} {:>9.1} {:>10.1} {:>14} {:>14} {:>12}",
-        n,
-        f("checks_per_sec"),
-        cpu,
-        rss,
-        peak,
-        f("lateness_p50_ms"),
-        f("lateness_p99_ms"),
-        bytes / rows as u64
-    )
+    let num = |k: &str| f(k).parse::<f64>().unwrap_or(0.0);
+    serde_json::json!({
+        "monitors": n,
+        "interval": interval,
+        "checks_per_sec": num("checks_per_sec"),
+        "cpu_percent": (cpu * 10.0).round() / 10.0,
+        "rss_mb": (rss * 10.0).round() / 10.0,
+        "peak_rss_mb": (peak * 10.0).round() / 10.0,
+        "lateness_p50_ms": num("lateness_p50_ms"),
+        "lateness_p99_ms": num("lateness_p99_ms"),
+        "db_bytes_per_check": bytes / rows as u64,
+    })
 }
 
-/// Time from a confirmed transition to the site written after it (from the daemon's JSON logs).
-fn transition_to_files() -> String {
+/// Time from a confirmed transition to the site written after it (from the daemon's JSON logs):
+/// a line for the table and the samples in ms.
+fn transition_to_files() -> (String, Vec<f64>) {
     let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let addr = target(fail.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -186,33 +191,39 @@ fn transition_to_files() -> String {
         }
     }
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    format!(
+    let line = format!(
         "{} transitions; confirmed -> site written: min {:.1} ms, median {:.1} ms, max {:.1} ms (debounce 50 ms included)",
         samples.len(),
         samples.first().copied().unwrap_or(0.0),
         samples.get(samples.len() / 2).copied().unwrap_or(0.0),
         samples.last().copied().unwrap_or(0.0)
-    )
+    );
+    (line, samples)
 }
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let sizes: Vec<usize> = std::env::var("PHAROS_ENGINE_SIZES")
-        .unwrap_or_else(|_| "1000,10000".into())
+    let runs: Vec<(usize, String)> = std::env::var("PHAROS_ENGINE_RUNS")
+        .unwrap_or_else(|_| "1000@60s,10000@60s,50000@60s,10000@10s".into())
         .split(',')
-        .filter_map(|s| s.trim().parse().ok())
+        .filter_map(|r| {
+            let (n, interval) = r.trim().split_once('@').unwrap_or((r.trim(), "60s"));
+            Some((n.parse().ok()?, interval.to_string()))
+        })
         .collect();
     let secs: u64 = std::env::var("PHAROS_ENGINE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150)
+        .unwrap_or(130)
         .max(70);
-    println!("\n{}", transition_to_files());
+    let (transition, samples) = transition_to_files();
+    println!("\n{transition}");
     println!(
-        "\n{:>7} {:>10} {:>9} {:>9} {:>10} {:>14} {:>14} {:>12}",
+        "\n{:>7} {:>9} {:>10} {:>9} {:>9} {:>10} {:>14} {:>14} {:>12}",
         "monitors",
+        "interval",
         "checks/s",
         "CPU %",
         "RSS MB",
@@ -221,13 +232,31 @@ fn main() {
         "late p99 ms",
         "DB B/check"
     );
-    for n in sizes {
-        println!("{}", load(n, secs));
+    let mut rows = Vec::new();
+    for (n, interval) in runs {
+        let r = load(n, &interval, secs);
+        println!(
+            "{:>7} {:>9} {:>10} {:>9} {:>9} {:>10} {:>14} {:>14} {:>12}",
+            r["monitors"],
+            interval,
+            r["checks_per_sec"],
+            r["cpu_percent"],
+            r["rss_mb"],
+            r["peak_rss_mb"],
+            r["lateness_p50_ms"],
+            r["lateness_p99_ms"],
+            r["db_bytes_per_check"]
+        );
+        rows.push(r);
     }
     println!(
-        "\n(60 s interval, loopback HTTP target, steady state over the second minute; nproc={})",
+        "\n(loopback HTTP target, steady state over the second minute; nproc={})",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
+    );
+    report::save(
+        "engine",
+        &serde_json::json!({"machine": report::machine(), "rows": rows, "transition_to_files_ms": samples}),
     );
 }

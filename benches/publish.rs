@@ -6,12 +6,15 @@
 //! change published by `pharos publish` (a one-shot: full render, PUTs); and the daemon's path:
 //! `pharos run` with one monitor on a loopback HTTP target that starts failing, measured from the
 //! confirmed transition to the target's last object stored (from the daemon's JSON logs), with the
-//! number of objects uploaded. Figures only.
+//! number of objects uploaded, and the cold start: from starting `pharos run` (existing store and
+//! bucket, nothing rendered in memory) to its first publish. Figures only.
 
 #[path = "common/gen.rs"]
 mod generator;
 #[path = "common/target.rs"]
 mod http_target;
+#[path = "common/report.rs"]
+mod report;
 #[path = "../tests/common/s3.rs"]
 mod s3;
 
@@ -66,13 +69,19 @@ fn build_ms(dir: &Path) -> u128 {
     started.elapsed().as_millis()
 }
 
-/// `pharos run` on `dir` (which has a target and one monitor `probe` on `fail`'s target):
-/// returns (ms from the confirmed transition to the publish after it, objects uploaded).
-fn daemon_change(
-    dir: &Path,
-    fail: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> (f64, u64, u64) {
+/// What `pharos run` did: ms from the confirmed transition to the publish after it, objects
+/// uploaded, files rewritten, and ms from the process start to its first publish.
+struct DaemonRun {
+    change_ms: f64,
+    uploaded: u64,
+    written: u64,
+    cold_start_ms: f64,
+}
+
+/// `pharos run` on `dir` (which has a target and one monitor `probe` on `fail`'s target).
+fn daemon_change(dir: &Path, fail: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> DaemonRun {
     let log = dir.join("run.jsonl");
+    let spawned = chrono::Utc::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pharos"))
         .args([
             "-c",
@@ -115,11 +124,17 @@ fn daemon_change(
                 f["snapshot_ms"], f["render_ms"], f["write_ms"], p["fields"]["ms"]
             );
             let ms = (ts(p) - ts(&ls[i])).num_microseconds().unwrap() as f64 / 1000.0;
-            break (
-                ms,
-                p["fields"]["uploaded"].as_u64().unwrap_or(0),
-                written["fields"]["changed"].as_u64().unwrap_or(0),
-            );
+            let first = ls.iter().find(|l| msg(l) == "published").unwrap();
+            let cold = (ts(first).with_timezone(&chrono::Utc) - spawned)
+                .num_microseconds()
+                .unwrap() as f64
+                / 1000.0;
+            break DaemonRun {
+                change_ms: ms,
+                uploaded: p["fields"]["uploaded"].as_u64().unwrap_or(0),
+                written: written["fields"]["changed"].as_u64().unwrap_or(0),
+                cold_start_ms: cold,
+            };
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
@@ -139,6 +154,7 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     println!();
+    let mut rows = Vec::new();
     for n in sizes {
         let server = s3::S3Server::start();
         let work = tempfile::tempdir().unwrap();
@@ -184,9 +200,29 @@ fn main() {
         println!(
             "{n:>6} incidents  one change with `pharos publish` (a one-shot, full render): {change_ms} ms  [{change}]  (build alone {build} ms)"
         );
-        let (ms, uploaded, written) = daemon_change(dir, &fail);
+        let d = daemon_change(dir, &fail);
         println!(
-            "{n:>6} incidents  `pharos run`: confirmed transition -> last object stored: {ms:.1} ms, {uploaded} objects uploaded, {written} files rewritten (debounce 50 ms included)"
+            "{n:>6} incidents  `pharos run`: confirmed transition -> last object stored: {:.1} ms, {} objects uploaded, {} files rewritten (debounce 50 ms included)",
+            d.change_ms, d.uploaded, d.written
         );
+        println!(
+            "{n:>6} incidents  `pharos run` cold start -> first publish: {:.0} ms",
+            d.cold_start_ms
+        );
+        rows.push(serde_json::json!({
+            "incidents": n,
+            "first_publish_ms": first_ms,
+            "first_publish": first,
+            "oneshot_change_ms": change_ms,
+            "oneshot_change": change,
+            "daemon_change_ms": d.change_ms,
+            "daemon_change_uploaded": d.uploaded,
+            "daemon_change_written": d.written,
+            "cold_start_ms": d.cold_start_ms,
+        }));
     }
+    report::save(
+        "publish",
+        &serde_json::json!({"machine": report::machine(), "rows": rows}),
+    );
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Every Pharos benchmark, then one table of the figures with their targets
+# (also target/bench/report.json). About 13 minutes on 2 cores; nothing fails on a time.
+#   bash benches/run-all.sh
+# Sizes and run lengths: PHAROS_BENCH_SIZES, PHAROS_CHANGE_SIZES, PHAROS_PUBLISH_SIZES,
+# PHAROS_ENGINE_RUNS, PHAROS_ENGINE_SECS (see each bench's header).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -f target/bench/*.json
+cargo bench --no-run
+for bench in build change publish engine summary; do
+  echo "== cargo bench --bench $bench"
+  cargo bench --bench "$bench"
+done
