@@ -39,6 +39,8 @@ struct Row {
 #[derive(Default)]
 struct Weight {
     requests: usize,
+    /// The page and what blocks its first paint (stylesheets, scripts without async/defer).
+    blocking: usize,
     raw: usize,
     gzip: usize,
     /// Bytes of JavaScript the page loads or inlines (0: none is needed).
@@ -57,6 +59,7 @@ fn page_weight(out: &Path) -> Weight {
     let index = std::fs::read_to_string(out.join("index.html")).unwrap();
     let mut w = Weight {
         requests: 1,
+        blocking: 1,
         raw: index.len(),
         gzip: gzip_len(index.as_bytes()),
         js: 0,
@@ -85,6 +88,11 @@ fn page_weight(out: &Path) -> Weight {
         let bytes = std::fs::read(out.join(url)).unwrap_or_default();
         if tag.starts_with("script") {
             w.js += bytes.len();
+        }
+        if attr(tag, "rel") == Some("stylesheet")
+            || (tag.starts_with("script") && !tag.contains(" async") && !tag.contains(" defer"))
+        {
+            w.blocking += 1;
         }
         w.requests += 1;
         w.raw += bytes.len();
@@ -298,9 +306,10 @@ fn main() {
     println!("\npage weight (index.html and what it loads; no JavaScript is needed when js = 0):");
     for r in &rows {
         println!(
-            "  {:<24} {} requests, {:.1} KB raw, {:.1} KB gzip, js {} B",
+            "  {:<24} {} requests ({} before first paint), {:.1} KB raw, {:.1} KB gzip, js {} B",
             r.name,
             r.weight.requests,
+            r.weight.blocking,
             r.weight.raw as f64 / 1024.0,
             r.weight.gzip as f64 / 1024.0,
             r.weight.js
@@ -313,7 +322,8 @@ fn main() {
                 "site": r.name, "incidents": r.incidents, "cold_ms": r.cold_ms, "warm_ms": r.warm_ms,
                 "peak_rss_mb": r.peak_rss_mb, "files": r.files, "output_mb": r.output_mb,
                 "index_css_gzip_bytes": r.index_css_gzip, "warm_phases": r.warm_phases,
-                "page_requests": r.weight.requests, "page_raw_bytes": r.weight.raw,
+                "page_requests": r.weight.requests, "page_first_paint_requests": r.weight.blocking,
+                "page_raw_bytes": r.weight.raw,
                 "page_gzip_bytes": r.weight.gzip, "page_js_bytes": r.weight.js,
             })
         })

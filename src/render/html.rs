@@ -128,23 +128,35 @@ impl Pages<'_> {
         path: &str,
         template: &str,
         title: Option<&str>,
-        mut ctx: Context,
+        ctx: Context,
     ) -> Result<(), RenderError> {
-        let depth = path.matches('/').count();
-        ctx.insert("root", &"../".repeat(depth));
-        ctx.insert("site", &self.site);
-        let page_title = match title {
-            Some(t) => format!("{t} · {}", self.site.title),
-            None => self.site.title.clone(),
-        };
-        ctx.insert("page_title", &page_title);
-        let html = self.tera.render(template, &ctx).map_err(|e| {
-            RenderError::Template(format!("{template}: {}", crate::error_chain(&e)))
-        })?;
-        self.out
-            .insert(path.to_string(), html_file(html.into_bytes().into()));
+        let html = render_html(&self.tera, &self.site, path, template, title, ctx)?;
+        self.out.insert(path.to_string(), html_file(html.into()));
         Ok(())
     }
+}
+
+/// One page: the template with `ctx` and what every page gets (root, site, title).
+fn render_html(
+    tera: &Tera,
+    site: &SiteView,
+    path: &str,
+    template: &str,
+    title: Option<&str>,
+    mut ctx: Context,
+) -> Result<Vec<u8>, RenderError> {
+    let depth = path.matches('/').count();
+    ctx.insert("root", &"../".repeat(depth));
+    ctx.insert("site", site);
+    let page_title = match title {
+        Some(t) => format!("{t} · {}", site.title),
+        None => site.title.clone(),
+    };
+    ctx.insert("page_title", &page_title);
+    let html = tera
+        .render(template, &ctx)
+        .map_err(|e| RenderError::Template(format!("{template}: {}", crate::error_chain(&e))))?;
+    Ok(html.into_bytes())
 }
 
 fn html_file(bytes: Arc<[u8]>) -> OutputFile {
@@ -276,20 +288,41 @@ fn render_layers(
 /// Incident pages, the month pages and the month list: everything that depends on the
 /// incidents and component names only.
 fn history_pages(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
+    // Pages from the cache first; the rest are rendered on every core (a first build renders
+    // them all).
+    let mut misses: Vec<(usize, String, u64)> = Vec::new();
     for (n, i) in snap.incidents.iter().enumerate() {
+        let path = format!("incidents/{}/index.html", i.id);
         // The page shows the incident and the names of the components it names.
-        let key = key_of((p.prints[n], p.names_key));
-        p.cached_page(
-            &format!("incidents/{}/index.html", i.id),
+        let key = key_of((
+            p.site_key,
+            key_of((p.prints[n], p.names_key)),
             "incident.html",
-            Some(&i.title),
-            key,
-            |v| {
-                let mut ctx = Context::new();
-                ctx.insert("incident", &v.incident(i));
-                ctx
-            },
-        )?;
+            Some(i.title.as_str()),
+        ));
+        if let Some((k, bytes, _)) = p.cache.pages.get(&path)
+            && *k == key
+        {
+            p.cache.hits += 1;
+            p.out.insert(path, html_file(bytes.clone()));
+        } else {
+            misses.push((n, path, key));
+        }
+    }
+    let (tera, site, views) = (&p.tera, &p.site, &p.views);
+    let rendered = crate::par_map(&misses, |(n, path, _)| {
+        let i = &snap.incidents[*n];
+        let mut ctx = Context::new();
+        ctx.insert("incident", &views.incident(i));
+        render_html(tera, site, path, "incident.html", Some(&i.title), ctx).map(|html| {
+            let sha = crate::content::hex(&sha2::Sha256::digest(&html));
+            (Arc::<[u8]>::from(html), sha)
+        })
+    });
+    for ((_, path, key), page) in misses.into_iter().zip(rendered) {
+        let (bytes, sha) = page?;
+        p.out.insert(path.clone(), html_file(bytes.clone()));
+        p.cache.pages.insert(path, (key, bytes, sha));
     }
     history(p, snap)
 }

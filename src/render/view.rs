@@ -76,6 +76,9 @@ pub struct UptimeView {
     pub days: Vec<DayView>,
     /// Number of days shown (the SVG viewBox width).
     pub span: usize,
+    /// SVG path data of the lines between days (the same for every bar of a page, so it costs
+    /// next to nothing gzipped).
+    pub ticks: String,
     pub from_label: String,
     /// Accessible summary of the bar, e.g. "Uptime over the last 90 days: 99.95 %".
     pub summary: String,
@@ -265,14 +268,21 @@ impl<'a> Views<'a> {
             total.degraded += r.degraded;
             total.down += r.down;
             let (class, label) = day_class(day, &r);
-            // Runs of days without data become one bar: less markup, same meaning.
-            if class == "none"
+            // Runs of days without data, and of days without a failed or slow check, become one
+            // bar (the day ticks are drawn over the whole bar): a fraction of the markup, the
+            // same picture and meaning.
+            if matches!(class, "none" | "ok")
                 && let Some(last) = out.last_mut()
-                && last.class == "none"
+                && last.class == class
             {
                 last.width += 1;
                 let start = first + ChronoDuration::days(last.x as i64);
-                last.label = format!("{} to {}: no data", human_date(start), human_date(day));
+                let what = if class == "none" {
+                    "no data"
+                } else {
+                    "100.00 % uptime"
+                };
+                last.label = format!("{} to {}: {what}", human_date(start), human_date(day));
                 continue;
             }
             out.push(DayView {
@@ -290,6 +300,7 @@ impl<'a> Views<'a> {
             summary: format!("Uptime over the last {days} days: {percent}"),
             percent,
             days: out,
+            ticks: ticks(days),
             span: days,
             from_label: format!("{days} days ago"),
         }
@@ -491,6 +502,11 @@ impl<'a> Views<'a> {
                 .collect(),
         }
     }
+}
+
+/// `M1 0V10M2 0V10...`: a vertical line between each two of `days` days.
+fn ticks(days: usize) -> String {
+    (1..days).map(|x| format!("M{x} 0V10")).collect()
 }
 
 fn day_class(day: NaiveDate, r: &DailyRollup) -> (&'static str, String) {
