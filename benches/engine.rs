@@ -237,15 +237,15 @@ fn main() {
         let r = load(n, &interval, secs);
         println!(
             "{:>7} {:>9} {:>10} {:>9} {:>9} {:>10} {:>14} {:>14} {:>12}",
-            r["monitors"],
+            r["monitors"].to_string(),
             interval,
-            r["checks_per_sec"],
-            r["cpu_percent"],
-            r["rss_mb"],
-            r["peak_rss_mb"],
-            r["lateness_p50_ms"],
-            r["lateness_p99_ms"],
-            r["db_bytes_per_check"]
+            r["checks_per_sec"].to_string(),
+            r["cpu_percent"].to_string(),
+            r["rss_mb"].to_string(),
+            r["peak_rss_mb"].to_string(),
+            r["lateness_p50_ms"].to_string(),
+            r["lateness_p99_ms"].to_string(),
+            r["db_bytes_per_check"].to_string()
         );
         rows.push(r);
     }
