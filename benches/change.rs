@@ -156,15 +156,9 @@ fn main() {
         let work = tempfile::tempdir().unwrap();
         let dir = work.path();
         generator::generate(dir, 100, n);
-        let mut yaml = std::fs::read_to_string(dir.join("config.yaml"))
-            .unwrap()
-            .replacen(
-                "components:\n",
-                "components:\n  - id: probed\n    name: Probed service\n",
-                1,
-            );
-        yaml.push_str(
-            "monitors:\n  - id: probe\n    component: probed\n    kind: http\n    url: http://127.0.0.1:9/\n    failure_threshold: 1\n    success_threshold: 1\n    open_incident: false\n",
+        let mut yaml = generator::config_with_probe(
+            dir,
+            "    kind: http\n    url: http://127.0.0.1:9/\n    failure_threshold: 1\n    success_threshold: 1\n    open_incident: false\n",
         );
         yaml.push_str(&s3::target_yaml(
             &server.endpoint(),

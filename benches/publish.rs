@@ -167,18 +167,12 @@ fn main() {
             .local_addr()
             .unwrap()
             .port();
-        // A component of its own for the daemon's probe, so no generated incident already
-        // decides its status.
-        let mut config = std::fs::read_to_string(dir.join("config.yaml"))
-            .unwrap()
-            .replacen(
-                "components:\n",
-                "components:\n  - id: probed\n    name: Probed service\n",
-                1,
-            );
-        config.push_str(&format!(
-            "monitors:\n  - id: probe\n    component: probed\n    kind: http\n    url: http://{probe}/\n    interval: 1s\n    timeout: 900ms\n    failure_threshold: 1\n    success_threshold: 1\n    open_incident: false\ndaemon:\n  listen: 127.0.0.1:{port}\n  debounce: 50ms\n"
-        ));
+        let mut config = generator::config_with_probe(
+            dir,
+            &format!(
+                "    kind: http\n    url: http://{probe}/\n    interval: 1s\n    timeout: 900ms\n    failure_threshold: 1\n    success_threshold: 1\n    open_incident: false\ndaemon:\n  listen: 127.0.0.1:{port}\n  debounce: 50ms\n"
+            ),
+        );
         config.push_str(&s3::target_yaml(
             &server.endpoint(),
             "      concurrency: 16\n",

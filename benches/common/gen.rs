@@ -116,3 +116,20 @@ pub fn generate(dir: &Path, components: usize, incidents: usize) {
     )
     .unwrap();
 }
+
+/// The generated config of `dir` with one more component, `probed`, for a bench's monitor
+/// `probe` (no generated incident decides its status), and that monitor (`monitor` holds its
+/// settings after `component:`).
+#[allow(dead_code)]
+pub fn config_with_probe(dir: &Path, monitor: &str) -> String {
+    let mut yaml = std::fs::read_to_string(dir.join("config.yaml"))
+        .unwrap()
+        .replacen(
+            "components:\n",
+            "components:\n  - id: probed\n    name: Probed service\n",
+            1,
+        );
+    yaml.push_str("monitors:\n  - id: probe\n    component: probed\n");
+    yaml.push_str(monitor);
+    yaml
+}
