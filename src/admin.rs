@@ -133,6 +133,7 @@ fn check_text(config: &Config, kind: Kind, path: &Path, id: &str, text: &str) ->
         path: path.to_path_buf(),
         text: text.to_string(),
         hash: String::new(),
+        loaded: true,
     };
     crate::build::parse(&src, &ParseContext::of(config))
         .map(drop)

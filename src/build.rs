@@ -30,8 +30,19 @@ pub fn import_content(
     store: &mut Store,
     now: DateTime<Utc>,
 ) -> Result<ImportReport> {
+    import_content_cached(config, store, now, &mut content::ScanCache::default())
+}
+
+/// [`import_content`], reading only the files whose metadata changed since the scan that filled
+/// `cache` (the daemon keeps one).
+pub fn import_content_cached(
+    config: &Config,
+    store: &mut Store,
+    now: DateTime<Utc>,
+    cache: &mut content::ScanCache,
+) -> Result<ImportReport> {
     let ctx = ParseContext::of(config);
-    let files = content::scan(&config.content_path(), &ctx).map_err(Problems)?;
+    let files = content::scan_cached(&config.content_path(), &ctx, cache).map_err(Problems)?;
     let known = store.content_hashes()?;
     let mut problems = Vec::new();
     let mut changed = Vec::new();
@@ -62,9 +73,10 @@ pub fn import_content(
 
 /// Parse a content file as its kind says.
 pub fn parse(f: &SourceFile, ctx: &ParseContext) -> Result<Imported, Vec<crate::config::Problem>> {
+    let f = f.read().map_err(|p| vec![p])?;
     match f.kind {
-        Kind::Incident => content::parse_incident(f, ctx).map(Imported::Incident),
-        Kind::Maintenance => content::parse_maintenance(f, ctx).map(Imported::Maintenance),
+        Kind::Incident => content::parse_incident(&f, ctx).map(Imported::Incident),
+        Kind::Maintenance => content::parse_maintenance(&f, ctx).map(Imported::Maintenance),
     }
 }
 
@@ -111,6 +123,8 @@ pub struct Incremental {
     wrote: Option<(Arc<output::Manifest>, output::ManifestStamp)>,
     /// The manifest's history layer, shared while the site's is.
     manifest_memo: output::ManifestMemo,
+    /// What the last content scan read (so the next reads only what changed).
+    scan: content::ScanCache,
     /// What the incidents contributed to the last snapshot.
     incident_summary: Option<Arc<crate::snapshot::IncidentSummary>>,
 }
@@ -135,7 +149,7 @@ fn snapshot_inc(
     let (incidents, maintenances) = match (&inc.content, inc.content_dirty) {
         (Some(content), false) => content.clone(),
         _ => {
-            import_content(config, store, now)?;
+            import_content_cached(config, store, now, &mut inc.scan)?;
             let content = (
                 Arc::new(store.incidents()?),
                 Arc::new(store.maintenances()?),

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -58,7 +58,9 @@ pub struct SourceFile {
     pub kind: Kind,
     pub id: String,
     pub path: PathBuf,
+    /// Empty when `loaded` is false (a [`ScanCache`] knew the hash): see [`SourceFile::read`].
     pub text: String,
+    pub loaded: bool,
     /// Hash of the bytes and of everything that affects how they parse.
     pub hash: String,
 }
@@ -96,10 +98,77 @@ fn problem(file: &Path, line: usize, entity: &str, message: impl Into<String>) -
     }
 }
 
+impl SourceFile {
+    /// The file with its text, reading it if the scan did not.
+    pub fn read(&self) -> Result<std::borrow::Cow<'_, SourceFile>, Problem> {
+        if self.loaded {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        }
+        let text = std::fs::read_to_string(&self.path).map_err(|e| {
+            problem(
+                &self.path,
+                1,
+                "content file",
+                format!("cannot read file: {e} (content files must be UTF-8)"),
+            )
+        })?;
+        Ok(std::borrow::Cow::Owned(SourceFile {
+            text,
+            loaded: true,
+            ..self.clone()
+        }))
+    }
+}
+
+/// What a scan learnt about each file (its size, times and inode, and its hash), so that the
+/// next scan reads and hashes only files whose metadata changed. A file modified within the
+/// last two seconds is not remembered: a second edit in the same clock tick would look the same.
+#[derive(Default)]
+pub struct ScanCache {
+    salt: String,
+    files: HashMap<PathBuf, (FileStamp, String)>,
+}
+
+/// (size, mtime ns, ctime ns, inode)
+type FileStamp = (u64, i128, i128, u64);
+
+fn stamp(meta: &std::fs::Metadata) -> Option<(FileStamp, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let modified = meta.modified().ok()?;
+    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    Some((
+        (
+            meta.len(),
+            ns(meta.mtime(), meta.mtime_nsec()),
+            ns(meta.ctime(), meta.ctime_nsec()),
+            meta.ino(),
+        ),
+        modified,
+    ))
+}
+
 /// Read every `*.md` file under `content/incidents` and `content/maintenance`, sorted by path.
 /// Hidden files, files starting with `_` and files without the `.md` extension are skipped.
 pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, Vec<Problem>> {
+    scan_cached(content_dir, ctx, &mut ScanCache::default())
+}
+
+/// [`scan`], skipping the read and hash of files `cache` knows unchanged (their `text` is left
+/// empty and `loaded` false).
+pub fn scan_cached(
+    content_dir: &Path,
+    ctx: &ParseContext,
+    cache: &mut ScanCache,
+) -> Result<Vec<SourceFile>, Vec<Problem>> {
     let salt = ctx.salt();
+    if cache.salt != salt {
+        *cache = ScanCache {
+            salt: salt.clone(),
+            files: HashMap::new(),
+        };
+    }
+    let mut seen = HashMap::new();
+    let recent = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for (kind, sub) in [
@@ -141,18 +210,41 @@ pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, V
                 ));
                 continue;
             }
+            let stamped = std::fs::metadata(&path).ok().as_ref().and_then(stamp);
+            if let Some((st, _)) = &stamped
+                && let Some((known, hash)) = cache.files.get(&path)
+                && known == st
+            {
+                seen.insert(path.clone(), (*st, hash.clone()));
+                files.push(SourceFile {
+                    kind,
+                    id: id.to_string(),
+                    hash: hash.clone(),
+                    path,
+                    text: String::new(),
+                    loaded: false,
+                });
+                continue;
+            }
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     let mut h = Sha256::new();
                     h.update(salt.as_bytes());
                     h.update([0]);
                     h.update(text.as_bytes());
+                    let hash = hex(&h.finalize());
+                    if let Some((st, modified)) = stamped
+                        && modified < recent
+                    {
+                        seen.insert(path.clone(), (st, hash.clone()));
+                    }
                     files.push(SourceFile {
                         kind,
                         id: id.to_string(),
                         path,
                         text,
-                        hash: hex(&h.finalize()),
+                        loaded: true,
+                        hash,
                     });
                 }
                 Err(e) => problems.push(problem(
@@ -164,6 +256,7 @@ pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, V
             }
         }
     }
+    cache.files = seen;
     if problems.is_empty() {
         Ok(files)
     } else {

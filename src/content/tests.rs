@@ -17,6 +17,7 @@ fn src(kind: Kind, text: &str) -> SourceFile {
         path: PathBuf::from("content/incidents/2026-11-20-api.md"),
         text: text.into(),
         hash: String::new(),
+        loaded: true,
     }
 }
 
@@ -183,4 +184,47 @@ fn broken_maintenance_is_located() {
             .starts_with("3: unknown component \"nope\"")
     );
     assert!(m("---\ntitle: x\n---\n").starts_with("2: set either scheduled_for"));
+}
+
+#[test]
+fn a_cached_scan_reads_only_files_whose_metadata_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let incidents = dir.path().join(super::INCIDENTS_DIR);
+    std::fs::create_dir_all(&incidents).unwrap();
+    let past = |secs: u64| std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+    let write = |name: &str, text: &str, age: u64| {
+        let path = incidents.join(name);
+        std::fs::write(&path, text).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(past(age)).unwrap();
+    };
+    write("a.md", "aaaa", 60);
+    write("b.md", "bbbb", 60);
+    let ctx = ParseContext {
+        tz: chrono_tz::UTC,
+        components: Default::default(),
+    };
+    let mut cache = super::ScanCache::default();
+    let first = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    assert!(first.iter().all(|f| f.loaded));
+    let second = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    assert!(second.iter().all(|f| !f.loaded && f.text.is_empty()));
+    assert_eq!(
+        first.iter().map(|f| &f.hash).collect::<Vec<_>>(),
+        second.iter().map(|f| &f.hash).collect::<Vec<_>>()
+    );
+    assert_eq!(second[0].read().unwrap().text, "aaaa", "read on demand");
+
+    // Same size, new bytes, an older time: the metadata still differs (ctime), so it is read.
+    write("b.md", "BBBB", 120);
+    let third = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    assert!(!third[0].loaded);
+    assert!(third[1].loaded && third[1].text == "BBBB");
+    assert_ne!(third[1].hash, first[1].hash);
+
+    // A file written just now is read again next time (a second edit could share its time).
+    write("c.md", "cccc", 0);
+    super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    let fourth = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    assert!(fourth[2].loaded);
 }
