@@ -192,25 +192,33 @@ impl Store {
     }
 
     /// A channel's state; a channel seen for the first time starts after the newest event.
+    /// (Read first: the senders poll this, and a poll should not take the write lock.)
     pub fn channel_state(&mut self, channel: &str) -> Result<ChannelState> {
+        let read = |conn: &rusqlite::Connection| {
+            conn.query_row(
+                "SELECT cursor, attempts, next_at, last_error FROM notify_channels WHERE channel = ?1",
+                [channel],
+                |r| {
+                    Ok(ChannelState {
+                        cursor: r.get(0)?,
+                        attempts: r.get(1)?,
+                        next_at: r
+                            .get::<_, Option<i64>>(2)?
+                            .and_then(DateTime::from_timestamp_millis),
+                        last_error: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+        };
+        if let Some(state) = read(&self.conn)? {
+            return Ok(state);
+        }
         self.conn.execute(
             "INSERT OR IGNORE INTO notify_channels (channel, cursor) SELECT ?1, COALESCE(MAX(id), 0) FROM outbox",
             [channel],
         )?;
-        Ok(self.conn.query_row(
-            "SELECT cursor, attempts, next_at, last_error FROM notify_channels WHERE channel = ?1",
-            [channel],
-            |r| {
-                Ok(ChannelState {
-                    cursor: r.get(0)?,
-                    attempts: r.get(1)?,
-                    next_at: r
-                        .get::<_, Option<i64>>(2)?
-                        .and_then(DateTime::from_timestamp_millis),
-                    last_error: r.get(3)?,
-                })
-            },
-        )?)
+        read(&self.conn)?.ok_or_else(|| anyhow::anyhow!("channel {channel} vanished"))
     }
 
     /// `event` was delivered to `channel` (or is not for it, when `answer` is `None`).
