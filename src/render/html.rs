@@ -107,20 +107,38 @@ impl Pages<'_> {
         key: u64,
         ctx: impl FnOnce(&Views) -> Context,
     ) -> Result<(), RenderError> {
-        let key = key_of((self.site_key, key, template, title));
-        if let Some((k, bytes, _)) = self.cache.pages.get(path)
-            && *k == key
-        {
-            self.cache.hits += 1;
-            self.out.insert(path.to_string(), html_file(bytes.clone()));
+        let key = self.page_key(key, template, title);
+        if self.reuse(path, key) {
             return Ok(());
         }
         let ctx = ctx(&self.views);
-        self.page(path, template, title, ctx)?;
-        let bytes = self.out[path].bytes.clone();
-        let sha = crate::content::hex(&sha2::Sha256::digest(&bytes));
-        self.cache.pages.insert(path.to_string(), (key, bytes, sha));
+        let html = render_html(&self.tera, &self.site, path, template, title, ctx)?;
+        self.keep(path.to_string(), key, html.into());
         Ok(())
+    }
+
+    /// The cache key of a page: its own inputs' `key`, the site's, and how it is rendered.
+    fn page_key(&self, key: u64, template: &str, title: Option<&str>) -> u64 {
+        key_of((self.site_key, key, template, title))
+    }
+
+    /// Take `path` from the cache into the layer if it was rendered for `key`.
+    fn reuse(&mut self, path: &str, key: u64) -> bool {
+        match self.cache.pages.get(path) {
+            Some((k, bytes, _)) if *k == key => {
+                self.cache.hits += 1;
+                self.out.insert(path.to_string(), html_file(bytes.clone()));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Put a freshly rendered page into the layer and the cache.
+    fn keep(&mut self, path: String, key: u64, bytes: Arc<[u8]>) {
+        let sha = crate::content::hex(&sha2::Sha256::digest(&bytes));
+        self.out.insert(path.clone(), html_file(bytes.clone()));
+        self.cache.pages.insert(path, (key, bytes, sha));
     }
 
     fn page(
@@ -294,18 +312,12 @@ fn history_pages(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     for (n, i) in snap.incidents.iter().enumerate() {
         let path = format!("incidents/{}/index.html", i.id);
         // The page shows the incident and the names of the components it names.
-        let key = key_of((
-            p.site_key,
+        let key = p.page_key(
             key_of((p.prints[n], p.names_key)),
             "incident.html",
-            Some(i.title.as_str()),
-        ));
-        if let Some((k, bytes, _)) = p.cache.pages.get(&path)
-            && *k == key
-        {
-            p.cache.hits += 1;
-            p.out.insert(path, html_file(bytes.clone()));
-        } else {
+            Some(&i.title),
+        );
+        if !p.reuse(&path, key) {
             misses.push((n, path, key));
         }
     }
@@ -314,15 +326,10 @@ fn history_pages(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
         let i = &snap.incidents[*n];
         let mut ctx = Context::new();
         ctx.insert("incident", &views.incident(i));
-        render_html(tera, site, path, "incident.html", Some(&i.title), ctx).map(|html| {
-            let sha = crate::content::hex(&sha2::Sha256::digest(&html));
-            (Arc::<[u8]>::from(html), sha)
-        })
+        render_html(tera, site, path, "incident.html", Some(&i.title), ctx)
     });
-    for ((_, path, key), page) in misses.into_iter().zip(rendered) {
-        let (bytes, sha) = page?;
-        p.out.insert(path.clone(), html_file(bytes.clone()));
-        p.cache.pages.insert(path, (key, bytes, sha));
+    for ((_, path, key), html) in misses.into_iter().zip(rendered) {
+        p.keep(path, key, html?.into());
     }
     history(p, snap)
 }
