@@ -87,9 +87,9 @@ impl<V> Layered<V> {
         out
     }
 
-    /// Apply `f` to every entry, keeping the layers (the history layer through `history`, so
-    /// a caller can reuse one it made before for the same input layer).
-    pub fn map_live<W>(
+    /// The same layers with other values: `f` maps each live entry; `history` makes the history
+    /// layer from this one's (so a caller can return one it made before for the same layer).
+    pub fn map_layers<W>(
         &self,
         f: impl Fn(&String, &V) -> W,
         history: impl FnOnce(&Arc<BTreeMap<String, V>>) -> Arc<BTreeMap<String, W>>,

@@ -91,7 +91,7 @@ impl Manifest {
                 cache_control: header,
             }
         };
-        let files = site.files.map_live(entry, |history| match memo {
+        let files = site.files.map_layers(entry, |history| match memo {
             Some((site_layer, c, layer)) if Arc::ptr_eq(site_layer, history) && *c == *cache => {
                 layer.clone()
             }

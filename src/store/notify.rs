@@ -124,46 +124,51 @@ impl Store {
         windows: &[MaintenanceInstance],
         now: DateTime<Utc>,
     ) -> Result<usize> {
+        // The daemon calls this after every render: take the write lock only for an edge that
+        // is due and recent.
+        let due: Vec<(&MaintenanceInstance, EventKind, DateTime<Utc>)> = windows
+            .iter()
+            .flat_map(|m| {
+                let scheduled = m.from > now && m.recurring.is_none();
+                [
+                    (m, EventKind::MaintenanceScheduled, scheduled, m.created_at),
+                    (
+                        m,
+                        EventKind::MaintenanceStarted,
+                        m.from <= now && now < m.until,
+                        m.from,
+                    ),
+                    (m, EventKind::MaintenanceCompleted, m.until <= now, m.until),
+                ]
+            })
+            .filter(|(_, _, due, at)| *due && *at >= now - NEWS_WINDOW)
+            .map(|(m, kind, _, at)| (m, kind, at))
+            .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut added = 0;
-        for m in windows {
-            let edges = [
-                (
-                    EventKind::MaintenanceScheduled,
-                    m.from > now && m.recurring.is_none(),
-                    m.created_at,
-                ),
-                (
-                    EventKind::MaintenanceStarted,
-                    m.from <= now && now < m.until,
-                    m.from,
-                ),
-                (EventKind::MaintenanceCompleted, m.until <= now, m.until),
-            ];
-            for (kind, due, at) in edges {
-                if !due || at < now - NEWS_WINDOW {
-                    continue;
-                }
-                let fresh = tx.execute(
-                    "INSERT OR IGNORE INTO maintenance_marks (maintenance_id, starts_at, kind) VALUES (?1, ?2, ?3)",
-                    params![m.id, ts(m.from), kind.as_str()],
-                )? > 0;
-                if !fresh {
-                    continue;
-                }
-                let key = format!("maintenance:{}:{}:{}", m.id, ts(m.from), kind.as_str());
-                let event = Event {
-                    kind,
-                    at: at.min(now),
-                    component: None,
-                    incident: None,
-                    maintenance: Some(maintenance_change(m)),
-                };
-                if push(&tx, &key, &event, now)? {
-                    added += 1;
-                }
+        for (m, kind, at) in due {
+            let fresh = tx.execute(
+                "INSERT OR IGNORE INTO maintenance_marks (maintenance_id, starts_at, kind) VALUES (?1, ?2, ?3)",
+                params![m.id, ts(m.from), kind.as_str()],
+            )? > 0;
+            if !fresh {
+                continue;
+            }
+            let key = format!("maintenance:{}:{}:{}", m.id, ts(m.from), kind.as_str());
+            let event = Event {
+                kind,
+                at: at.min(now),
+                component: None,
+                incident: None,
+                maintenance: Some(maintenance_change(m)),
+            };
+            if push(&tx, &key, &event, now)? {
+                added += 1;
             }
         }
         tx.commit()?;

@@ -10,6 +10,8 @@ CREATE TABLE outbox (
     created_at  INTEGER NOT NULL,
     payload     TEXT NOT NULL
 );
+-- The feeds read the newest events of a kind at every render.
+CREATE INDEX outbox_kind_at ON outbox(kind, at);
 
 -- Per channel: events up to `cursor` are handled (sent, or not for this channel). A channel
 -- seen for the first time starts at the newest event: it is not sent the past.
