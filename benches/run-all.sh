@@ -10,5 +10,7 @@ rm -f target/bench/*.json
 cargo bench --no-run
 for bench in build change publish engine summary; do
   echo "== cargo bench --bench $bench"
+  start=$SECONDS
   cargo bench --bench "$bench"
+  echo "(bench $bench: $((SECONDS - start)) s)"
 done

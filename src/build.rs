@@ -46,13 +46,17 @@ pub fn import_content_cached(
     let known = store.content_hashes()?;
     let mut problems = Vec::new();
     let mut changed = Vec::new();
-    let mut keep = HashSet::new();
-    for f in &files {
-        keep.insert((f.kind, f.id.clone()));
-        if known.get(&(f.kind, f.id.clone())) == Some(&f.hash) {
-            continue;
-        }
-        match parse(f, &ctx) {
+    let keep: HashSet<_> = files.iter().map(|f| (f.kind, f.id.clone())).collect();
+    let to_parse: Vec<&SourceFile> = files
+        .iter()
+        .filter(|f| known.get(&(f.kind, f.id.clone())) != Some(&f.hash))
+        .collect();
+    // Parsing (YAML, Markdown, sanitizing) is most of a cold import: use every core.
+    for (f, parsed) in to_parse
+        .iter()
+        .zip(crate::par_map(&to_parse, |f| parse(f, &ctx)))
+    {
+        match parsed {
             Ok(item) => changed.push(ImportItem {
                 item,
                 path: display_path(config, &f.path),

@@ -75,6 +75,16 @@ impl RenderCache {
     }
 }
 
+/// A page to render: where, with which template, its cache key (before [`Pages::page_key`]),
+/// and how to build its context (run on a worker thread).
+struct Job<'s> {
+    path: String,
+    template: &'static str,
+    title: Option<String>,
+    key: u64,
+    ctx: Box<dyn Fn(&Views) -> Context + Sync + 's>,
+}
+
 struct Pages<'a> {
     tera: Tera,
     views: Views<'a>,
@@ -134,9 +144,37 @@ impl Pages<'_> {
         }
     }
 
+    /// Render the `jobs` the cache does not have, on every core (a first build renders
+    /// thousands).
+    fn render_jobs(&mut self, jobs: Vec<Job>) -> Result<(), RenderError> {
+        let mut misses = Vec::new();
+        for mut job in jobs {
+            job.key = self.page_key(job.key, job.template, job.title.as_deref());
+            if !self.reuse(&job.path, job.key) {
+                misses.push(job);
+            }
+        }
+        let (tera, site, views) = (&self.tera, &self.site, &self.views);
+        let rendered = crate::par_map(&misses, |j| {
+            let ctx = (j.ctx)(views);
+            let html = render_html(tera, site, &j.path, j.template, j.title.as_deref(), ctx)?;
+            let sha = crate::content::hex(&sha2::Sha256::digest(&html));
+            Ok::<_, RenderError>((html, sha))
+        });
+        for (job, result) in misses.into_iter().zip(rendered) {
+            let (html, sha) = result?;
+            self.keep_hashed(job.path, job.key, html.into(), sha);
+        }
+        Ok(())
+    }
+
     /// Put a freshly rendered page into the layer and the cache.
     fn keep(&mut self, path: String, key: u64, bytes: Arc<[u8]>) {
         let sha = crate::content::hex(&sha2::Sha256::digest(&bytes));
+        self.keep_hashed(path, key, bytes, sha);
+    }
+
+    fn keep_hashed(&mut self, path: String, key: u64, bytes: Arc<[u8]>, sha: String) {
         self.out.insert(path.clone(), html_file(bytes.clone()));
         self.cache.pages.insert(path, (key, bytes, sha));
     }
@@ -306,32 +344,22 @@ fn render_layers(
 /// Incident pages, the month pages and the month list: everything that depends on the
 /// incidents and component names only.
 fn history_pages(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
-    // Pages from the cache first; the rest are rendered on every core (a first build renders
-    // them all).
-    let mut misses: Vec<(usize, String, u64)> = Vec::new();
+    let mut jobs = history(p, snap)?;
     for (n, i) in snap.incidents.iter().enumerate() {
-        let path = format!("incidents/{}/index.html", i.id);
-        // The page shows the incident and the names of the components it names.
-        let key = p.page_key(
-            key_of((p.prints[n], p.names_key)),
-            "incident.html",
-            Some(&i.title),
-        );
-        if !p.reuse(&path, key) {
-            misses.push((n, path, key));
-        }
+        jobs.push(Job {
+            path: format!("incidents/{}/index.html", i.id),
+            template: "incident.html",
+            title: Some(i.title.clone()),
+            // The page shows the incident and the names of the components it names.
+            key: key_of((p.prints[n], p.names_key)),
+            ctx: Box::new(move |v| {
+                let mut ctx = Context::new();
+                ctx.insert("incident", &v.incident(i));
+                ctx
+            }),
+        });
     }
-    let (tera, site, views) = (&p.tera, &p.site, &p.views);
-    let rendered = crate::par_map(&misses, |(n, path, _)| {
-        let i = &snap.incidents[*n];
-        let mut ctx = Context::new();
-        ctx.insert("incident", &views.incident(i));
-        render_html(tera, site, path, "incident.html", Some(&i.title), ctx)
-    });
-    for ((_, path, key), html) in misses.into_iter().zip(rendered) {
-        p.keep(path, key, html?.into());
-    }
-    history(p, snap)
+    p.render_jobs(jobs)
 }
 
 fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
@@ -383,7 +411,8 @@ fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
 
 /// `history/index.html` lists months; `history/YYYY-MM/index.html` holds each month's incidents.
 /// Month pages keep their content when new incidents arrive in other months.
-fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
+/// The month list (rendered here) and the month pages (returned, to render with the rest).
+fn history<'s>(p: &mut Pages, snap: &'s Snapshot) -> Result<Vec<Job<'s>>, RenderError> {
     let tz = snap.site.tz;
     let mut months: BTreeMap<(i32, u32), Vec<usize>> = BTreeMap::new();
     for (idx, i) in snap.incidents.iter().enumerate() {
@@ -413,6 +442,7 @@ fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
         Some("Incident history"),
         ctx,
     )?;
+    let mut jobs = Vec::new();
     for (n, key) in keys.iter().enumerate() {
         let newer = n
             .checked_sub(1)
@@ -424,25 +454,24 @@ fn history(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
             newer.as_ref().map(|l| (&l.url, l.count)),
             older.as_ref().map(|l| (&l.url, l.count)),
         );
-        let cache_key = key_of((prints, p.names_key, links));
-        let title = format!("Incidents in {}", month_label(key.0, key.1));
-        p.cached_page(
-            &format!("history/{:04}-{:02}/index.html", key.0, key.1),
-            "history_month.html",
-            Some(&title),
-            cache_key,
-            |v| {
+        let label = month_label(key.0, key.1);
+        jobs.push(Job {
+            path: format!("history/{:04}-{:02}/index.html", key.0, key.1),
+            template: "history_month.html",
+            title: Some(format!("Incidents in {label}")),
+            key: key_of((prints, p.names_key, links)),
+            ctx: Box::new(move |v| {
                 let incidents: Vec<IncidentView> = month.iter().map(|i| v.incident(i)).collect();
                 let mut ctx = Context::new();
-                ctx.insert("month_label", &month_label(key.0, key.1));
+                ctx.insert("month_label", &label);
                 ctx.insert("incidents", &incidents);
                 ctx.insert("newer", &newer);
                 ctx.insert("older", &older);
                 ctx
-            },
-        )?;
+            }),
+        });
     }
-    Ok(())
+    Ok(jobs)
 }
 
 /// How many resolved incidents the front page lists.

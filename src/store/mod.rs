@@ -449,11 +449,14 @@ fn write_updates<S: WireName>(
 }
 
 fn write_incident(tx: &rusqlite::Transaction, i: &Incident, path: &str, hash: &str) -> Result<()> {
-    tx.execute("DELETE FROM incidents WHERE id = ?1", [&i.id])?;
-    tx.execute(
+    // Cached statements: a cold import writes thousands of incidents in one transaction.
+    tx.prepare_cached("DELETE FROM incidents WHERE id = ?1")?
+        .execute([&i.id])?;
+    tx.prepare_cached(
         "INSERT INTO incidents (id, title, impact, automatic, source_path, content_hash, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![i.id, i.title, i.impact.as_str(), i.automatic, path, hash, ts(i.created_at()), ts(i.updated_at())],
+    )?
+    .execute(params![i.id, i.title, i.impact.as_str(), i.automatic, path, hash, ts(i.created_at()), ts(i.updated_at())],
     )?;
     let mut c = tx.prepare_cached(
         "INSERT INTO incident_components (incident_id, position, component_id, status) VALUES (?1, ?2, ?3, ?4)",

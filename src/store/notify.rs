@@ -283,7 +283,8 @@ impl Store {
         id: &str,
     ) -> Result<Option<UpdateKeys>> {
         let exists = tx
-            .query_row("SELECT 1 FROM incidents WHERE id = ?1", [id], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM incidents WHERE id = ?1")?
+            .query_row([id], |_| Ok(()))
             .optional()?
             .is_some();
         if !exists {
