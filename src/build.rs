@@ -11,7 +11,7 @@ use crate::snapshot::{self, SiteInfo, Snapshot, StoredState};
 use crate::store::{ImportItem, Imported, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ pub struct ImportReport {
     pub files: usize,
     /// Files parsed because they are new or changed.
     pub parsed: usize,
+    /// The content hash of every file, by kind and id (what the store now holds).
+    pub hashes: HashMap<(Kind, String), String>,
 }
 
 /// Bring the store in line with `content/`: parse new and changed files, drop removed ones.
@@ -69,10 +71,15 @@ pub fn import_content_cached(
         return Err(Problems(problems).into());
     }
     store.import(&changed, &keep, now)?;
-    Ok(ImportReport {
+    let report = ImportReport {
         files: files.len(),
         parsed: changed.len(),
-    })
+        hashes: files
+            .into_iter()
+            .map(|f| ((f.kind, f.id), f.hash))
+            .collect(),
+    };
+    Ok(report)
 }
 
 /// Parse a content file as its kind says.
@@ -129,6 +136,8 @@ pub struct Incremental {
     manifest_memo: output::ManifestMemo,
     /// What the last content scan read (so the next reads only what changed).
     scan: content::ScanCache,
+    /// The content hash of each file as of the last load of incidents and maintenances.
+    loaded: HashMap<(Kind, String), String>,
     /// What the incidents contributed to the last snapshot.
     incident_summary: Option<Arc<crate::snapshot::IncidentSummary>>,
 }
@@ -152,12 +161,40 @@ fn snapshot_inc(
     store.sync_components(&components, now)?;
     let (incidents, maintenances) = match (&inc.content, inc.content_dirty) {
         (Some(content), false) => content.clone(),
-        _ => {
-            import_content_cached(config, store, now, &mut inc.scan)?;
-            let content = (
-                Arc::new(store.incidents()?),
-                Arc::new(store.maintenances()?),
-            );
+        (previous, _) => {
+            let report = import_content_cached(config, store, now, &mut inc.scan)?;
+            // After the first load, read again only the files that changed since (whoever
+            // imported them: `pharos incident` imports into the same store).
+            let loaded = std::mem::replace(&mut inc.loaded, report.hashes);
+            let touched = |kind: Kind| -> HashSet<String> {
+                type Hashes = HashMap<(Kind, String), String>;
+                let differs = |a: &Hashes, b: &Hashes| {
+                    a.iter()
+                        .filter(|(k, h)| k.0 == kind && b.get(*k) != Some(*h))
+                        .map(|((_, id), _)| id.clone())
+                        .collect::<Vec<_>>()
+                };
+                let mut ids: HashSet<String> = differs(&inc.loaded, &loaded).into_iter().collect();
+                ids.extend(differs(&loaded, &inc.loaded));
+                ids
+            };
+            let content = match previous {
+                Some((incidents, maintenances)) => (
+                    match touched(Kind::Incident) {
+                        ids if ids.is_empty() => incidents.clone(),
+                        ids => Arc::new(store.incidents_patched(incidents, &ids)?),
+                    },
+                    if !touched(Kind::Maintenance).is_empty() {
+                        Arc::new(store.maintenances()?)
+                    } else {
+                        maintenances.clone()
+                    },
+                ),
+                None => (
+                    Arc::new(store.incidents()?),
+                    Arc::new(store.maintenances()?),
+                ),
+            };
             inc.content = Some(content.clone());
             inc.content_dirty = false;
             content

@@ -254,6 +254,78 @@ impl Store {
         Ok(out)
     }
 
+    /// `previous` (a list [`Store::incidents`] returned) brought up to date after the
+    /// incidents `touched` were written or removed: only those are read again. Equal to a full
+    /// reload when nothing else changed, in a fraction of its time at thousands of incidents.
+    pub fn incidents_patched(
+        &self,
+        previous: &[Incident],
+        touched: &HashSet<String>,
+    ) -> Result<Vec<Incident>> {
+        let mut out: Vec<Incident> = previous
+            .iter()
+            .filter(|i| !touched.contains(&i.id))
+            .cloned()
+            .collect();
+        let mut touched: Vec<&String> = touched.iter().collect();
+        touched.sort();
+        for id in touched {
+            if let Some(i) = self.incident(id)? {
+                out.push(i);
+            }
+        }
+        // The order of `incidents()`: newest first by stored creation time, then id.
+        out.sort_by(|a, b| (ts(b.created_at()), &b.id).cmp(&(ts(a.created_at()), &a.id)));
+        Ok(out)
+    }
+
+    /// One incident by id.
+    fn incident(&self, id: &str) -> Result<Option<Incident>> {
+        let Some((title, impact, automatic)) = self
+            .conn
+            .prepare_cached("SELECT title, impact, automatic FROM incidents WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    parse_enum::<Impact>(r.get(1)?)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let components = self
+            .conn
+            .prepare_cached(
+                "SELECT component_id, status FROM incident_components WHERE incident_id = ?1 ORDER BY position",
+            )?
+            .query_map([id], |r| Ok((r.get::<_, String>(0)?, parse_enum(r.get(1)?)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let updates = self
+            .conn
+            .prepare_cached(
+                "SELECT at, status, body_md, body_html FROM incident_updates WHERE incident_id = ?1 ORDER BY seq",
+            )?
+            .query_map([id], |r| {
+                Ok(Update {
+                    at: from_ts(r.get(0)?),
+                    status: parse_enum(r.get(1)?)?,
+                    body_md: r.get(2)?,
+                    body_html: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(Incident {
+            id: id.to_string(),
+            title,
+            impact,
+            automatic,
+            components,
+            updates,
+        }))
+    }
+
     /// All maintenances, by id.
     pub fn maintenances(&self) -> Result<Vec<Maintenance>> {
         let mut comps: HashMap<String, Vec<String>> = HashMap::new();
@@ -564,6 +636,41 @@ mod tests {
         s.import(&[], &HashSet::new(), from_ts(0)).unwrap();
         assert!(s.incidents().unwrap().is_empty());
         assert!(s.integrity_ok().unwrap());
+    }
+
+    #[test]
+    fn a_patched_incident_list_equals_a_full_reload() {
+        let mut s = Store::open_in_memory().unwrap();
+        let item = |i: Incident| ImportItem {
+            path: format!("{}.md", i.id),
+            hash: format!("h{}", i.updates.len()),
+            item: Imported::Incident(i),
+        };
+        let ids = ["a", "b", "c", "d", "e"];
+        let keep = |ids: &[&str]| -> HashSet<(Kind, String)> {
+            ids.iter()
+                .map(|i| (Kind::Incident, i.to_string()))
+                .collect()
+        };
+        // Two incidents share a creation time: the id breaks the tie.
+        let all: Vec<ImportItem> = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| item(incident(id, 1_000_000 + (n as i64 / 2) * 600)))
+            .collect();
+        s.import(&all, &keep(&ids), from_ts(0)).unwrap();
+        let before = s.incidents().unwrap();
+        // "b" is edited (now the newest), "d" removed, "f" added.
+        let mut b = incident("b", 2_000_000);
+        b.title = "Edited".into();
+        let changed = [item(b), item(incident("f", 1_000_300))];
+        s.import(&changed, &keep(&["a", "b", "c", "e", "f"]), from_ts(0))
+            .unwrap();
+        let touched: HashSet<String> = ["b", "d", "f"].iter().map(|s| s.to_string()).collect();
+        let patched = s.incidents_patched(&before, &touched).unwrap();
+        assert_eq!(patched, s.incidents().unwrap());
+        assert_eq!(patched[0].title, "Edited");
+        assert_eq!(patched.len(), 5);
     }
 
     #[test]
