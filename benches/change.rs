@@ -14,10 +14,6 @@ mod report;
 #[path = "../tests/common/s3.rs"]
 mod s3;
 
-/// The daemon's allocator, so that in-process figures match `pharos run`.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use chrono::{DateTime, Utc};
 use pharos::build::{Incremental, build_site};
 use pharos::config::Config;
@@ -95,6 +91,7 @@ impl Bench {
             outcome,
             latency: Some(Duration::from_millis(3)),
             reason: None,
+            reached: Some(true),
         };
         let transitions = self
             .store

@@ -2,7 +2,7 @@
 //!
 //! For 1,000, 10,000 and 50,000 HTTP monitors at a 60 s interval and 10,000 at 10 s
 //! (PHAROS_ENGINE_RUNS=1000@60s,10000@60s,50000@60s,10000@10s) against a loopback HTTP target,
-//! runs the release `pharos run` for PHAROS_ENGINE_SECS (default 75 s) each and reports, over
+//! runs the release `pharos run` for PHAROS_ENGINE_SECS (default 60 s) each and reports, over
 //! the last 30 s (steady state: every monitor's first check comes within 5 s of start, the
 //! second at its own phase of the interval): checks per second and schedule lateness (from the
 //! daemon's own `engine` log line, every 15 s here through PHAROS_STATS_SECS), CPU % of one core
@@ -223,7 +223,7 @@ fn main() {
     let secs: u64 = std::env::var("PHAROS_ENGINE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(75)
+        .unwrap_or(60)
         .max(WINDOW_SECS + 2 * STATS_SECS);
     let (transition, samples) = transition_to_files();
     println!("\n{transition}");
