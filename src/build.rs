@@ -138,6 +138,8 @@ pub struct Incremental {
     scan: content::ScanCache,
     /// The content hash of each file as of the last load of incidents and maintenances.
     loaded: HashMap<(Kind, String), String>,
+    /// Since when the daemon's monitoring cannot judge (set by the daemon; shown on the page).
+    pub monitoring_impaired_since: Option<DateTime<Utc>>,
     /// What the incidents contributed to the last snapshot.
     incident_summary: Option<Arc<crate::snapshot::IncidentSummary>>,
 }
@@ -221,7 +223,9 @@ fn snapshot_inc(
     };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);
-    Ok(Snapshot::derive(site, groups, comps, stored, now))
+    let mut snap = Snapshot::derive(site, groups, comps, stored, now);
+    snap.monitoring_impaired_since = inc.monitoring_impaired_since;
+    Ok(snap)
 }
 
 pub fn render_site(config: &Config, snap: &Snapshot) -> Result<Site> {

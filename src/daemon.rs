@@ -82,6 +82,24 @@ struct Pipeline {
     inc: build::Incremental,
     /// Each rendered site goes here, to the publisher thread (when targets are enabled).
     publish_tx: Option<Sender<Arc<build::Built>>>,
+    /// Whether our own network works (all targets unreachable at once: cannot judge).
+    network: monitor::network::NetworkJudge,
+    /// Check results the store could not take yet (locked by another process, disk full).
+    unrecorded: Vec<CheckResult>,
+}
+
+/// How many unrecorded check results are kept while the store is unavailable.
+const UNRECORDED_MAX: usize = 100_000;
+
+/// The network judge for `monitors`.
+fn network_judge<'a>(
+    monitors: impl IntoIterator<Item = &'a Monitor>,
+) -> monitor::network::NetworkJudge {
+    monitor::network::NetworkJudge::new(
+        monitors
+            .into_iter()
+            .filter_map(|m| Some((m.id.clone(), m.endpoint()?))),
+    )
 }
 
 impl Pipeline {
@@ -95,6 +113,24 @@ impl Pipeline {
     }
 
     fn record(&mut self, batch: &[CheckResult]) {
+        let mut batch = batch.to_vec();
+        let impaired = self.network.impaired_since();
+        self.network.judge(&mut batch);
+        if self.network.impaired_since().is_some() != impaired.is_some() {
+            match self.network.impaired_since() {
+                Some(_) => warn!("{}", monitor::network::CANNOT_JUDGE),
+                None => info!("a monitored target answers again: checks count again"),
+            }
+            self.inc.monitoring_impaired_since = self.network.impaired_since();
+            self.mark_dirty();
+        }
+        // Results the store could not take last time (locked, full) go first, in order.
+        if !self.unrecorded.is_empty() {
+            let mut all = std::mem::take(&mut self.unrecorded);
+            all.append(&mut batch);
+            batch = all;
+        }
+        let batch = &batch[..];
         let maint = std::mem::take(&mut self.maintenance);
         let in_maintenance = |c: &str, at: DateTime<Utc>| {
             maint
@@ -116,7 +152,20 @@ impl Pipeline {
                     self.mark_dirty();
                 }
             }
-            Err(e) => error!("cannot record {} check results: {e:#}", batch.len()),
+            Err(e) => {
+                // Kept and tried again with the next results; a store that stays unavailable
+                // costs memory only up to a bound (the oldest are dropped, and it says so).
+                error!(
+                    "cannot record {} check results (kept, will retry): {e:#}",
+                    batch.len()
+                );
+                self.unrecorded = batch.to_vec();
+                if self.unrecorded.len() > UNRECORDED_MAX {
+                    let drop = self.unrecorded.len() - UNRECORDED_MAX;
+                    error!("dropping the {drop} oldest check results: the store is unavailable");
+                    self.unrecorded.drain(..drop);
+                }
+            }
         }
     }
 
@@ -297,6 +346,7 @@ impl Pipeline {
             error!("cannot apply the new monitors: {e:#}");
             return;
         }
+        self.network = network_judge(&monitors);
         self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
         self.jobs = jobs(&config, now);
         self.config = config;
@@ -306,10 +356,39 @@ impl Pipeline {
     }
 }
 
+/// Notices when the wall clock moves differently from the monotonic one (NTP steps, a VM
+/// resumed, an admin setting the date): by more than [`ClockJumps::TOLERANCE`] either way.
+struct ClockJumps {
+    wall: DateTime<Utc>,
+    mono: Instant,
+}
+
+impl ClockJumps {
+    const TOLERANCE: Duration = Duration::from_secs(2);
+
+    fn new(wall: DateTime<Utc>) -> ClockJumps {
+        ClockJumps {
+            wall,
+            mono: Instant::now(),
+        }
+    }
+
+    /// Whether the clock jumped since the last call.
+    fn jumped(&mut self, wall: DateTime<Utc>) -> bool {
+        let mono = Instant::now();
+        let expected = self.wall
+            + chrono::Duration::from_std(mono - self.mono).unwrap_or(chrono::Duration::zero());
+        let drift = (wall - expected).abs();
+        (self.wall, self.mono) = (wall, mono);
+        drift > chrono::Duration::from_std(Self::TOLERANCE).unwrap_or(chrono::Duration::zero())
+    }
+}
+
 /// The pipeline thread's loop; returns when told to stop (or when every sender is gone).
 fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc>) {
     let debounce = |p: &Pipeline| p.config.daemon.debounce.0;
     let mut batch: Vec<CheckResult> = Vec::new();
+    let mut jumps = ClockJumps::new(clock());
     p.render(clock());
     loop {
         let now = clock();
@@ -350,6 +429,13 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
             batch.clear();
         }
         let now = clock();
+        if jumps.jumped(now) {
+            // Every time-based decision (maintenance windows, schedules, the next wake-up) was
+            // made on the old clock: make them again.
+            warn!(to = %now.to_rfc3339(), "the wall clock jumped; re-rendering and rescheduling");
+            p.jobs = jobs(&p.config, now);
+            p.wake_at = now;
+        }
         if now >= p.wake_at {
             p.mark_dirty();
         }
@@ -654,6 +740,7 @@ async fn heartbeat_server(
                         outcome: monitor::Outcome::Up,
                         latency: None,
                         reason: None,
+                        reached: None,
                     }));
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
                 }
@@ -749,16 +836,19 @@ fn watch(
     })
 }
 
+#[derive(Default)]
 pub struct Options {
     pub out: Option<PathBuf>,
     /// Stop when this future completes (tests); by default SIGINT/SIGTERM.
     pub stop: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// The wall clock (tests move it to check clock jumps); by default the system's.
+    pub clock: Option<fn() -> DateTime<Utc>>,
 }
 
 /// `pharos run`: until SIGINT/SIGTERM (or `opts.stop`).
 pub fn run(config: Config, opts: Options) -> Result<()> {
     crate::tls_provider();
-    let clock: fn() -> DateTime<Utc> = Utc::now;
+    let clock: fn() -> DateTime<Utc> = opts.clock.unwrap_or(Utc::now);
     let monitors = monitor::compile(&config);
     let mut store = Store::open(&config.database_path())?;
     store.sync_monitors(&monitors, clock())?;
@@ -785,6 +875,8 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         jobs: jobs(&config, clock()),
         publish_tx,
         inc: build::Incremental::default(),
+        network: network_judge(&monitors),
+        unrecorded: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name("pharos-pipeline".into())

@@ -131,6 +131,9 @@ pub struct Snapshot {
     /// The newest component status changes (what notification channels were told), for the
     /// feeds: (idempotency key, event).
     pub component_events: Vec<(String, crate::notify::event::Event)>,
+    /// Since when monitoring cannot judge (no monitored target reachable: the daemon's own
+    /// network may be down); statuses are the last known meanwhile.
+    pub monitoring_impaired_since: Option<DateTime<Utc>>,
 }
 
 /// What the store holds, as the snapshot needs it.
@@ -379,6 +382,7 @@ impl Snapshot {
             overall,
             incident_summary: summary,
             component_events: stored.component_events,
+            monitoring_impaired_since: None,
         }
     }
 

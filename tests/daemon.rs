@@ -259,3 +259,141 @@ fn cron_schedules_republish_on_time() {
     });
     daemon.stop();
 }
+
+/// The daemon's own network fails (every target unreachable at once): it cannot judge, so no
+/// component is published as down and the page says monitoring is impaired. When one target
+/// answers again, the others' failures count again.
+#[test]
+fn when_no_target_is_reachable_the_daemon_says_it_cannot_judge() {
+    let targets: Vec<HttpTarget> = (0..3).map(|_| HttpTarget::start()).collect();
+    let site = TestSite::empty();
+    let mut config = format!(
+        "site:\n  title: Net\n  base_url: https://net.test\ndaemon:\n  listen: 127.0.0.1:{}\n  debounce: 50ms\ncomponents:\n",
+        free_port()
+    );
+    for i in 0..3 {
+        config.push_str(&format!("  - id: c{i}\n    name: Service {i}\n"));
+    }
+    config.push_str("monitors:\n");
+    for (i, t) in targets.iter().enumerate() {
+        config.push_str(&format!(
+            "  - id: m{i}\n    component: c{i}\n    kind: http\n    url: {}\n    interval: 1s\n    timeout: 500ms\n    failure_threshold: 2\n",
+            t.url("/health")
+        ));
+    }
+    site.write("config.yaml", &config);
+    let daemon = Daemon::start(&site);
+    wait_until(20, "all up", || {
+        (0..3).all(|i| status_of(&site, &format!("c{i}")) == "operational")
+    });
+    for t in &targets {
+        t.set(|a| a.drop = true);
+    }
+    wait_until(20, "the page says monitoring is impaired", || {
+        site.read("index.html")
+            .contains("Monitoring cannot reach any service")
+    });
+    // Several more rounds of failures: still nothing published as down, no incident opened.
+    std::thread::sleep(Duration::from_secs(4));
+    for i in 0..3 {
+        assert_eq!(status_of(&site, &format!("c{i}")), "operational", "c{i}");
+    }
+    assert!(incident_files(&site).is_empty());
+    // One service answers: the network works, so the other two are really down.
+    targets[0].set(|a| a.drop = false);
+    wait_until(20, "c1 and c2 down", || {
+        status_of(&site, "c1") == "major_outage" && status_of(&site, "c2") == "major_outage"
+    });
+    assert_eq!(status_of(&site, "c0"), "operational");
+    assert!(
+        !site
+            .read("index.html")
+            .contains("Monitoring cannot reach any service")
+    );
+    daemon.stop();
+}
+
+/// Minutes the test moves the daemon's clock by.
+static SHIFT_MIN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn shifted_clock() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+        + chrono::Duration::minutes(SHIFT_MIN.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// The wall clock jumps forward and back by an hour under a running daemon: maintenance windows
+/// follow the clock, no check is counted twice in the rollups, and no negative duration is
+/// published.
+#[test]
+fn clock_jumps_keep_maintenance_right_and_count_each_check_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let target = HttpTarget::start();
+    let site = TestSite::empty();
+    let start = chrono::Utc::now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    site.write(
+        "config.yaml",
+        &format!(
+            "site:\n  title: Clock\n  base_url: https://clock.test\ndaemon:\n  listen: 127.0.0.1:{}\n  debounce: 50ms\ncomponents:\n  - id: api\n    name: API\nmonitors:\n  - id: m\n    component: api\n    kind: http\n    url: {}\n    interval: 1s\n    timeout: 500ms\n",
+            free_port(),
+            target.url("/")
+        ),
+    );
+    // A window from 30 to 90 minutes from now.
+    site.write(
+        "content/maintenance/window.md",
+        &format!(
+            "---\ntitle: Window\ncomponents: [api]\nscheduled_for: {}\nscheduled_until: {}\n---\nWork.\n",
+            fmt(start + chrono::Duration::minutes(30)),
+            fmt(start + chrono::Duration::minutes(90))
+        ),
+    );
+    let daemon = Daemon::start_with_clock(&site, Some(shifted_clock));
+    wait_until(20, "operational before the window", || {
+        status_of(&site, "api") == "operational"
+    });
+    SHIFT_MIN.store(60, SeqCst);
+    wait_until(20, "in maintenance an hour later", || {
+        status_of(&site, "api") == "under_maintenance"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    SHIFT_MIN.store(-60, SeqCst);
+    wait_until(20, "operational again an hour before", || {
+        status_of(&site, "api") == "operational"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    SHIFT_MIN.store(0, SeqCst);
+    std::thread::sleep(Duration::from_secs(2));
+    daemon.stop();
+
+    let db = rusqlite::Connection::open(site.path().join("pharos.db")).unwrap();
+    let results: i64 = db
+        .query_row(
+            "SELECT count(*) FROM check_results WHERE in_maintenance = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let counted: i64 = db
+        .query_row(
+            "SELECT sum(up + degraded + down) FROM hourly_rollups",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let daily: i64 = db
+        .query_row(
+            "SELECT sum(up + degraded + down) FROM daily_rollups",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(counted, results, "hourly rollups count each check once");
+    assert_eq!(daily, results, "daily rollups count each check once");
+    for (path, bytes) in site.files() {
+        let text = String::from_utf8_lossy(&bytes);
+        for bad in ["lasted -", "\"duration\":-", "in -"] {
+            assert!(!text.contains(bad), "{path}: negative duration ({bad})");
+        }
+    }
+}

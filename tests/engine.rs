@@ -31,6 +31,7 @@ fn result(i: i64, outcome: Outcome, latency_ms: u64) -> CheckResult {
         outcome,
         latency: Some(std::time::Duration::from_millis(latency_ms)),
         reason: None,
+        reached: Some(true),
     }
 }
 

@@ -347,8 +347,8 @@ fn run_daemon(
         pharos::daemon::run(
             config,
             pharos::daemon::Options {
-                out: None,
                 stop: Some(rx),
+                ..Default::default()
             },
         )
         .unwrap();

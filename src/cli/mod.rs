@@ -330,9 +330,32 @@ fn now_from(arg: Option<&str>, config: &Config) -> Result<DateTime<Utc>> {
     }
 }
 
+/// Crates whose debug logs carry addresses (see [`init_logs`]).
+const QUIET_CRATES: [&str; 9] = [
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "hickory_proto",
+    "hickory_resolver",
+    "lettre",
+    "aws",
+];
+
 fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // HTTP and TLS libraries log host names, URLs and connection details at debug level: they
+    // stay at info unless RUST_LOG names them explicitly, so `RUST_LOG=debug` leaks no monitor
+    // or webhook address into the logs.
+    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let mut directives = wanted.clone();
+    for noisy in QUIET_CRATES {
+        if !wanted.contains(noisy) {
+            directives.push_str(&format!(",{noisy}=info"));
+        }
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -533,7 +556,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Notify { command } => notify(&config, command)?,
         Command::Run { out } => {
             init_logs(cli.log_format);
-            crate::daemon::run(config, crate::daemon::Options { out, stop: None })?;
+            crate::daemon::run(
+                config,
+                crate::daemon::Options {
+                    out,
+                    ..Default::default()
+                },
+            )?;
         }
         Command::Publish {
             dry_run,

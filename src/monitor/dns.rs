@@ -146,5 +146,7 @@ pub async fn check(
             Some("no resolver configured and none in /etc/resolv.conf".into()),
         );
     }
+    // No resolver answered at all.
+    observed.connected = Some(false);
     (Outcome::Down, observed, Some(errors.join("; ")))
 }

@@ -86,7 +86,8 @@ pub async fn check(
             (
                 Outcome::Down,
                 observed,
-                Some(format!("{what}: {}", crate::error_chain(&e))),
+                // Without the URL: it may hold credentials or tokens, and reasons reach logs.
+                Some(format!("{what}: {}", crate::error_chain(&e.without_url()))),
             )
         }
         Ok(Ok((status, took, body))) => {

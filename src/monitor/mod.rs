@@ -7,6 +7,7 @@
 pub mod condition;
 mod dns;
 mod http;
+pub mod network;
 pub mod state;
 mod tcp;
 mod tls;
@@ -34,6 +35,9 @@ pub struct CheckResult {
     pub latency: Option<Duration>,
     /// Private detail: why it is down or degraded.
     pub reason: Option<String>,
+    /// Network checks: whether the target answered at all (`None` for heartbeats). All
+    /// network targets unreachable at once means our own network is the likelier failure.
+    pub reached: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +117,24 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// Where a network check goes (host and port, or the resolvers), to tell targets apart;
+    /// `None` for heartbeats.
+    pub fn endpoint(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Http(h) => reqwest::Url::parse(&h.url).ok().map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or(""),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            }),
+            Kind::Tcp(t) => Some(format!("{}:{}", t.host, t.port)),
+            Kind::Tls(t) => Some(format!("{}:{}", t.host, t.port)),
+            Kind::Dns(d) => Some(format!("dns {:?}", d.resolvers)),
+            Kind::Heartbeat(_) => None,
+        }
+    }
+
     /// The component status a confirmed level means.
     pub fn component_status(&self, level: Level) -> ComponentStatus {
         match level {
@@ -303,6 +325,10 @@ impl Checker {
                 latency
             },
             reason,
+            reached: match m.kind {
+                Kind::Heartbeat(_) => None,
+                _ => Some(observed.connected != Some(false)),
+            },
         }
     }
 

@@ -404,6 +404,10 @@ fn index(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
     ctx.insert("more_recent", &more_recent);
     ctx.insert("recent_days", &snap.site.recent_days);
     ctx.insert("updated", &v.time(snap.stamp));
+    ctx.insert(
+        "monitoring_impaired_since",
+        &snap.monitoring_impaired_since.map(|t| v.time(t)),
+    );
     ctx.insert("status_favicon", &favicon(&v.overall().class));
     ctx.insert("overall", &v.overall());
     p.page("index.html", "index.html", None, ctx)

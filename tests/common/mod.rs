@@ -164,12 +164,18 @@ pub struct Daemon {
 #[allow(dead_code)]
 impl Daemon {
     pub fn start(site: &TestSite) -> Daemon {
+        Daemon::start_with_clock(site, None)
+    }
+
+    /// With a clock of the test's (to move time under the daemon).
+    pub fn start_with_clock(site: &TestSite, clock: Option<fn() -> DateTime<Utc>>) -> Daemon {
         let config = Config::load(&site.config_path()).unwrap_or_else(|e| panic!("{e:#}"));
         let (stop, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
             let opts = pharos::daemon::Options {
-                out: None,
                 stop: Some(rx),
+                clock,
+                ..Default::default()
             };
             pharos::daemon::run(config, opts).unwrap();
         });
