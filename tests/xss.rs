@@ -1,6 +1,8 @@
 //! Hostile text in every field that reaches a page, feed or JSON file produces no executable
 //! markup, and template syntax is shown literally.
 
+#[path = "common/browser.rs"]
+mod cdp;
 mod common;
 
 use common::{TestSite, fixtures};
@@ -84,9 +86,13 @@ const URL_ATTRS: &[&str] = &[
 ];
 
 /// What may never be in a page we render (our pages contain no script at all).
+/// The default theme's Content-Security-Policy.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
+
 fn check_dom(path: &str, html: &str) {
     let doc = Html::parse_document(html);
     let all = Selector::parse("*").unwrap();
+    let mut seen_csp = false;
     for el in doc.select(&all) {
         let name = el.value().name();
         assert!(
@@ -97,10 +103,15 @@ fn check_dom(path: &str, html: &str) {
             .contains(&name),
             "{path}: <{name}> element in the DOM"
         );
-        if name == "meta" {
+        if name == "meta"
+            && let Some(equiv) = el.value().attr("http-equiv")
+        {
+            // Only the theme's own policy, exactly as written.
             assert!(
-                el.value().attr("http-equiv").is_none(),
-                "{path}: meta http-equiv"
+                equiv == "Content-Security-Policy"
+                    && el.value().attr("content") == Some(CSP)
+                    && !std::mem::replace(&mut seen_csp, true),
+                "{path}: meta http-equiv={equiv:?}"
             );
         }
         if name == "link" {
@@ -133,6 +144,7 @@ fn check_dom(path: &str, html: &str) {
             }
         }
     }
+    assert!(seen_csp, "{path}: no Content-Security-Policy");
 }
 
 #[test]
@@ -203,5 +215,118 @@ fn template_syntax_is_shown_literally() {
     assert!(
         seven.contains("{{ 7*7 }}") && !seven.contains(">49<"),
         "{{ 7*7 }} is not evaluated"
+    );
+}
+
+/// Installed in every page before its own scripts: records any call a payload could make.
+const HOOK: &str = r#"(() => {
+  const ran = [];
+  Object.defineProperty(window, '__pharosRan', { value: ran });
+  const note = (name) => function (...args) { ran.push(name + '(' + args.join(',') + ')'); };
+  for (const f of ['alert', 'confirm', 'prompt', 'print', 'fetch', '__xss']) window[f] = note(f);
+  const realEval = window.eval;
+  window.eval = function (src) { ran.push('eval'); return realEval(src); };
+  Object.defineProperty(window, '__pwned', { set(v) { ran.push('__pwned=' + v); }, get() {} });
+})();"#;
+
+/// Run in the page after it loaded (and a moment for autofocus and media errors): what ran, and
+/// any event-handler attribute or script URL in the live DOM.
+const AUDIT: &str = r#"new Promise((done) => setTimeout(() => {
+  const handlers = [], urls = [], scripts = [];
+  for (const el of document.querySelectorAll('*')) {
+    for (const a of el.attributes) {
+      const v = a.value.replace(/[\s\u0000-\u001f]/g, '').toLowerCase();
+      if (a.name.toLowerCase().startsWith('on')) handlers.push(el.tagName + ' ' + a.name);
+      if (/^(javascript|vbscript):/.test(v)) urls.push(el.tagName + ' ' + a.name);
+    }
+    if (el.tagName === 'SCRIPT') scripts.push(el.outerHTML.slice(0, 80));
+  }
+  done({ ran: window.__pharosRan, handlers, urls, scripts });
+}, 20))"#;
+
+/// Every page of the hostile site in headless Chromium with JavaScript on and the page's CSP
+/// bypassed (so escaping, not CSP, is what is tested): no payload runs, and the DOM holds no
+/// handler or script URL. Any script the browser compiles from the page is reported by the
+/// debugger and fails the test too.
+#[test]
+fn no_hostile_text_runs_in_a_real_browser() {
+    let Some((mut chrome, _watchdog)) = cdp::browser() else {
+        return;
+    };
+    let payloads = payloads();
+    assert!(
+        payloads.len() >= 200,
+        "the corpus has at least 200 payloads"
+    );
+    let site = hostile_site(&payloads);
+    site.build();
+    let base = cdp::serve(site.out());
+    let tab = chrome.tab(true);
+    chrome.bypass_csp(&tab);
+    chrome.before_every_page(&tab, HOOK);
+    chrome.call(Some(&tab), "Debugger.enable", serde_json::json!({}));
+    let files = site.files();
+    // Every page but most component pages: their text is also on the front page.
+    let pages: Vec<&String> = files
+        .keys()
+        .filter(|p| p.ends_with(".html"))
+        .filter(|p| !p.starts_with("components/") || p.starts_with("components/c1"))
+        .collect();
+    assert!(pages.len() > payloads.len(), "{} pages", pages.len());
+    for path in pages {
+        let url = format!("{base}/{path}");
+        chrome.open(&tab, &url);
+        let audit = chrome.eval(&tab, AUDIT);
+        assert_eq!(
+            audit,
+            serde_json::json!({"ran": [], "handlers": [], "urls": [], "scripts": []}),
+            "{path}"
+        );
+        // Scripts compiled from the page itself (inline, handlers, javascript: URLs) carry its URL;
+        // the hook and the audit have none.
+        let compiled: Vec<&serde_json::Value> = chrome
+            .events
+            .iter()
+            .filter(|e| e["method"] == "Debugger.scriptParsed")
+            .filter(|e| e["params"]["url"].as_str().is_some_and(|u| !u.is_empty()))
+            .collect();
+        assert!(compiled.is_empty(), "{path}: scripts ran: {compiled:?}");
+    }
+
+    // The widget: embed.js on a customer's page draws hostile names from widget.json as text.
+    let customer = tempfile::tempdir().unwrap();
+    std::fs::write(
+        customer.path().join("index.html"),
+        format!(
+            "<!doctype html><div data-pharos-status></div><script src=\"{base}/embed.js\"></script>"
+        ),
+    )
+    .unwrap();
+    let page = format!("{}/index.html", cdp::serve(customer.path().to_path_buf()));
+    chrome.open(&tab, &page);
+    for _ in 0..100 {
+        if chrome.eval(&tab, "document.querySelector('a.pharos-status') !== null") == true {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let audit = chrome.eval(&tab, AUDIT);
+    assert_eq!(
+        audit["ran"],
+        serde_json::json!([]),
+        "embed.js ran a payload"
+    );
+    assert_eq!(audit["handlers"], serde_json::json!([]), "embed.js");
+    // Only embed.js itself was compiled, no script came from the widget's data.
+    let compiled: Vec<String> = chrome
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Debugger.scriptParsed")
+        .filter_map(|e| e["params"]["url"].as_str().map(String::from))
+        .filter(|u| !u.is_empty())
+        .collect();
+    assert!(
+        compiled.iter().all(|u| u.ends_with("/embed.js")),
+        "{compiled:?}"
     );
 }
