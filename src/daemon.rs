@@ -176,6 +176,10 @@ impl Pipeline {
         let Some(m) = self.monitors.get(&t.monitor).cloned() else {
             return false;
         };
+        if m.private {
+            // Logged above; nothing public (no incident) comes from a private monitor.
+            return false;
+        }
         let incidents = self
             .config
             .content_path()

@@ -397,3 +397,80 @@ fn clock_jumps_keep_maintenance_right_and_count_each_check_once() {
         }
     }
 }
+
+/// A monitor marked private runs and keeps its results, but nothing public comes from it: its
+/// failures change no status, no uptime or latency figure, open no incident, and neither its id
+/// nor its URL appears in any published file.
+#[test]
+fn a_private_monitor_leaves_no_trace_in_public_files() {
+    let public = HttpTarget::start();
+    let private = HttpTarget::start();
+    private.set(|a| a.status = 500);
+    let site = TestSite::empty();
+    site.write(
+        "config.yaml",
+        &format!(
+            "site:\n  title: Private\n  base_url: https://private.test\ndaemon:\n  listen: 127.0.0.1:{}\n  debounce: 50ms\ncomponents:\n  - id: api\n    name: API\nmonitors:\n  - id: api-public\n    component: api\n    kind: http\n    url: {}\n    interval: 1s\n    timeout: 500ms\n    failure_threshold: 1\n  - id: zz-internal-probe\n    component: api\n    kind: http\n    url: {}\n    interval: 1s\n    timeout: 500ms\n    failure_threshold: 1\n    private: true\n    incident_title: Internal probe failed\n",
+            free_port(),
+            public.url("/health"),
+            private.url("/internal-only-path")
+        ),
+    );
+    let daemon = Daemon::start(&site);
+    let db = site.path().join("pharos.db");
+    let private_results = || -> i64 {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c.query_row(
+            "SELECT count(*) FROM check_results WHERE monitor_id = 'zz-internal-probe' AND outcome = 'down'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    };
+    wait_until(20, "the private monitor failed a few times", || {
+        private_results() >= 4
+    });
+    // A change of the public monitor makes the daemon render again with all that data.
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.stop();
+    assert_eq!(status_of(&site, "api"), "operational");
+    assert!(incident_files(&site).is_empty(), "no automatic incident");
+    let summary = site.json("api/v2/summary.json");
+    assert_eq!(summary["status"]["indicator"], "none", "{summary}");
+    // The uptime figure counts only the public monitor: 100 %.
+    let index = site.read("index.html");
+    let shown: Vec<&str> = index
+        .split(" uptime</span>")
+        .filter_map(|before| before.rsplit("<span>").next())
+        .filter(|p| p.ends_with('%'))
+        .collect();
+    assert!(!shown.is_empty(), "an uptime figure is shown");
+    assert!(shown.iter().all(|p| p.starts_with("100")), "{shown:?}");
+    for (path, bytes) in site.files() {
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in [
+            "zz-internal-probe",
+            "internal-only-path",
+            "Internal probe failed",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{path} names the private monitor ({needle})"
+            );
+        }
+    }
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let events: i64 = c
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 0, "no notification event from a private monitor");
+    let down_counted: i64 = c
+        .query_row(
+            "SELECT coalesce(sum(down), 0) FROM daily_rollups",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(down_counted, 0, "no failure counted against uptime");
+}

@@ -249,6 +249,10 @@ pub struct Monitor {
     /// on recovery).
     #[serde(default = "yes")]
     pub open_incident: bool,
+    /// Private: the monitor runs and logs, but nothing public comes from it (no status, no
+    /// uptime or latency figure, no automatic incident, no notification, not named anywhere).
+    #[serde(default)]
+    pub private: bool,
     #[serde(default)]
     pub incident_title: Option<Text>,
     #[serde(default)]

@@ -114,6 +114,8 @@ pub struct Monitor {
     pub degraded_above: Option<Duration>,
     pub conditions: Vec<Condition>,
     pub incident: IncidentTemplate,
+    /// Nothing public comes from this monitor (see `config::Monitor::private`).
+    pub private: bool,
 }
 
 impl Monitor {
@@ -235,6 +237,7 @@ fn compile_one(c: &config::Config, m: &config::Monitor) -> Monitor {
         .map(|x| x.name.to_string())
         .unwrap_or_else(|| m.component.to_string());
     Monitor {
+        private: m.private,
         id: m.id.to_string(),
         component: m.component.to_string(),
         kind,

@@ -104,6 +104,7 @@ pub fn content_type_for(ext: &str) -> &'static str {
         "atom" => "application/atom+xml; charset=utf-8",
         "rss" => "application/rss+xml; charset=utf-8",
         "ics" => "text/calendar; charset=utf-8",
+        "txt" => "text/plain; charset=utf-8",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "webp" => "image/webp",
@@ -152,6 +153,17 @@ pub fn render_cached(
         "embed.js",
         theme.embed_js.as_bytes().to_vec(),
         content_type_for("js"),
+        CacheClass::Short,
+    );
+    // Search engines may index the status page (and crawlers get a valid answer, not a 404).
+    site.add(
+        "robots.txt",
+        format!(
+            "User-agent: *\nAllow: /\n\n# {} status page\n",
+            snap.site.base_url
+        )
+        .into_bytes(),
+        content_type_for("txt"),
         CacheClass::Short,
     );
 

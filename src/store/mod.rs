@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_monitor_engine.sql"),
     include_str!("migrations/0003_publish.sql"),
     include_str!("migrations/0004_notify.sql"),
+    include_str!("migrations/0005_private_monitors.sql"),
 ];
 
 pub struct Store {
@@ -446,7 +447,7 @@ impl Store {
     pub fn monitor_statuses(&self) -> Result<Vec<(String, ComponentStatus, DateTime<Utc>)>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT component_id, status, since FROM monitor_state ORDER BY monitor_id")?;
+            .prepare("SELECT component_id, status, since FROM monitor_state WHERE private = 0 ORDER BY monitor_id")?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get(0)?, parse_enum(r.get(1)?)?, from_ts(r.get(2)?)))
         })?;

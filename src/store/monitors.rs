@@ -78,11 +78,11 @@ impl Store {
                 tx.execute("DELETE FROM monitor_state WHERE monitor_id = ?1", [id])?;
             }
             let mut upsert = tx.prepare(
-                "INSERT INTO monitor_state (monitor_id, component_id, status, since) VALUES (?1, ?2, 'operational', ?3)
-                 ON CONFLICT(monitor_id) DO UPDATE SET component_id = excluded.component_id",
+                "INSERT INTO monitor_state (monitor_id, component_id, status, since, private) VALUES (?1, ?2, 'operational', ?3, ?4)
+                 ON CONFLICT(monitor_id) DO UPDATE SET component_id = excluded.component_id, private = excluded.private",
             )?;
             for m in monitors {
-                upsert.execute(params![m.id, m.component, ts(now)])?;
+                upsert.execute(params![m.id, m.component, ts(now), m.private])?;
             }
             // A changed down_status applies to a monitor that is down now.
             let mut fix = tx.prepare(
@@ -113,8 +113,8 @@ impl Store {
         let mut transitions = Vec::new();
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO check_results (monitor_id, component_id, at_ms, outcome, latency_ms, reason, in_maintenance)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO check_results (monitor_id, component_id, at_ms, outcome, latency_ms, reason, in_maintenance, private)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut hourly = tx.prepare_cached(
                 "INSERT INTO hourly_rollups (monitor_id, component_id, hour, up, degraded, down) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -139,7 +139,8 @@ impl Store {
                     r.outcome.as_str(),
                     r.latency.map(|l| l.as_millis() as i64),
                     r.reason,
-                    maintenance
+                    maintenance,
+                    m.private
                 ])?;
                 // Uptime counts what visitors could have experienced, outside maintenance.
                 let counts = match r.outcome {
@@ -148,7 +149,8 @@ impl Store {
                     Outcome::Down => Some((0, 0, 1)),
                     Outcome::Inconclusive => None,
                 };
-                if let (Some((u, g, d)), false) = (counts, maintenance) {
+                // A private monitor counts towards nothing public.
+                if let (Some((u, g, d)), false, false) = (counts, maintenance, m.private) {
                     hourly.execute(params![m.id, m.component, hour_of(r.at), u, g, d])?;
                     let day = crate::time::local_day(r.at, tz).to_string();
                     daily.execute(params![m.component, day, u, g, d])?;
@@ -173,7 +175,7 @@ impl Store {
                 {
                     let old_status = s.status;
                     s.status = m.component_status(to);
-                    if s.status != old_status {
+                    if s.status != old_status && !m.private {
                         let event = Event {
                             kind: EventKind::ComponentStatus,
                             at: r.at,
@@ -296,7 +298,7 @@ impl Store {
                 let mut by_monitor: HashMap<String, Vec<i64>> = HashMap::new();
                 let mut stmt = tx.prepare_cached(
                     "SELECT monitor_id, latency_ms FROM check_results
-                     WHERE at_ms >= ?1 AND at_ms < ?2 AND latency_ms IS NOT NULL AND in_maintenance = 0 AND outcome != 'inconclusive'",
+                     WHERE at_ms >= ?1 AND at_ms < ?2 AND latency_ms IS NOT NULL AND in_maintenance = 0 AND outcome != 'inconclusive' AND private = 0",
                 )?;
                 for row in stmt.query_map(params![hour * 1000, (hour + 3600) * 1000], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
@@ -345,7 +347,7 @@ impl Store {
                 let mut by_component: HashMap<String, Vec<i64>> = HashMap::new();
                 let mut stmt = tx.prepare_cached(
                     "SELECT component_id, latency_ms FROM check_results
-                     WHERE at_ms >= ?1 AND at_ms < ?2 AND latency_ms IS NOT NULL AND in_maintenance = 0 AND outcome != 'inconclusive'",
+                     WHERE at_ms >= ?1 AND at_ms < ?2 AND latency_ms IS NOT NULL AND in_maintenance = 0 AND outcome != 'inconclusive' AND private = 0",
                 )?;
                 for row in stmt.query_map(
                     params![from.timestamp_millis(), until.timestamp_millis()],
