@@ -6,7 +6,8 @@
 # PHAROS_ENGINE_RUNS, PHAROS_ENGINE_SECS (see each bench's header).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -f target/bench/*.json
+# Keeps target/bench/lighthouse.json: `bash benches/lighthouse.sh` (node, chromium) adds its row.
+find target/bench -name '*.json' ! -name lighthouse.json -delete 2>/dev/null || true
 cargo bench --no-run
 for bench in build change publish engine summary; do
   echo "== cargo bench --bench $bench"

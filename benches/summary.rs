@@ -174,6 +174,22 @@ fn main() {
             met: None,
         });
     }
+    // From `bash benches/lighthouse.sh` (run separately: it needs node and chromium).
+    for r in rows(&load("lighthouse")) {
+        let score = |k: &str| r[k].as_u64().unwrap_or(0);
+        let keys = ["performance", "accessibility", "best-practices", "seo"];
+        lines.push(Line {
+            area: "6 lighthouse",
+            workload: format!("example site, {}", r["page"].as_str().unwrap_or("")),
+            figure: keys
+                .iter()
+                .map(|k| format!("{k} {}", score(k)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            target: "100 each",
+            met: Some(keys.iter().all(|k| score(k) == 100)),
+        });
+    }
 
     let machine = build
         .as_ref()

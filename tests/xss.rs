@@ -87,7 +87,7 @@ const URL_ATTRS: &[&str] = &[
 
 /// What may never be in a page we render (our pages contain no script at all).
 /// The default theme's Content-Security-Policy.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'";
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
 
 fn check_dom(path: &str, html: &str) {
     let doc = Html::parse_document(html);
