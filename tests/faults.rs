@@ -369,3 +369,118 @@ fn a_long_write_lock_held_elsewhere_delays_but_loses_nothing() {
     );
     durable(&db);
 }
+
+/// The daemon's `engine` log lines (JSON) from `log`.
+fn engine_lines(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "engine")
+        .collect()
+}
+
+fn start_with_stats(site: &TestSite, log: &Path) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+        .args(["--log-format", "json", "run"])
+        .current_dir(site.path())
+        .env_remove("PHAROS_CONFIG")
+        .env("PHAROS_STATS_SECS", "2")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// The S3 store goes away during several state changes, then comes back; another store accepts
+/// connections and never answers. Checks keep their schedule throughout (lateness p99 under
+/// 1 s, one result a second each), and the bucket converges to the newest state after recovery.
+#[test]
+fn a_store_outage_delays_nothing_and_converges() {
+    let target = HttpTarget::start();
+    let mut s3 = S3Server::start();
+    // Accepts, reads, never answers.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging_addr = hanging.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in hanging.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let site = TestSite::empty();
+    let mut config = format!(
+        "site:\n  title: Outage\n  base_url: https://outage.test\ndaemon:\n  listen: 127.0.0.1:{}\n  debounce: 20ms\ncomponents:\n  - id: api\n    name: API\nmonitors:\n  - id: m\n    component: api\n    kind: http\n    url: {}\n    interval: 1s\n    timeout: 500ms\n    failure_threshold: 1\n    success_threshold: 1\n",
+        free_port(),
+        target.url("/")
+    );
+    let timeouts =
+        "      connect_timeout: 1s\n      attempt_timeout: 1s\n      operation_timeout: 2s\n";
+    config.push_str(&common::s3::target_yaml(&s3.endpoint(), timeouts));
+    config.push_str(&format!(
+        "    - name: hanging\n      kind: s3\n      bucket: b\n      endpoint: http://{hanging_addr}\n      path_style: true\n      region: us-east-1\n      access_key_id: k\n      secret_access_key: s\n{timeouts}"
+    ));
+    site.write("config.yaml", &config);
+    let log = site.path().join("daemon.log");
+    let mut daemon = start_with_stats(&site, &log);
+    wait_until(30, "first publish", || s3.object("index.html").is_some());
+
+    s3.stop();
+    let db = site.path().join("pharos.db");
+    let checks = || -> i64 {
+        let c = Connection::open(&db).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = checks();
+    let outage = std::time::Instant::now();
+    for i in 0..4 {
+        target.set(|a| a.status = if i % 2 == 0 { 500 } else { 200 });
+        let want = if i % 2 == 0 {
+            "major_outage"
+        } else {
+            "operational"
+        };
+        wait_until(20, "the folder follows the change", || {
+            status_of(&site, "api").as_deref() == Some(want)
+        });
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    target.set(|a| a.status = 500);
+    wait_until(20, "down in the folder", || {
+        status_of(&site, "api").as_deref() == Some("major_outage")
+    });
+    let secs = outage.elapsed().as_secs() as i64;
+    let during = checks() - before;
+    assert!(
+        during >= secs - 2,
+        "{during} checks in {secs} s of store outage: checks fell behind"
+    );
+    s3.restart();
+    wait_until(40, "the bucket converges to the newest state", || {
+        let Ok(folder) = std::fs::read(site.out().join("api/v2/summary.json")) else {
+            return false;
+        };
+        s3.object("api/v2/summary.json").as_deref() == Some(&folder[..])
+            && String::from_utf8_lossy(&folder).contains("major_outage")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let _ = daemon.wait();
+    let lines = engine_lines(&log);
+    assert!(lines.len() >= 5, "{} engine lines", lines.len());
+    for l in &lines {
+        let p99: f64 = l["fields"]["lateness_p99_ms"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(f64::MAX);
+        assert!(p99 < 1000.0, "lateness p99 {p99} ms during the outage");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("hanging"),
+        "the hanging target's failures are logged"
+    );
+}

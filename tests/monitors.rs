@@ -280,3 +280,114 @@ fn tls_monitor_judges_expiry_trust_and_host() {
     );
     assert_eq!(r.outcome, Outcome::Up, "{:?}", r.reason);
 }
+
+/// A raw HTTP server that answers every connection with `head`, then feeds the body with
+/// `feed` (called with a writer until it returns false or the client goes away). Returns its
+/// address and how many body bytes it managed to send.
+fn raw_server(
+    head: &'static str,
+    feed: fn(&mut std::net::TcpStream) -> std::io::Result<bool>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                if s.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let before = std::time::Instant::now();
+                while before.elapsed() < Duration::from_secs(60) {
+                    match feed(&mut s) {
+                        Ok(true) => {}
+                        _ => break,
+                    }
+                    counter.store(
+                        counter.load(std::sync::atomic::Ordering::Relaxed) + 1,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+            });
+        }
+    });
+    (addr, sent)
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A target that sends a 1 GiB body is cut off after the body limit (1 MiB) without memory
+/// growth, and one that trickles a byte a second is cut off at the monitor's timeout.
+#[test]
+fn oversized_and_slow_targets_are_cut_off() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // 64 KiB chunks of a body announced as 1 GiB.
+    let (huge, chunks) = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1073741824\r\n\r\n",
+        |s| s.write_all(&[b'x'; 65536]).map(|_| true),
+    );
+    let before = rss_kb();
+    let started = std::time::Instant::now();
+    let r = check_yaml(
+        &format!(
+            "    kind: http\n    url: http://{huge}/\n    interval: 30s\n    timeout: 10s\n    conditions: ['body contains \"never\"']\n"
+        ),
+        dir.path(),
+    );
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    let sent_mib = chunks.load(std::sync::atomic::Ordering::Relaxed) * 64 / 1024;
+    assert_eq!(r.outcome, Outcome::Down, "{r:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "cut off promptly, took {took:?}"
+    );
+    // The client stopped reading at the limit: the server could push little more than that
+    // (socket buffers), nowhere near the gigabyte.
+    assert!(sent_mib < 64, "{sent_mib} MiB were sent before the cut-off");
+    let grew_mb = rss_kb().saturating_sub(before) / 1024;
+    assert!(grew_mb < 64, "memory grew by {grew_mb} MB");
+
+    // Headers, then one byte a second: the timeout ends it.
+    let (slow, _) = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n",
+        |s| {
+            s.write_all(b"x")?;
+            std::thread::sleep(Duration::from_secs(1));
+            Ok(true)
+        },
+    );
+    let started = std::time::Instant::now();
+    let r = check_yaml(
+        &format!("    kind: http\n    url: http://{slow}/\n    interval: 30s\n    timeout: 2s\n"),
+        dir.path(),
+    );
+    let took = started.elapsed();
+    assert_eq!(r.outcome, Outcome::Down, "{r:?}");
+    assert!(
+        r.reason.as_deref().unwrap_or("").contains("timed out"),
+        "{r:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "cut off at the timeout, took {took:?}"
+    );
+}

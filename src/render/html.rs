@@ -159,11 +159,14 @@ impl Pages<'_> {
             let ctx = (j.ctx)(views);
             let html = render_html(tera, site, &j.path, j.template, j.title.as_deref(), ctx)?;
             let sha = crate::content::hex(&sha2::Sha256::digest(&html));
-            Ok::<_, RenderError>((html, sha))
+            // Shared bytes made here: converting all of them afterwards would hold every page
+            // twice at the peak (230 MB at 50,000 incidents).
+            let bytes: Arc<[u8]> = html.into();
+            Ok::<_, RenderError>((bytes, sha))
         });
         for (job, result) in misses.into_iter().zip(rendered) {
-            let (html, sha) = result?;
-            self.keep_hashed(job.path, job.key, html.into(), sha);
+            let (bytes, sha) = result?;
+            self.keep_hashed(job.path, job.key, bytes, sha);
         }
         Ok(())
     }
