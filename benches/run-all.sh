@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every Pharos benchmark, then one table of the figures with their targets
-# (also target/bench/report.json). About 13 minutes on 2 cores; nothing fails on a time.
+# (also target/bench/report.json). About 15 minutes on 2 cores from a fresh clone (8.5 of them
+# compiling); nothing fails on a time.
 #   bash benches/run-all.sh
 # Sizes and run lengths: PHAROS_BENCH_SIZES, PHAROS_CHANGE_SIZES, PHAROS_PUBLISH_SIZES,
 # PHAROS_ENGINE_RUNS, PHAROS_ENGINE_SECS (see each bench's header).

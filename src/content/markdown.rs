@@ -65,9 +65,9 @@ fn plain_events<'a>(parser: Parser<'a>) -> Option<Vec<Event<'a>>> {
                 if !plainly_safe_url(&dest_url) {
                     return None;
                 }
-                let mut a = format!("<a href=\"{}\"", attr_escape(&dest_url));
+                let mut a = format!("<a href=\"{}\"", crate::render::xml_escape(&dest_url));
                 if !title.is_empty() {
-                    a.push_str(&format!(" title=\"{}\"", attr_escape(&title)));
+                    a.push_str(&format!(" title=\"{}\"", crate::render::xml_escape(&title)));
                 }
                 a.push_str(&format!(" rel=\"{LINK_REL}\">"));
                 Event::InlineHtml(CowStr::from(a))
@@ -90,21 +90,6 @@ fn plainly_safe_url(url: &str) -> bool {
         .iter()
         .any(|p| lower.starts_with(p))
         || !url.contains(':')
-}
-
-fn attr_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
