@@ -135,7 +135,9 @@ fn load(n: usize, interval: &str, secs: u64) -> serde_json::Value {
     let (cpu_b, wall_b) = (cpu_seconds(pid), t0.elapsed());
     let rss = status_kb(pid, "VmRSS:") / 1024.0;
     let peak = status_kb(pid, "VmHWM:") / 1024.0;
+    let stopping = Instant::now();
     stop(child);
+    let stop_secs = stopping.elapsed().as_secs_f64();
     let cpu = (cpu_b - cpu_a) / (wall_b - wall_a).as_secs_f64() * 100.0;
     let engine: Vec<serde_json::Value> = log_lines(dir.path())
         .into_iter()
@@ -166,6 +168,8 @@ fn load(n: usize, interval: &str, secs: u64) -> serde_json::Value {
         "lateness_p50_ms": num("lateness_p50_ms"),
         "lateness_p99_ms": num("lateness_p99_ms"),
         "db_bytes_per_check": bytes / rows as u64,
+        "stop_secs": (stop_secs * 10.0).round() / 10.0,
+        "run_secs": (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     })
 }
 

@@ -17,8 +17,13 @@ pub const CANNOT_JUDGE: &str = "cannot judge: no monitored target is reachable (
 
 #[derive(Debug, Default)]
 pub struct NetworkJudge {
-    /// Network monitors by id: their endpoint, and whether their latest check reached it.
-    monitors: HashMap<String, (String, bool)>,
+    /// Network monitors by id: whether their latest check reached the target.
+    reached: HashMap<String, bool>,
+    /// How many of them did not (kept up to date: judging is O(1) per result, it runs for
+    /// every check of tens of thousands of monitors).
+    unreachable: usize,
+    /// How many different endpoints they check.
+    endpoints: usize,
     /// Since when no target has been reachable.
     impaired_since: Option<DateTime<Utc>>,
 }
@@ -27,11 +32,16 @@ impl NetworkJudge {
     /// A judge for these network monitors (id, endpoint), all presumed reachable until a check
     /// says otherwise.
     pub fn new(monitors: impl IntoIterator<Item = (String, String)>) -> NetworkJudge {
+        let mut reached = HashMap::new();
+        let mut endpoints = HashSet::new();
+        for (id, endpoint) in monitors {
+            reached.insert(id, true);
+            endpoints.insert(endpoint);
+        }
         NetworkJudge {
-            monitors: monitors
-                .into_iter()
-                .map(|(id, endpoint)| (id, (endpoint, true)))
-                .collect(),
+            reached,
+            unreachable: 0,
+            endpoints: endpoints.len(),
             impaired_since: None,
         }
     }
@@ -41,14 +51,18 @@ impl NetworkJudge {
     pub fn judge(&mut self, results: &mut [CheckResult]) {
         for r in results.iter_mut() {
             let Some(reached) = r.reached else { continue };
-            let Some(entry) = self.monitors.get_mut(&r.monitor) else {
+            let Some(last) = self.reached.get_mut(&r.monitor) else {
                 continue;
             };
-            entry.1 = reached;
-            let endpoints: HashSet<&str> =
-                self.monitors.values().map(|(e, _)| e.as_str()).collect();
-            let none_reachable = endpoints.len() >= 2 && self.monitors.values().all(|(_, ok)| !ok);
-            if none_reachable {
+            if *last != reached {
+                *last = reached;
+                if reached {
+                    self.unreachable -= 1;
+                } else {
+                    self.unreachable += 1;
+                }
+            }
+            if self.endpoints >= 2 && self.unreachable == self.reached.len() {
                 self.impaired_since.get_or_insert(r.at);
                 if r.outcome == Outcome::Down {
                     r.outcome = Outcome::Inconclusive;
