@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every Pharos benchmark, then one table of the figures with their targets
-# (also target/bench/report.json). About 15 minutes on 2 cores from a fresh clone (8.5 of them
+# (also target/bench/report.json). About 14 minutes on 2 cores from a fresh clone (8 of them
 # compiling); nothing fails on a time.
 #   bash benches/run-all.sh
 # Sizes and run lengths: PHAROS_BENCH_SIZES, PHAROS_CHANGE_SIZES, PHAROS_PUBLISH_SIZES,
