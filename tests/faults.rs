@@ -36,12 +36,14 @@ impl Rng {
     }
 }
 
-fn start(site: &TestSite, log: &Path) -> Child {
+/// `pharos run` in `site`, logging JSON to the end of `log`, with extra environment.
+fn start_env(site: &TestSite, log: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("pharos"))
         .args(["--log-format", "json", "run"])
         .current_dir(site.path())
         .env_remove("PHAROS_CONFIG")
         .env_remove("PHAROS_FAILPOINT")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(
             std::fs::OpenOptions::new()
@@ -52,6 +54,10 @@ fn start(site: &TestSite, log: &Path) -> Child {
         )
         .spawn()
         .unwrap()
+}
+
+fn start(site: &TestSite, log: &Path) -> Child {
+    start_env(site, log, &[])
 }
 
 fn kill9(child: &mut Child) {
@@ -380,18 +386,6 @@ fn engine_lines(log: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn start_with_stats(site: &TestSite, log: &Path) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("pharos"))
-        .args(["--log-format", "json", "run"])
-        .current_dir(site.path())
-        .env_remove("PHAROS_CONFIG")
-        .env("PHAROS_STATS_SECS", "2")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
 /// The S3 store goes away during several state changes, then comes back; another store accepts
 /// connections and never answers. Checks keep their schedule throughout (lateness p99 under
 /// 1 s, one result a second each), and the bucket converges to the newest state after recovery.
@@ -422,7 +416,7 @@ fn a_store_outage_delays_nothing_and_converges() {
     ));
     site.write("config.yaml", &config);
     let log = site.path().join("daemon.log");
-    let mut daemon = start_with_stats(&site, &log);
+    let mut daemon = start_env(&site, &log, &[("PHAROS_STATS_SECS", "2")]);
     wait_until(30, "first publish", || s3.object("index.html").is_some());
 
     s3.stop();
