@@ -112,8 +112,7 @@ impl Pipeline {
         self.dirty_since.get_or_insert_with(Instant::now);
     }
 
-    fn record(&mut self, batch: &[CheckResult]) {
-        let mut batch = batch.to_vec();
+    fn record(&mut self, mut batch: Vec<CheckResult>) {
         let impaired = self.network.impaired_since();
         self.network.judge(&mut batch);
         if self.network.impaired_since().is_some() != impaired.is_some() {
@@ -429,7 +428,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
             Err(RecvTimeoutError::Timeout) => {}
         }
         if !batch.is_empty() && (batch.len() >= BATCH_MAX || stop || timeout <= BATCH_WAIT) {
-            p.record(&batch);
+            p.record(std::mem::take(&mut batch));
             batch.clear();
         }
         let now = clock();
@@ -456,7 +455,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         }
         if stop {
             if !batch.is_empty() {
-                p.record(&batch);
+                p.record(std::mem::take(&mut batch));
             }
             if p.dirty_since.is_some() {
                 p.render(clock());
