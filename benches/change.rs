@@ -53,7 +53,9 @@ impl Bench {
     /// Build and publish once, returning the time to the folder and to the bucket.
     fn build_and_publish(&mut self, started: Instant) -> Sample {
         let built = build_site(&mut self.store, &self.config, None, self.now, &mut self.inc)
-            .expect("build");
+            .expect("build")
+            .written()
+            .expect("write");
         let to_folder = started.elapsed();
         let report = self
             .rt

@@ -263,7 +263,8 @@ pub fn build_with(
     out: Option<&Path>,
     now: DateTime<Utc>,
 ) -> Result<(BuildReport, Snapshot)> {
-    build_site(store, config, out, now, &mut Incremental::default()).map(|b| (b.report, b.snapshot))
+    let built = build_site(store, config, out, now, &mut Incremental::default())?.written()?;
+    Ok((built.report, built.snapshot))
 }
 
 /// Everything one build produced.
@@ -273,6 +274,20 @@ pub struct Built {
     /// The rendered site, for publishers (the same bytes as the folder; its manifest is
     /// `report.write.manifest`).
     pub site: std::sync::Arc<Site>,
+    /// Why the output folder could not be written (full disk, read-only, ...). The folder keeps
+    /// its previous site and `report.write` lists nothing changed; the rendered site is whole
+    /// and can still go to the publish targets.
+    pub write_error: Option<anyhow::Error>,
+}
+
+impl Built {
+    /// The build as a result: an error if the output folder was not written.
+    pub fn written(self) -> Result<Built> {
+        match self.write_error {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
 }
 
 /// The pipeline, keeping the rendered site (to publish it). With a fresh [`Incremental`] this
@@ -303,14 +318,30 @@ pub fn build_site(
         &known,
         &mut inc.manifest_memo,
     );
-    let write = match &inc.wrote {
+    let manifest = std::sync::Arc::new(manifest);
+    let written = match &inc.wrote {
         Some((previous, stamp)) => {
-            output::write_changes_with(&site, &out, manifest, Some((previous, *stamp)))
+            output::write_changes_with(&site, &out, manifest.clone(), Some((previous, *stamp)))
         }
-        None => output::write_site_with(&site, &out, manifest),
+        None => output::write_site_with(&site, &out, manifest.clone()),
     }
-    .with_context(|| format!("cannot write the site to {}", out.display()))?;
-    inc.wrote = output::manifest_stamp(&out).map(|stamp| (write.manifest.clone(), stamp));
+    .with_context(|| format!("cannot write the site to {}", out.display()));
+    let (write, write_error) = match written {
+        Ok(write) => {
+            inc.wrote = output::manifest_stamp(&out).map(|stamp| (write.manifest.clone(), stamp));
+            (write, None)
+        }
+        // The folder keeps its previous site (see `output`); the rendered one is still whole.
+        Err(e) => (
+            WriteReport {
+                files: site.files.len(),
+                bytes: site.files.values().map(|f| f.bytes.len() as u64).sum(),
+                manifest,
+                ..Default::default()
+            },
+            Some(e),
+        ),
+    };
     let report = BuildReport {
         out,
         write,
@@ -324,5 +355,6 @@ pub fn build_site(
         report,
         snapshot,
         site: std::sync::Arc::new(site),
+        write_error,
     })
 }

@@ -86,6 +86,8 @@ struct Pipeline {
     network: monitor::network::NetworkJudge,
     /// Check results the store could not take yet (locked by another process, disk full).
     unrecorded: Vec<CheckResult>,
+    /// Failed writes of the output folder in a row (full disk, read-only): sets the retry.
+    write_failures: u32,
 }
 
 /// How many unrecorded check results are kept while the store is unavailable.
@@ -155,6 +157,7 @@ impl Pipeline {
                 // Kept and tried again with the next results; a store that stays unavailable
                 // costs memory only up to a bound (the oldest are dropped, and it says so).
                 error!(
+                    store = %self.config.database_path().display(),
                     "cannot record {} check results (kept, will retry): {e:#}",
                     batch.len()
                 );
@@ -247,9 +250,37 @@ impl Pipeline {
             now,
             &mut self.inc,
         ) {
-            Ok(built) => {
+            Ok(mut built) => {
+                let write_error = built.write_error.take();
                 let built = Arc::new(built);
                 let (report, snap) = (&built.report, &built.snapshot);
+                if let Some(e) = write_error {
+                    self.write_failures += 1;
+                    let retry = (5i64 << self.write_failures.min(4).saturating_sub(1)).min(30);
+                    let targets = if self.publish_tx.is_some() {
+                        "; publish targets still get the new one"
+                    } else {
+                        ""
+                    };
+                    error!(
+                        failures = self.write_failures,
+                        retry_in_s = retry,
+                        "the output folder keeps its previous site{targets}:\n{e:#}"
+                    );
+                    self.after_snapshot(snap, now);
+                    self.wake_at = self.wake_at.min(now + chrono::Duration::seconds(retry));
+                    if let Some(tx) = &self.publish_tx {
+                        let _ = tx.send(built.clone());
+                    }
+                    return;
+                }
+                if self.write_failures > 0 {
+                    info!(
+                        after = self.write_failures,
+                        "the output folder is written again"
+                    );
+                    self.write_failures = 0;
+                }
                 info!(
                     files = report.write.files,
                     changed = report.write.changed.len(),
@@ -450,7 +481,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
                 p.config.store.rollup_retention.0,
             );
             if let Err(e) = p.store.rollup(now, p.config.tz(), raw, keep) {
-                error!("rollup failed: {e:#}");
+                error!(store = %p.config.database_path().display(), "rollup failed (tried again at the next one): {e:#}");
             }
         }
         if stop {
@@ -880,6 +911,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         inc: build::Incremental::default(),
         network: network_judge(&monitors),
         unrecorded: Vec::new(),
+        write_failures: 0,
     };
     let thread = std::thread::Builder::new()
         .name("pharos-pipeline".into())

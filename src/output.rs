@@ -136,7 +136,10 @@ impl Manifest {
             };
             let text = serde_json::to_string(&file).context("cannot serialize the manifest")?;
             let tmp = dir.join(format!("{name}.tmp"));
-            std::fs::write(&tmp, text + "\n").context("cannot write the manifest")?;
+            if let Err(e) = std::fs::write(&tmp, text + "\n") {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+            }
             std::fs::rename(&tmp, dir.join(name)).context("cannot replace the manifest")
         };
         if !previous.is_some_and(|p| p.files.same_history(&self.files)) {
@@ -213,11 +216,11 @@ fn check_replaceable(out: &Path) -> Result<()> {
 
 /// Write `site` as the new content of `out`, atomically.
 pub fn write_site(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
-    write_site_with(site, out, Manifest::of(site, cache))
+    write_site_with(site, out, Manifest::of(site, cache).into())
 }
 
 /// [`write_site`] with the site's manifest already made.
-pub fn write_site_with(site: &Site, out: &Path, manifest: Manifest) -> Result<WriteReport> {
+pub fn write_site_with(site: &Site, out: &Path, manifest: Arc<Manifest>) -> Result<WriteReport> {
     check_replaceable(out)?;
     for path in site.files.keys() {
         check_relative(path)?;
@@ -266,7 +269,7 @@ pub fn write_site_with(site: &Site, out: &Path, manifest: Manifest) -> Result<Wr
             .collect();
         report.removed.sort();
         manifest.write(&staging, None)?;
-        report.manifest = manifest.into();
+        report.manifest = manifest;
         for keep in KEEP {
             if out.join(keep).is_file() {
                 std::fs::copy(out.join(keep), staging.join(keep))
@@ -301,7 +304,7 @@ pub fn rank(path: &str, class: CacheClassName) -> u8 {
 /// component touches a handful of files, not the whole history. Any other folder gets
 /// [`write_site`]'s full swap.
 pub fn write_changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
-    write_changes_with(site, out, Manifest::of(site, cache), None)
+    write_changes_with(site, out, Manifest::of(site, cache).into(), None)
 }
 
 /// When and how big the manifest files of `out` were written: if that is unchanged, the folder
@@ -322,7 +325,7 @@ pub fn manifest_stamp(out: &Path) -> Option<ManifestStamp> {
 pub fn write_changes_with(
     site: &Site,
     out: &Path,
-    manifest: Manifest,
+    manifest: Arc<Manifest>,
     previous: Option<(&Manifest, ManifestStamp)>,
 ) -> Result<WriteReport> {
     let read;
@@ -377,25 +380,43 @@ pub fn write_changes_with(
         bytes: site_bytes(site),
         ..Default::default()
     };
-    for path in changed {
-        let target = out.join(path);
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+    // Every changed file is written beside its target first; only when all of them are on disk
+    // are they renamed into place. A full disk or a read-only folder fails before the folder
+    // changes (and the files written so far are removed), so the site is never half new.
+    let mut staged: Vec<(PathBuf, PathBuf, &String)> = Vec::with_capacity(changed.len());
+    let written = (|| -> Result<()> {
+        for path in changed {
+            let file = site
+                .files
+                .get(path)
+                .with_context(|| format!("{path} is in the manifest but not in the site"))?;
+            let target = out.join(path);
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let tmp = target.with_file_name(format!(
+                ".{}.tmp",
+                target
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("file")
+            ));
+            staged.push((tmp, target, path));
+            let tmp = &staged[staged.len() - 1].0;
+            std::fs::write(tmp, &file.bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
         }
-        let tmp = target.with_file_name(format!(
-            ".{}.tmp",
-            target
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("file")
-        ));
-        let file = site
-            .files
-            .get(path)
-            .with_context(|| format!("{path} is in the manifest but not in the site"))?;
-        std::fs::write(&tmp, &file.bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        for (tmp, _, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+            remove_empty_parents(tmp, out);
+        }
+        return Err(e);
+    }
+    for (tmp, target, path) in staged {
         std::fs::rename(&tmp, &target)
             .with_context(|| format!("cannot replace {}", target.display()))?;
         report.changed.push(path.clone());
@@ -409,21 +430,25 @@ pub fn write_changes_with(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("cannot delete {}", target.display())),
         }
-        // Remove folders left empty (incidents/<id>/), never the output folder itself.
-        let mut dir = target.parent();
-        while let Some(d) = dir.filter(|d| *d != out) {
-            if std::fs::remove_dir(d).is_err() {
-                break;
-            }
-            dir = d.parent();
-        }
+        remove_empty_parents(&target, out);
         report.removed.push(path.clone());
     }
     report.changed.sort();
     // Read back from disk, the history file may be missing or stale: write it again.
     manifest.write(out, (!stat).then_some(previous))?;
-    report.manifest = manifest.into();
+    report.manifest = manifest;
     Ok(report)
+}
+
+/// Remove the folders above `path` left empty (incidents/<id>/), never `out` itself.
+fn remove_empty_parents(path: &Path, out: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| *d != out && d.starts_with(out)) {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
 }
 
 /// The size of every file of `site`.
@@ -618,7 +643,7 @@ mod tests {
         first.files.history = Arc::new(site(&[("incidents/x/index.html", "x")]).files.live);
         let mut memo = None;
         let m1 = Manifest::of_known(&first, &cache, &|_| None, &mut memo);
-        let r1 = write_site_with(&first, &out, m1).unwrap();
+        let r1 = write_site_with(&first, &out, m1.into()).unwrap();
         assert_eq!(r1.changed, ["incidents/x/index.html", "index.html"]);
         assert_eq!(
             Manifest::read(&out).unwrap(),
@@ -640,7 +665,7 @@ mod tests {
             "the memo shares it"
         );
         let stamp = manifest_stamp(&out).unwrap();
-        let r2 = write_changes_with(&second, &out, m2, Some((&r1.manifest, stamp))).unwrap();
+        let r2 = write_changes_with(&second, &out, m2.into(), Some((&r1.manifest, stamp))).unwrap();
         assert_eq!(
             (r2.changed, r2.removed),
             (vec!["index.html".to_string()], vec![])
@@ -659,7 +684,7 @@ mod tests {
         third.files.history = Arc::new(site(&[("incidents/y/index.html", "y")]).files.live);
         let m3 = Manifest::of_known(&third, &cache, &|_| None, &mut memo);
         let stamp = manifest_stamp(&out).unwrap();
-        let r3 = write_changes_with(&third, &out, m3, Some((&r2.manifest, stamp))).unwrap();
+        let r3 = write_changes_with(&third, &out, m3.into(), Some((&r2.manifest, stamp))).unwrap();
         assert_eq!(
             (r3.changed, r3.removed),
             (

@@ -1,6 +1,7 @@
 //! Faults: `kill -9` at random points while the daemon checks, writes, renders, publishes and
-//! notifies; a second process holding SQLite's write lock. After each, nothing acknowledged is
-//! lost or duplicated and the published site converges to the truth.
+//! notifies; a second process holding SQLite's write lock; a store outage; a full disk and a
+//! read-only output folder (tmpfs volumes, so the test needs root: CI runs as root). After each,
+//! nothing acknowledged is lost or duplicated and the published site converges to the truth.
 //!
 //! The kill loop runs 20 kills here (CI); `PHAROS_KILLS=200 cargo test --test faults -- --ignored`
 //! runs the long form.
@@ -477,4 +478,284 @@ fn a_store_outage_delays_nothing_and_converges() {
         text.contains("hanging"),
         "the hanging target's failures are logged"
     );
+}
+
+/// A tmpfs of a fixed size mounted on a folder for the life of a test (unmounted when dropped,
+/// also when the test fails): a disk that really fills up, and that can be made read-only.
+struct Volume {
+    dir: std::path::PathBuf,
+}
+
+impl Volume {
+    /// `None` where this process may not mount (not root): the caller skips, but never in CI.
+    fn mount(dir: &Path, size: &str) -> Option<Volume> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                std::env::var_os("CI").is_none() && unsafe { libc::geteuid() } != 0,
+                "cannot mount a tmpfs on {} (the disk-full tests need root): {why}",
+                dir.display()
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root): {why}");
+            return None;
+        }
+        Some(Volume {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Fill the volume until the disk is full but for `leave` bytes; returns the filler's path.
+    fn fill(&self, leave: u64) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        loop {
+            match f.write_all(&chunk) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(leave)).unwrap();
+        path
+    }
+
+    fn read_only(&self, ro: bool) {
+        let opt = if ro { "remount,ro" } else { "remount,rw" };
+        let status = Command::new("mount")
+            .args(["-o", opt])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -o {opt} {}", self.dir.display());
+    }
+}
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// The output folder is whole: every file its manifest names has the bytes it says, and no
+/// temporary file is left behind.
+fn assert_folder_whole(out: &Path) {
+    use sha2::Digest;
+    let mut entries = serde_json::Map::new();
+    for name in [".pharos-manifest.json", ".pharos-manifest-history.json"] {
+        if let Ok(text) = std::fs::read_to_string(out.join(name)) {
+            let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+            entries.extend(m["files"].as_object().unwrap().clone());
+        }
+    }
+    assert!(!entries.is_empty(), "a manifest in {}", out.display());
+    for (path, e) in &entries {
+        let bytes = std::fs::read(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let sha = format!("{:x}", sha2::Sha256::digest(&bytes));
+        assert_eq!(
+            e["sha256"].as_str(),
+            Some(&sha[..]),
+            "{path} is not the file its manifest names"
+        );
+    }
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(!name.ends_with(".tmp"), "leftover {}", e.path().display());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+}
+
+fn status_in(out: &Path, component: &str) -> Option<String> {
+    let text = std::fs::read_to_string(out.join("api/v2/summary.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["components"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == component)
+        .and_then(|c| c["status"].as_str())
+        .map(String::from)
+}
+
+/// The disk holding the store and the output folder fills up, then the output folder becomes
+/// read-only. Each time: the daemon keeps running and says why in its log, the folder keeps its
+/// last whole site, the bucket still gets the new one, and when the condition clears the folder
+/// converges and the store is intact with no check result lost.
+#[test]
+fn a_full_disk_or_read_only_folder_keeps_the_last_site_and_recovers() {
+    let site = TestSite::empty();
+    let Some(data) = Volume::mount(&site.path().join("data"), "4m") else {
+        return;
+    };
+    let Some(out_vol) = Volume::mount(&site.path().join("out"), "4m") else {
+        return;
+    };
+    let target = HttpTarget::start();
+    let s3 = S3Server::start();
+    let mut config = format!(
+        "site:\n  title: Disk\n  base_url: https://disk.test\ndaemon:\n  listen: 127.0.0.1:{}\n  debounce: 20ms\nstore:\n  path: data/pharos.db\ncomponents:\n  - id: api\n    name: API\nmonitors:\n  - id: m\n    component: api\n    kind: http\n    url: {}\n    interval: 1s\n    timeout: 500ms\n    failure_threshold: 1\n    success_threshold: 1\n",
+        free_port(),
+        target.url("/")
+    );
+    config.push_str(
+        &common::s3::target_yaml(&s3.endpoint(), "")
+            .replace("publish:\n", "publish:\n  output: out/publish\n"),
+    );
+    site.write("config.yaml", &config);
+    let out = site.path().join("out/publish");
+    let db = site.path().join("data/pharos.db");
+    let log = site.path().join("daemon.log");
+    let mut daemon = start(&site, &log);
+    let bucket_status = || {
+        let text = s3.object("api/v2/summary.json")?;
+        let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        v["components"][0]["status"].as_str().map(String::from)
+    };
+    wait_until(30, "first publish", || {
+        status_in(&out, "api").as_deref() == Some("operational")
+            && bucket_status().as_deref() == Some("operational")
+    });
+    let checks = || -> i64 {
+        let c = Connection::open(&db).unwrap();
+        c.busy_timeout(Duration::from_secs(10)).unwrap();
+        c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
+            .unwrap()
+    };
+    let log_len = || std::fs::metadata(&log).unwrap().len() as usize;
+    let log_since = |from: usize| std::fs::read_to_string(&log).unwrap()[from..].to_string();
+    // A failing wait shows what the daemon said.
+    let wait = |secs: u64, what: &str, f: &mut dyn FnMut() -> bool| {
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_until(secs, what, f)));
+        if let Err(e) = r {
+            eprintln!("daemon log:\n{}", std::fs::read_to_string(&log).unwrap());
+            std::panic::resume_unwind(e);
+        }
+    };
+
+    // 1. The output folder's disk is full: the state changes, the folder cannot take it, the
+    //    bucket does.
+    let mark = log_len();
+    // Room for a few of the changed files, not all: the write fails half way.
+    let filler = out_vol.fill(16 << 10);
+    target.set(|a| a.status = 500);
+    wait(
+        30,
+        "the bucket gets the outage while the folder's disk is full",
+        &mut || bucket_status().as_deref() == Some("major_outage"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon kept running"
+    );
+    assert_eq!(
+        status_in(&out, "api").as_deref(),
+        Some("operational"),
+        "the folder keeps its last site"
+    );
+    assert_folder_whole(&out);
+    let said = log_since(mark);
+    assert!(
+        said.contains("No space left on device") && said.contains("keeps its previous site"),
+        "the log says the disk is full:\n{said}"
+    );
+    std::fs::remove_file(filler).unwrap();
+    wait(
+        40,
+        "the folder converges after the disk is freed",
+        &mut || status_in(&out, "api").as_deref() == Some("major_outage"),
+    );
+    assert_folder_whole(&out);
+
+    // 2. The store's disk is full: check results are kept in memory (the state cannot change
+    //    without the store), the published site stays whole, and all of it lands once freed.
+    let mark = log_len();
+    let before = checks();
+    let filler = data.fill(0);
+    let full_at = std::time::Instant::now();
+    target.set(|a| a.status = 200);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon kept running"
+    );
+    let said = log_since(mark);
+    assert!(
+        said.contains("database or disk is full") && said.contains("kept, will retry"),
+        "the log says the store's disk is full:\n{said}"
+    );
+    assert_folder_whole(&out);
+    std::fs::remove_file(filler).unwrap();
+    wait(
+        30,
+        "the recovery is published once the store's disk is freed",
+        &mut || {
+            status_in(&out, "api").as_deref() == Some("operational")
+                && bucket_status().as_deref() == Some("operational")
+        },
+    );
+    let full_secs = full_at.elapsed().as_secs() as i64;
+    wait(20, "the checks of the full time are recorded", &mut || {
+        checks() - before >= full_secs - 2
+    });
+    durable(&db);
+
+    // 3. The output folder is read-only.
+    let mark = log_len();
+    out_vol.read_only(true);
+    target.set(|a| a.status = 500);
+    wait(
+        30,
+        "the bucket gets the outage while the folder is read-only",
+        &mut || bucket_status().as_deref() == Some("major_outage"),
+    );
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon kept running"
+    );
+    assert_eq!(status_in(&out, "api").as_deref(), Some("operational"));
+    let said = log_since(mark);
+    assert!(
+        said.contains("Read-only file system"),
+        "the log says the folder is read-only:\n{said}"
+    );
+    // The one-shot `pharos publish` too: it fails for the folder, still publishes the bucket.
+    let one_shot = Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+        .arg("publish")
+        .current_dir(site.path())
+        .env_remove("PHAROS_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&one_shot.stderr);
+    assert!(!one_shot.status.success(), "publish fails:\n{stderr}");
+    assert!(
+        stderr.contains("Read-only file system") && stderr.contains("publishing the new one"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&one_shot.stdout).contains("target \"test\""),
+        "the bucket was still published"
+    );
+    out_vol.read_only(false);
+    wait(40, "the folder converges once writable", &mut || {
+        status_in(&out, "api").as_deref() == Some("major_outage")
+    });
+    assert_folder_whole(&out);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let _ = daemon.wait();
+    durable(&db);
 }

@@ -427,27 +427,40 @@ fn publish(
     out: Option<&std::path::Path>,
 ) -> Result<bool> {
     let mut store = crate::store::Store::open(&config.database_path())?;
-    let (site, manifest) = if dry_run {
+    let targets = config.publish.targets.iter().any(|t| t.enabled);
+    let (site, manifest, folder_ok) = if dry_run {
         let snap = crate::build::snapshot(config, &mut store, now)?;
         let site = crate::build::render_site(config, &snap)?;
         let manifest = crate::output::Manifest::of(&site, &config.publish.cache_control);
-        (std::sync::Arc::new(site), std::sync::Arc::new(manifest))
+        (
+            std::sync::Arc::new(site),
+            std::sync::Arc::new(manifest),
+            true,
+        )
     } else {
-        let b = crate::build::build_site(
+        let mut b = crate::build::build_site(
             &mut store,
             config,
             out,
             now,
             &mut crate::build::Incremental::default(),
         )?;
-        eprintln!(
-            "built {} files into {}",
-            b.report.write.files,
-            b.report.out.display()
-        );
-        (b.site, b.report.write.manifest)
+        let folder_ok = b.write_error.is_none();
+        match b.write_error.take() {
+            // A full or read-only disk does not keep the site from the targets.
+            Some(e) if targets => eprintln!(
+                "error: {e:#}\nthe output folder keeps its previous site; publishing the new one to the targets"
+            ),
+            Some(e) => return Err(e),
+            None => eprintln!(
+                "built {} files into {}",
+                b.report.write.files,
+                b.report.out.display()
+            ),
+        }
+        (b.site, b.report.write.manifest, folder_ok)
     };
-    if !config.publish.targets.iter().any(|t| t.enabled) {
+    if !targets {
         eprintln!(
             "no enabled publish targets in {}: the site is in the output folder only",
             config.file.display()
@@ -525,7 +538,7 @@ fn publish(
                 }
             }
         }
-        Ok::<bool, anyhow::Error>(all_ok)
+        Ok::<bool, anyhow::Error>(all_ok && folder_ok)
     })
 }
 
