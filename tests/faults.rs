@@ -325,7 +325,7 @@ fn kill_9_many_times() {
 /// Another process holds SQLite's write lock for longer than the daemon waits: the daemon
 /// says so, loses no check result once the lock is gone, and the database stays intact.
 #[test]
-fn a_long_write_lock_held_elsewhere_delays_but_loses_nothing() {
+fn a_long_read_or_write_held_elsewhere_delays_but_loses_nothing() {
     let target = HttpTarget::start();
     let site = TestSite::empty();
     site.write(
@@ -348,6 +348,29 @@ fn a_long_write_lock_held_elsewhere_delays_but_loses_nothing() {
         c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
             .unwrap()
     };
+    {
+        // A second process's long read: the daemon goes on writing (WAL) and publishing.
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        let seen: i64 = c
+            .query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
+            .unwrap();
+        let before = count();
+        target.set(|a| a.status = 500);
+        wait_until(10, "the outage published during the long read", || {
+            status_of(&site, "api").as_deref() == Some("major_outage")
+        });
+        assert!(count() > before, "checks recorded during the long read");
+        let still: i64 = c
+            .query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, still, "the reader kept its snapshot");
+        c.execute_batch("COMMIT").unwrap();
+        target.set(|a| a.status = 200);
+        wait_until(10, "recovered", || {
+            status_of(&site, "api").as_deref() == Some("operational")
+        });
+    }
     let before = count();
     {
         // A second process's long write: 12 s, longer than the daemon's 10 s busy timeout.
