@@ -174,6 +174,23 @@ fn main() {
             met: None,
         });
     }
+    for r in rows(&load("parse")) {
+        lines.push(Line {
+            area: "7 hostile input",
+            workload: format!(
+                "slowest 64 KiB input of {} for {}",
+                r["inputs"],
+                r["parser"].as_str().unwrap_or("")
+            ),
+            figure: format!(
+                "{:.1} ms ({})",
+                f(&r["slowest_ms"]),
+                r["slowest_input"].as_str().unwrap_or("")
+            ),
+            target: "< 50 ms",
+            met: Some(f(&r["slowest_ms"]) < 50.0),
+        });
+    }
     // From `bash benches/lighthouse.sh` (run separately: it needs node and chromium).
     for r in rows(&load("lighthouse")) {
         let score = |k: &str| r[k].as_u64().unwrap_or(0);

@@ -289,6 +289,12 @@ fn front_components(text: &str) -> Result<Vec<(String, String)>> {
         #[serde(default)]
         components: serde_yaml::Mapping,
     }
+    if let Some(pos) = crate::yamlpos::too_deep(yaml) {
+        anyhow::bail!(
+            "cannot read the front matter: brackets nested too deep at line {}",
+            pos.line + 1
+        );
+    }
     let front: Front = serde_yaml::from_str(yaml).context("cannot read the front matter")?;
     Ok(front
         .components

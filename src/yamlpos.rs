@@ -15,6 +15,33 @@ pub struct Pos {
     pub col: usize,
 }
 
+/// How deep flow collections (`[`, `{`) may nest. The YAML parser takes time growing with the
+/// square of the nesting (64 KiB of `[` took 2 s), and refuses more than 128 levels anyway, so
+/// deeper text is refused before it is parsed.
+pub const MAX_FLOW_DEPTH: usize = 128;
+
+/// Where flow nesting first goes deeper than [`MAX_FLOW_DEPTH`], counting every bracket (also
+/// in strings and comments: a document needs more than 128 unclosed ones there to be refused).
+pub fn too_deep(text: &str) -> Option<Pos> {
+    let mut depth = 0usize;
+    let (mut line, mut col) = (1, 0);
+    for c in text.chars() {
+        col += 1;
+        match c {
+            '\n' => (line, col) = (line + 1, 0),
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(Pos { line, col });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Positions of nodes (values) and of mapping keys by path.
 #[derive(Debug, Default)]
 pub struct Spans {
@@ -161,6 +188,27 @@ impl Spans {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_flow_nesting_deeper_than_the_limit() {
+        assert_eq!(too_deep("a: [1, {b: [2]}]\n"), None);
+        let ok = format!(
+            "a: {}{}\n",
+            "[".repeat(MAX_FLOW_DEPTH),
+            "]".repeat(MAX_FLOW_DEPTH)
+        );
+        assert_eq!(too_deep(&ok), None);
+        let deep = format!("a: 1\nb: {}\n", "[".repeat(40_000));
+        assert_eq!(
+            too_deep(&deep),
+            Some(Pos {
+                line: 2,
+                col: 4 + MAX_FLOW_DEPTH
+            })
+        );
+        // Closing brackets never go below zero.
+        assert_eq!(too_deep(&format!("{}[[", "]".repeat(1000))), None);
+    }
 
     #[test]
     fn paths_map_to_lines_and_columns() {

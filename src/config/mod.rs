@@ -684,6 +684,28 @@ fn refine(text: &str, pos: Pos, message: &str) -> Pos {
 
 /// Turn a serde_yaml error on `text` into a located problem. serde_yaml prefixes the path
 /// (`components[1]: unknown field ...`); we keep it as the entity.
+/// The problem with YAML nested deeper than [`crate::yamlpos::MAX_FLOW_DEPTH`], if it is.
+pub(crate) fn too_deep_problem(
+    file: &Path,
+    text: &str,
+    line_offset: usize,
+    entity: &str,
+) -> Option<Problem> {
+    let pos = crate::yamlpos::too_deep(text)?;
+    Some(Problem {
+        file: file.to_path_buf(),
+        pos: Pos {
+            line: pos.line + line_offset,
+            col: pos.col,
+        },
+        entity: entity.to_string(),
+        message: format!(
+            "brackets nested more than {} deep: YAML this deep is refused",
+            crate::yamlpos::MAX_FLOW_DEPTH
+        ),
+    })
+}
+
 pub(crate) fn yaml_problem(
     file: &Path,
     text: &str,
@@ -726,6 +748,9 @@ pub(crate) fn yaml_problem(
 impl Config {
     /// Parse and validate config text. `file` names it in messages and anchors relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Problems> {
+        if let Some(p) = too_deep_problem(file, text, 0, "config") {
+            return Err(Problems(vec![p]));
+        }
         let mut config: Config = serde_yaml::from_str(text)
             .map_err(|e| Problems(vec![yaml_problem(file, text, &e, 0, "config")]))?;
         config.file = file.to_path_buf();

@@ -36,9 +36,55 @@ pub fn render_markdown(md: &str) -> String {
         }
         None => {
             html::push_html(&mut raw, Parser::new_ext(md, opts));
+            if nesting(&raw) > MAX_NESTING {
+                // The sanitizer's time grows with the square of the nesting (64 KiB of `>` and
+                // an image took 18 s): such text is shown as it was written.
+                return format!("<pre>{}</pre>", crate::render::xml_escape(md));
+            }
             cleaner().clean(&raw).to_string()
         }
     }
+}
+
+/// How deep elements may nest in HTML given to the sanitizer (far beyond any incident text).
+const MAX_NESTING: usize = 256;
+
+/// How deep the elements of `html` nest at most: start tags count one up, end tags one down,
+/// void elements (`<br>`, `<img>`, ...) and self-closing tags nothing.
+fn nesting(html: &str) -> usize {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr",
+    ];
+    let (mut depth, mut max) = (0usize, 0usize);
+    let bytes = html.as_bytes();
+    let mut i = 0;
+    while let Some(off) = html[i..].find('<') {
+        i += off + 1;
+        if bytes.get(i) == Some(&b'/') {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        let name_len = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if name_len == 0 || !bytes[i].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = html[i..i + name_len].to_ascii_lowercase();
+        // The tag ends at the next `>` (a `<` first: an unfinished tag, left as it is).
+        let end = bytes[i..]
+            .iter()
+            .position(|b| *b == b'>' || *b == b'<')
+            .map_or(bytes.len(), |e| i + e);
+        let self_closing = bytes.get(end) == Some(&b'>') && bytes[end - 1] == b'/';
+        if !VOID.contains(&name.as_str()) && !self_closing {
+            depth += 1;
+            max = max.max(depth);
+        }
+    }
+    max
 }
 
 const OPTS: Options = Options::ENABLE_TABLES
@@ -94,7 +140,35 @@ fn plainly_safe_url(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{OPTS, render_markdown};
+    use super::{MAX_NESTING, OPTS, nesting, render_markdown};
+
+    #[test]
+    fn counts_nesting_of_elements_not_void_or_self_closing_ones() {
+        assert_eq!(nesting("<p>a<br>b<img src=x><br/></p><p><b>c</b></p>"), 2);
+        assert_eq!(nesting("<div><div><span/></div></div>"), 2);
+        assert_eq!(nesting("&lt;div&gt; <!-- c --> 1 < 2"), 0);
+        assert_eq!(nesting("<div\n<div\n<div"), 3);
+    }
+
+    #[test]
+    fn text_nested_too_deep_for_the_sanitizer_is_shown_as_written() {
+        // 64 KiB of `>` and an image took the sanitizer 18 s.
+        let md = format!(
+            "{} ![x](https://e.test/x.png) <script>alert(1)</script>",
+            ">".repeat(65_000)
+        );
+        let html = render_markdown(&md);
+        assert!(html.starts_with("<pre>&gt;&gt;&gt;"), "{}", &html[..40]);
+        assert!(!html.contains("<script") && !html.contains("<img"));
+        // Just under the limit: sanitized as usual.
+        let md = format!(
+            "{} ![x](https://e.test/x.png) *a*",
+            ">".repeat(MAX_NESTING - 2)
+        );
+        let html = render_markdown(&md);
+        assert!(html.contains("<blockquote>") && html.contains("<em>a</em>"));
+        assert!(!html.contains("<img"));
+    }
 
     #[test]
     fn keeps_formatting_and_drops_danger() {

@@ -431,6 +431,9 @@ fn front<T: for<'de> Deserialize<'de>>(
     entity: &str,
 ) -> Result<(T, Spans), Problem> {
     // Front matter starts on line 2 of the file.
+    if let Some(p) = crate::config::too_deep_problem(file, yaml, 1, entity) {
+        return Err(p);
+    }
     let value: T = serde_yaml::from_str(yaml).map_err(|e| {
         let mut p = yaml_problem(file, yaml, &e, 1, entity);
         if p.entity != entity {
