@@ -99,14 +99,7 @@ fn durable(db: &Path) -> Durable {
 }
 
 fn status_of(site: &TestSite, component: &str) -> Option<String> {
-    let text = std::fs::read_to_string(site.out().join("api/v2/summary.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["components"]
-        .as_array()?
-        .iter()
-        .find(|c| c["id"] == component)
-        .and_then(|c| c["status"].as_str())
-        .map(String::from)
+    status_in(&site.out(), component)
 }
 
 fn kill_loop(kills: usize) {
@@ -601,6 +594,7 @@ fn assert_folder_whole(out: &Path) {
     }
 }
 
+/// A component's status in the summary.json of the folder `out`.
 fn status_in(out: &Path, component: &str) -> Option<String> {
     let text = std::fs::read_to_string(out.join("api/v2/summary.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
