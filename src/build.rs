@@ -335,7 +335,7 @@ pub fn build_site(
         Err(e) => (
             WriteReport {
                 files: site.files.len(),
-                bytes: site.files.values().map(|f| f.bytes.len() as u64).sum(),
+                bytes: output::site_bytes(&site),
                 manifest,
                 ..Default::default()
             },

@@ -254,44 +254,49 @@ impl Pipeline {
                 let write_error = built.write_error.take();
                 let built = Arc::new(built);
                 let (report, snap) = (&built.report, &built.snapshot);
-                if let Some(e) = write_error {
-                    self.write_failures += 1;
-                    let retry = (5i64 << self.write_failures.min(4).saturating_sub(1)).min(30);
-                    let targets = if self.publish_tx.is_some() {
-                        "; publish targets still get the new one"
-                    } else {
-                        ""
-                    };
-                    error!(
-                        failures = self.write_failures,
-                        retry_in_s = retry,
-                        "the output folder keeps its previous site{targets}:\n{e:#}"
-                    );
-                    self.after_snapshot(snap, now);
-                    self.wake_at = self.wake_at.min(now + chrono::Duration::seconds(retry));
-                    if let Some(tx) = &self.publish_tx {
-                        let _ = tx.send(built.clone());
+                // A folder that cannot be written (full disk, read-only) keeps its last site and
+                // is tried again soon; the targets get the new site all the same.
+                let retry = match write_error {
+                    Some(e) => {
+                        self.write_failures += 1;
+                        let retry = (5i64 << self.write_failures.min(4).saturating_sub(1)).min(30);
+                        let targets = if self.publish_tx.is_some() {
+                            "; publish targets still get the new one"
+                        } else {
+                            ""
+                        };
+                        error!(
+                            failures = self.write_failures,
+                            retry_in_s = retry,
+                            "the output folder keeps its previous site{targets}:\n{e:#}"
+                        );
+                        Some(retry)
                     }
-                    return;
-                }
-                if self.write_failures > 0 {
-                    info!(
-                        after = self.write_failures,
-                        "the output folder is written again"
-                    );
-                    self.write_failures = 0;
-                }
-                info!(
-                    files = report.write.files,
-                    changed = report.write.changed.len(),
-                    cached_pages = self.inc.cache.hits,
-                    snapshot_ms = report.phases[0].1.as_millis() as u64,
-                    render_ms = report.phases[1].1.as_millis() as u64,
-                    write_ms = report.phases[2].1.as_millis() as u64,
-                    ms = report.phases.iter().map(|p| p.1.as_millis()).sum::<u128>(),
-                    "site written"
-                );
+                    None => {
+                        if self.write_failures > 0 {
+                            info!(
+                                after = self.write_failures,
+                                "the output folder is written again"
+                            );
+                            self.write_failures = 0;
+                        }
+                        info!(
+                            files = report.write.files,
+                            changed = report.write.changed.len(),
+                            cached_pages = self.inc.cache.hits,
+                            snapshot_ms = report.phases[0].1.as_millis() as u64,
+                            render_ms = report.phases[1].1.as_millis() as u64,
+                            write_ms = report.phases[2].1.as_millis() as u64,
+                            ms = report.phases.iter().map(|p| p.1.as_millis()).sum::<u128>(),
+                            "site written"
+                        );
+                        None
+                    }
+                };
                 self.after_snapshot(snap, now);
+                if let Some(retry) = retry {
+                    self.wake_at = self.wake_at.min(now + chrono::Duration::seconds(retry));
+                }
                 if let Some(tx) = &self.publish_tx {
                     let _ = tx.send(built.clone());
                 }

@@ -452,7 +452,7 @@ fn remove_empty_parents(path: &Path, out: &Path) {
 }
 
 /// The size of every file of `site`.
-fn site_bytes(site: &Site) -> u64 {
+pub fn site_bytes(site: &Site) -> u64 {
     site.files.values().map(|f| f.bytes.len() as u64).sum()
 }
 
