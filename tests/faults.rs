@@ -163,10 +163,12 @@ fn kill_loop(kills: usize) {
                     *n += 1;
                     let mut text = "---\ntitle: Admin incident\ncomponents:\n  desk: degraded_performance\n---\n".to_string();
                     for k in (0..*n).rev() {
+                        // Ten minutes apart, from 2026-11-21 10:00 (the long run writes hundreds).
+                        let at =
+                            common::t("2026-11-21T10:00:00Z") + chrono::Duration::minutes(10 * k);
                         text.push_str(&format!(
-                            "## 2026-11-2{} 1{}:00 UTC · {}\nUpdate {k}.\n\n",
-                            1 + k / 10,
-                            k % 10,
+                            "## {} · {}\nUpdate {k}.\n\n",
+                            at.format("%Y-%m-%d %H:%M UTC"),
                             if k == 0 {
                                 "investigating"
                             } else {
@@ -221,13 +223,17 @@ fn kill_loop(kills: usize) {
         || (0..MONITORS).all(|i| status_of(&site, &format!("c{i}")).as_deref() == Some(truth(i)));
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
     while !converged() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the site did not converge (seed {seed}): {:?}",
-            (0..MONITORS)
-                .map(|i| status_of(&site, &format!("c{i}")))
-                .collect::<Vec<_>>()
-        );
+        if std::time::Instant::now() >= deadline {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            panic!(
+                "the site did not converge (seed {seed}): {:?}\nlog (last lines first):\n{}",
+                (0..MONITORS)
+                    .map(|i| status_of(&site, &format!("c{i}")))
+                    .collect::<Vec<_>>(),
+                tail.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     // Every admin incident and each of its updates is imported and published.
