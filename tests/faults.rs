@@ -98,6 +98,14 @@ fn durable(db: &Path) -> Durable {
     Durable { rollups, incidents }
 }
 
+/// How many check results the store holds (waiting out another process's lock).
+fn check_count(db: &Path) -> i64 {
+    let c = Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(30)).unwrap();
+    c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
+        .unwrap()
+}
+
 fn status_of(site: &TestSite, component: &str) -> Option<String> {
     status_in(&site.out(), component)
 }
@@ -341,12 +349,6 @@ fn a_long_read_or_write_held_elsewhere_delays_but_loses_nothing() {
         status_of(&site, "api").as_deref() == Some("operational")
     });
     let db = site.path().join("pharos.db");
-    let count = || -> i64 {
-        let c = Connection::open(&db).unwrap();
-        c.busy_timeout(Duration::from_secs(30)).unwrap();
-        c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
-            .unwrap()
-    };
     {
         // A second process's long read: the daemon goes on writing (WAL) and publishing.
         let c = Connection::open(&db).unwrap();
@@ -354,12 +356,15 @@ fn a_long_read_or_write_held_elsewhere_delays_but_loses_nothing() {
         let seen: i64 = c
             .query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
             .unwrap();
-        let before = count();
+        let before = check_count(&db);
         target.set(|a| a.status = 500);
         wait_until(10, "the outage published during the long read", || {
             status_of(&site, "api").as_deref() == Some("major_outage")
         });
-        assert!(count() > before, "checks recorded during the long read");
+        assert!(
+            check_count(&db) > before,
+            "checks recorded during the long read"
+        );
         let still: i64 = c
             .query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
             .unwrap();
@@ -370,7 +375,7 @@ fn a_long_read_or_write_held_elsewhere_delays_but_loses_nothing() {
             status_of(&site, "api").as_deref() == Some("operational")
         });
     }
-    let before = count();
+    let before = check_count(&db);
     {
         // A second process's long write: 12 s, longer than the daemon's 10 s busy timeout.
         let c = Connection::open(&db).unwrap();
@@ -382,7 +387,7 @@ fn a_long_read_or_write_held_elsewhere_delays_but_loses_nothing() {
     wait_until(30, "the outage published after the lock", || {
         status_of(&site, "api").as_deref() == Some("major_outage")
     });
-    let after = count();
+    let after = check_count(&db);
     // One check a second: the results of the locked time were kept and written after it.
     assert!(
         after - before >= 10,
@@ -444,13 +449,7 @@ fn a_store_outage_delays_nothing_and_converges() {
 
     s3.stop();
     let db = site.path().join("pharos.db");
-    let checks = || -> i64 {
-        let c = Connection::open(&db).unwrap();
-        c.busy_timeout(Duration::from_secs(5)).unwrap();
-        c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
-            .unwrap()
-    };
-    let before = checks();
+    let before = check_count(&db);
     let outage = std::time::Instant::now();
     for i in 0..4 {
         target.set(|a| a.status = if i % 2 == 0 { 500 } else { 200 });
@@ -469,7 +468,7 @@ fn a_store_outage_delays_nothing_and_converges() {
         status_of(&site, "api").as_deref() == Some("major_outage")
     });
     let secs = outage.elapsed().as_secs() as i64;
-    let during = checks() - before;
+    let during = check_count(&db) - before;
     assert!(
         during >= secs - 2,
         "{during} checks in {secs} s of store outage: checks fell behind"
@@ -602,8 +601,15 @@ fn assert_folder_whole(out: &Path) {
 
 /// A component's status in the summary.json of the folder `out`.
 fn status_in(out: &Path, component: &str) -> Option<String> {
-    let text = std::fs::read_to_string(out.join("api/v2/summary.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    status_from(
+        &std::fs::read(out.join("api/v2/summary.json")).ok()?,
+        component,
+    )
+}
+
+/// A component's status in the bytes of a summary.json.
+fn status_from(summary: &[u8], component: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(summary).ok()?;
     v["components"]
         .as_array()?
         .iter()
@@ -641,21 +647,11 @@ fn a_full_disk_or_read_only_folder_keeps_the_last_site_and_recovers() {
     let db = site.path().join("data/pharos.db");
     let log = site.path().join("daemon.log");
     let mut daemon = start(&site, &log);
-    let bucket_status = || {
-        let text = s3.object("api/v2/summary.json")?;
-        let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
-        v["components"][0]["status"].as_str().map(String::from)
-    };
+    let bucket_status = || status_from(&s3.object("api/v2/summary.json")?, "api");
     wait_until(30, "first publish", || {
         status_in(&out, "api").as_deref() == Some("operational")
             && bucket_status().as_deref() == Some("operational")
     });
-    let checks = || -> i64 {
-        let c = Connection::open(&db).unwrap();
-        c.busy_timeout(Duration::from_secs(10)).unwrap();
-        c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0))
-            .unwrap()
-    };
     let log_len = || std::fs::metadata(&log).unwrap().len() as usize;
     let log_since = |from: usize| std::fs::read_to_string(&log).unwrap()[from..].to_string();
     // A failing wait shows what the daemon said.
@@ -706,7 +702,7 @@ fn a_full_disk_or_read_only_folder_keeps_the_last_site_and_recovers() {
     // 2. The store's disk is full: check results are kept in memory (the state cannot change
     //    without the store), the published site stays whole, and all of it lands once freed.
     let mark = log_len();
-    let before = checks();
+    let before = check_count(&db);
     let filler = data.fill(0);
     let full_at = std::time::Instant::now();
     target.set(|a| a.status = 200);
@@ -732,7 +728,7 @@ fn a_full_disk_or_read_only_folder_keeps_the_last_site_and_recovers() {
     );
     let full_secs = full_at.elapsed().as_secs() as i64;
     wait(20, "the checks of the full time are recorded", &mut || {
-        checks() - before >= full_secs - 2
+        check_count(&db) - before >= full_secs - 2
     });
     durable(&db);
 

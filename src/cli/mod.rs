@@ -445,19 +445,24 @@ fn publish(
             now,
             &mut crate::build::Incremental::default(),
         )?;
-        let folder_ok = b.write_error.is_none();
-        match b.write_error.take() {
+        let folder_ok = match b.write_error.take() {
             // A full or read-only disk does not keep the site from the targets.
-            Some(e) if targets => eprintln!(
-                "error: {e:#}\nthe output folder keeps its previous site; publishing the new one to the targets"
-            ),
+            Some(e) if targets => {
+                eprintln!(
+                    "error: {e:#}\nthe output folder keeps its previous site; publishing the new one to the targets"
+                );
+                false
+            }
             Some(e) => return Err(e),
-            None => eprintln!(
-                "built {} files into {}",
-                b.report.write.files,
-                b.report.out.display()
-            ),
-        }
+            None => {
+                eprintln!(
+                    "built {} files into {}",
+                    b.report.write.files,
+                    b.report.out.display()
+                );
+                true
+            }
+        };
         (b.site, b.report.write.manifest, folder_ok)
     };
     if !targets {
