@@ -79,19 +79,28 @@ pub fn new_id(config: &Config, kind: Kind, title: &str, at: DateTime<Utc>) -> St
     }
     let slug = slug.trim_end_matches('-');
     let slug = if slug.is_empty() { kind.noun() } else { slug };
+    unique_id(&folder(config, kind), &dated(config, at, slug))
+}
+
+/// `<local date>-<rest>`: ids start with the site's local date (an incident opened at 00:30 in
+/// Berlin is dated that day, not the day before in UTC).
+pub fn dated(config: &Config, at: DateTime<Utc>, rest: &str) -> String {
     let day = crate::time::local_day(at, config.tz());
-    let base = format!("{}-{slug}", day.format("%Y-%m-%d"));
-    let dir = folder(config, kind);
+    format!("{}-{rest}", day.format("%Y-%m-%d"))
+}
+
+/// `base`, or `base-2`, `base-3`, ...: the first without a file in `dir` (no daily cap).
+pub fn unique_id(dir: &Path, base: &str) -> String {
     (1..)
         .map(|n| {
             if n == 1 {
-                base.clone()
+                base.to_string()
             } else {
                 format!("{base}-{n}")
             }
         })
         .find(|id| !dir.join(format!("{id}.md")).exists())
-        .unwrap_or(base)
+        .expect("some suffix is free")
 }
 
 /// `api=major_outage` or `api` (then `default`); checks the id against the config.
@@ -241,34 +250,36 @@ pub fn incident_update(
     at: DateTime<Utc>,
 ) -> Result<PathBuf> {
     edit_file(config, Kind::Incident, id, |text| {
-        let text = if components.is_empty() {
-            text.to_string()
-        } else {
-            let mut current = front_components(text)?;
-            for (cid, s) in components {
-                match current.iter_mut().find(|(c, _)| c == cid) {
-                    // Operational is not an effect: the component is no longer affected.
-                    Some(_) if *s == ComponentStatus::Operational => {
-                        current.retain(|(c, _)| c != cid)
-                    }
-                    Some(e) => e.1 = s.to_string(),
-                    None if *s == ComponentStatus::Operational => {}
-                    None => current.push((cid.clone(), s.to_string())),
-                }
-            }
-            let block = current
-                .iter()
-                .map(|(c, s)| format!("  {c}: {s}\n"))
-                .collect::<String>();
-            let block = if block.is_empty() {
-                String::new()
-            } else {
-                format!("components:\n{block}")
-            };
-            set_front_key(text, "components", &block)?
-        };
+        let text = set_components(text, components)?;
         write::add_update(&text, at, status.as_str(), &demote_headings(message))
     })
+}
+
+/// Change the `components:` effects of an incident file: `operational` removes a component (it
+/// is no longer affected), any other status sets or adds it. Nothing else changes.
+pub fn set_components(text: &str, changes: &[(String, ComponentStatus)]) -> Result<String> {
+    if changes.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut current = front_components(text)?;
+    for (cid, s) in changes {
+        match current.iter_mut().find(|(c, _)| c == cid) {
+            Some(_) if *s == ComponentStatus::Operational => current.retain(|(c, _)| c != cid),
+            Some(e) => e.1 = s.to_string(),
+            None if *s == ComponentStatus::Operational => {}
+            None => current.push((cid.clone(), s.to_string())),
+        }
+    }
+    let block = current
+        .iter()
+        .map(|(c, s)| format!("  {c}: {s}\n"))
+        .collect::<String>();
+    let block = if block.is_empty() {
+        String::new()
+    } else {
+        format!("components:\n{block}")
+    };
+    set_front_key(text, "components", &block)
 }
 
 /// Attach a postmortem: an update with status `postmortem`.
@@ -282,7 +293,7 @@ pub fn incident_postmortem(
 }
 
 /// The `components:` mapping of an incident file's front matter, as (id, status text).
-fn front_components(text: &str) -> Result<Vec<(String, String)>> {
+pub fn front_components(text: &str) -> Result<Vec<(String, String)>> {
     let (yaml, _) = split_front(text)?;
     #[derive(serde::Deserialize)]
     struct Front {

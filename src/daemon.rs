@@ -9,8 +9,6 @@
 
 use crate::build;
 use crate::config::{Config, ScheduleAction};
-use crate::content::write as content_write;
-use crate::model::{ComponentStatus, IncidentStatus};
 use crate::monitor::{self, CheckResult, Checker, Level, Monitor};
 use crate::snapshot::Snapshot;
 use crate::store::{Store, Transition};
@@ -171,8 +169,8 @@ impl Pipeline {
         }
     }
 
-    /// A confirmed change: log it, open or resolve the automatic incident. Returns whether a
-    /// content file was written.
+    /// A confirmed change: log it, open, update or resolve the automatic incident. Returns
+    /// whether a content file was written.
     fn transition(&mut self, t: &Transition) -> bool {
         info!(monitor = %t.monitor, component = %t.component, from = t.from.as_str(), to = t.to.as_str(), "confirmed");
         let Some(m) = self.monitors.get(&t.monitor).cloned() else {
@@ -182,63 +180,39 @@ impl Pipeline {
             // Logged above; nothing public (no incident) comes from a private monitor.
             return false;
         }
-        let incidents = self
-            .config
-            .content_path()
-            .join(crate::content::INCIDENTS_DIR);
-        if t.to == Level::Down && t.open_incident.is_none() && m.incident.open && !t.in_maintenance
-        {
-            // Remember the id before writing the file: after a crash in between, the monitor still
-            // knows its incident (and resolving a missing file only logs), so none is duplicated.
-            let opened = free_incident_id(&incidents, &m, t.at).and_then(|id| {
-                self.store.set_open_incident(&m.id, Some(&id))?;
-                let text = content_write::incident_text(
-                    &m.incident.title,
-                    &m.component,
-                    m.down_status.max(ComponentStatus::DegradedPerformance),
-                    true,
-                    t.at,
-                    IncidentStatus::Investigating,
-                    &m.incident.message,
-                );
-                if let Err(e) = content_write::create(&incidents.join(format!("{id}.md")), &text) {
-                    let _ = self.store.set_open_incident(&m.id, None);
-                    return Err(e);
-                }
-                Ok(id)
-            });
-            match opened {
-                Ok(id) => {
-                    info!(monitor = %m.id, incident = %id, "opened incident");
-                    return true;
-                }
-                Err(e) => error!(monitor = %m.id, "cannot open an incident: {e:#}"),
+        // The monitor's incident is read from the store now, not from when the batch started:
+        // one batch may hold both the failure and the recovery (a store that was busy).
+        let done = if t.to == Level::Down {
+            if !m.incident.open || t.in_maintenance {
+                return false;
             }
-        } else if t.to != Level::Down
-            && let Some(id) = &t.open_incident
-        {
-            let path = incidents.join(format!("{id}.md"));
-            let result = content_write::update(&path, |text| {
-                content_write::add_update(
-                    text,
-                    t.at,
-                    IncidentStatus::Resolved.as_str(),
-                    &m.incident.recovery,
-                )
-            });
-            match result {
-                Ok(()) => info!(monitor = %m.id, incident = %id, "resolved incident"),
-                // Deleted or edited by hand: the admin owns it now.
-                Err(e) => {
-                    warn!(monitor = %m.id, incident = %id, "did not resolve the incident: {e:#}")
-                }
+            crate::auto::down(&self.config, &mut self.store, &m, t.at)
+        } else if t.from == Level::Down {
+            crate::auto::recovered(&self.config, &mut self.store, &m, t.at)
+        } else {
+            return false;
+        };
+        match done {
+            Ok(crate::auto::Done::Opened(id)) => {
+                info!(monitor = %m.id, incident = %id, "opened incident")
             }
-            if let Err(e) = self.store.set_open_incident(&m.id, None) {
-                error!("cannot forget incident {id}: {e:#}");
+            Ok(crate::auto::Done::Updated(id, status)) => {
+                info!(monitor = %m.id, incident = %id, status = status.as_str(), "updated incident (an admin resolves it)")
             }
-            return true;
+            Ok(crate::auto::Done::Resolved(id)) => {
+                info!(monitor = %m.id, incident = %id, "resolved incident")
+            }
+            Ok(crate::auto::Done::Released(id)) => {
+                info!(monitor = %m.id, incident = %id, "the incident was resolved or removed by hand; nothing to do")
+            }
+            Ok(crate::auto::Done::Nothing) => return false,
+            // Edited by hand meanwhile (the admin's edit wins), or the folder is not writable.
+            Err(e) => {
+                warn!(monitor = %m.id, "did not write the automatic incident: {e:#}");
+                return false;
+            }
         }
-        false
+        true
     }
 
     fn render(&mut self, now: DateTime<Utc>) {
@@ -596,24 +570,6 @@ fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
             }
         }
     }
-}
-
-/// An unused incident id for `m`: `<date>-<monitor>`, then `-2`, `-3`, ...
-fn free_incident_id(dir: &Path, m: &Monitor, at: DateTime<Utc>) -> Result<String> {
-    let stem: String = format!("{}-{}", at.format("%Y-%m-%d"), m.id)
-        .chars()
-        .take(90)
-        .collect();
-    (1..100)
-        .map(|n| {
-            if n == 1 {
-                stem.clone()
-            } else {
-                format!("{stem}-{n}")
-            }
-        })
-        .find(|id| !dir.join(format!("{id}.md")).exists())
-        .ok_or_else(|| anyhow::anyhow!("too many incidents for {} today", m.id))
 }
 
 /// What the monitor tasks did since the last report: checks run, and how late each started

@@ -4,6 +4,7 @@
 //! (pure) -> output (publish/ written atomically, with a manifest).
 
 pub mod admin;
+pub mod auto;
 pub mod build;
 pub mod cli;
 pub mod config;

@@ -85,8 +85,6 @@ fn the_daemon_keeps_the_site_true_to_what_it_observes() {
         "    token: hb-SECRET-token",
         "    interval: 1s",
         "    grace: 1s",
-        "    failure_threshold: 1",
-        "    success_threshold: 1",
         "    open_incident: false",
         "daemon:",
         "  listen: 127.0.0.1:PORT",

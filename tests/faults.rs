@@ -12,12 +12,14 @@ mod receivers;
 
 use common::s3::S3Server;
 use common::servers::HttpTarget;
-use common::{TestSite, free_port, wait_until};
+use common::{
+    TestSite, free_port, kill9, start_daemon as start, start_daemon_env as start_env, wait_until,
+};
 use receivers::HttpReceiver;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const MONITORS: usize = 6;
@@ -35,36 +37,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-/// `pharos run` in `site`, logging JSON to the end of `log`, with extra environment.
-fn start_env(site: &TestSite, log: &Path, env: &[(&str, &str)]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("pharos"))
-        .args(["--log-format", "json", "run"])
-        .current_dir(site.path())
-        .env_remove("PHAROS_CONFIG")
-        .env_remove("PHAROS_FAILPOINT")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
-}
-
-fn start(site: &TestSite, log: &Path) -> Child {
-    start_env(site, log, &[])
-}
-
-fn kill9(child: &mut Child) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
 }
 
 /// What the store holds that must never go backwards: rollup counts per monitor and hour,

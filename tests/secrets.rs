@@ -157,7 +157,6 @@ monitors:
     interval: 1s
     grace: 1s
     timeout: 1s
-    failure_threshold: 1
 notifications:
   - id: hook
     kind: webhook

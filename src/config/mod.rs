@@ -191,10 +191,14 @@ pub struct Monitor {
     pub interval: Dur,
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
-    #[serde(default = "default_failure_threshold")]
-    pub failure_threshold: u32,
-    #[serde(default = "default_success_threshold")]
-    pub success_threshold: u32,
+    /// Results in a row that confirm a worse level (default 3; not for heartbeats, whose
+    /// silence past `interval` + `grace` is the confirmed failure).
+    #[serde(default)]
+    pub failure_threshold: Option<u32>,
+    /// Results in a row that confirm a better level (default 2; not for heartbeats: one ping is
+    /// the recovery).
+    #[serde(default)]
+    pub success_threshold: Option<u32>,
     /// What the component becomes when this monitor confirms it down.
     #[serde(default = "default_down_status")]
     pub down_status: ComponentStatus,
@@ -259,6 +263,23 @@ pub struct Monitor {
     pub incident_message: Option<Text>,
     #[serde(default)]
     pub recovery_message: Option<Text>,
+    /// What recovery does to the automatic incident (see [`AutoResolve`]).
+    #[serde(default)]
+    pub auto_resolve: AutoResolve,
+}
+
+/// Whether a monitor's recovery resolves the automatic incident it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoResolve {
+    /// Resolve it unless an admin has written to it (then post `monitoring` and leave
+    /// resolving to them).
+    #[default]
+    Untouched,
+    /// Always resolve it.
+    Always,
+    /// Never resolve it: post `monitoring`; an admin resolves.
+    Never,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -605,12 +626,6 @@ fn default_interval() -> Dur {
 }
 fn default_timeout() -> Dur {
     dur(DEFAULT_TIMEOUT)
-}
-fn default_failure_threshold() -> u32 {
-    DEFAULT_FAILURE_THRESHOLD
-}
-fn default_success_threshold() -> u32 {
-    DEFAULT_SUCCESS_THRESHOLD
 }
 fn default_down_status() -> ComponentStatus {
     ComponentStatus::MajorOutage

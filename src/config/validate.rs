@@ -434,12 +434,18 @@ fn monitor(
         ("failure_threshold", m.failure_threshold),
         ("success_threshold", m.success_threshold),
     ] {
-        if v == 0 {
-            k.add(
+        match v {
+            Some(_) if m.kind == MonitorKind::Heartbeat => k.add(
+                &format!("{p}.{field}"),
+                &entity,
+                format!("{field} does not apply to heartbeats: silence past interval + grace is the confirmed failure, and one ping the recovery; remove the line"),
+            ),
+            Some(0) => k.add(
                 &format!("{p}.{field}"),
                 &entity,
                 format!("{field} must be at least 1"),
-            );
+            ),
+            _ => {}
         }
     }
     if m.down_status == ComponentStatus::Operational {

@@ -95,9 +95,12 @@ pub enum Kind {
 #[derive(Debug, Clone)]
 pub struct IncidentTemplate {
     pub open: bool,
+    pub auto_resolve: config::AutoResolve,
     pub title: String,
     pub message: String,
     pub recovery: String,
+    /// The `monitoring` update of a recovery that leaves resolving to an admin.
+    pub monitoring: String,
 }
 
 /// A monitor ready to run: conditions parsed, secrets resolved.
@@ -243,13 +246,22 @@ fn compile_one(c: &config::Config, m: &config::Monitor) -> Monitor {
         kind,
         interval: m.interval.0,
         timeout: m.timeout.0,
-        failure_threshold: m.failure_threshold,
-        success_threshold: m.success_threshold,
+        // A heartbeat's silence past interval + grace is itself the confirmed failure, and one
+        // ping the recovery: its thresholds are 1.
+        failure_threshold: match m.kind {
+            MonitorKind::Heartbeat => 1,
+            _ => m.failure_threshold.unwrap_or(config::DEFAULT_FAILURE_THRESHOLD),
+        },
+        success_threshold: match m.kind {
+            MonitorKind::Heartbeat => 1,
+            _ => m.success_threshold.unwrap_or(config::DEFAULT_SUCCESS_THRESHOLD),
+        },
         down_status: m.down_status,
         degraded_above: m.degraded_above.map(|d| d.0),
         conditions: m.conditions.iter().filter_map(|s| condition::parse(s).ok()).collect(),
         incident: IncidentTemplate {
             open: m.open_incident,
+            auto_resolve: m.auto_resolve,
             title: m
                 .incident_title
                 .as_ref()
@@ -265,6 +277,7 @@ fn compile_one(c: &config::Config, m: &config::Monitor) -> Monitor {
                 .as_ref()
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| format!("{component_name} is working normally again.")),
+            monitoring: format!("Our monitoring sees {component_name} working again. The incident stays open until the team resolves it."),
         },
     }
 }

@@ -23,8 +23,6 @@ pub struct Transition {
     pub at: DateTime<Utc>,
     /// The component was in a maintenance window: no automatic incident.
     pub in_maintenance: bool,
-    /// The automatic incident the monitor has open, if any.
-    pub open_incident: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +201,6 @@ impl Store {
                         to,
                         at: r.at,
                         in_maintenance: maintenance,
-                        open_incident: s.open_incident.clone(),
                     });
                 }
             }

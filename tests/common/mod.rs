@@ -211,3 +211,42 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `pharos run` in `site` as a child process, logging JSON to the end of `log`, with extra
+/// environment.
+pub fn start_daemon_env(site: &TestSite, log: &Path, env: &[(&str, &str)]) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+        .args(["--log-format", "json", "run"])
+        .current_dir(site.path())
+        .env_remove("PHAROS_CONFIG")
+        .env_remove("PHAROS_FAILPOINT")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+pub fn start_daemon(site: &TestSite, log: &Path) -> std::process::Child {
+    start_daemon_env(site, log, &[])
+}
+
+/// Stop a child daemon as systemd does (SIGTERM) and wait for it.
+pub fn stop_daemon(child: &mut std::process::Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+pub fn kill9(child: &mut std::process::Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
