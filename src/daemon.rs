@@ -25,6 +25,11 @@ use tracing::{error, info, warn};
 /// Messages to the pipeline thread.
 pub enum Msg {
     Result(CheckResult),
+    /// A heartbeat monitor was pinged (kept in the store, so a restart knows the last ping).
+    Ping {
+        monitor: String,
+        at: DateTime<Utc>,
+    },
     /// Something under `content/` changed.
     Content,
     /// A new, valid config.
@@ -84,6 +89,8 @@ struct Pipeline {
     network: monitor::network::NetworkJudge,
     /// Check results the store could not take yet (locked by another process, disk full).
     unrecorded: Vec<CheckResult>,
+    /// Heartbeat pings not yet in the store: the newest per monitor.
+    pings: HashMap<String, DateTime<Utc>>,
     /// Failed writes of the output folder in a row (full disk, read-only): sets the retry.
     write_failures: u32,
 }
@@ -112,7 +119,23 @@ impl Pipeline {
         self.dirty_since.get_or_insert_with(Instant::now);
     }
 
+    fn ping(&mut self, monitor: String, at: DateTime<Utc>) {
+        let e = self.pings.entry(monitor).or_insert(at);
+        *e = (*e).max(at);
+    }
+
     fn record(&mut self, mut batch: Vec<CheckResult>) {
+        match self.store.record_pings(&self.pings) {
+            Ok(()) => self.pings.clear(),
+            Err(e) => error!(
+                store = %self.config.database_path().display(),
+                "cannot record {} heartbeat pings (kept, will retry): {e:#}",
+                self.pings.len()
+            ),
+        }
+        if batch.is_empty() && self.unrecorded.is_empty() {
+            return;
+        }
         let impaired = self.network.impaired_since();
         self.network.judge(&mut batch);
         if self.network.impaired_since().is_some() != impaired.is_some() {
@@ -412,7 +435,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         // While a render is pending, a passed wake-up time changes nothing: wait for the debounce
         // (waiting for `until_wake`, which is zero then, would spin).
         let mut timeout = until_render.unwrap_or(until_wake);
-        if !batch.is_empty() {
+        if !batch.is_empty() || !p.pings.is_empty() {
             timeout = timeout.min(BATCH_WAIT);
         }
         let mut stop = false;
@@ -422,6 +445,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
                 while batch.len() < BATCH_MAX {
                     match rx.try_recv() {
                         Ok(Msg::Result(r)) => batch.push(r),
+                        Ok(Msg::Ping { monitor, at }) => p.ping(monitor, at),
                         Ok(Msg::Content) => p.content_changed(),
                         Ok(Msg::Config(c)) => p.reload(*c, clock()),
                         Ok(Msg::Stop) => {
@@ -432,14 +456,15 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
                     }
                 }
             }
+            Ok(Msg::Ping { monitor, at }) => p.ping(monitor, at),
             Ok(Msg::Content) => p.content_changed(),
             Ok(Msg::Config(c)) => p.reload(*c, clock()),
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        if !batch.is_empty() && (batch.len() >= BATCH_MAX || stop || timeout <= BATCH_WAIT) {
+        let pending = !batch.is_empty() || !p.pings.is_empty();
+        if pending && (batch.len() >= BATCH_MAX || stop || timeout <= BATCH_WAIT) {
             p.record(std::mem::take(&mut batch));
-            batch.clear();
         }
         let now = clock();
         if jumps.jumped(now) {
@@ -464,7 +489,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
             }
         }
         if stop {
-            if !batch.is_empty() {
+            if !batch.is_empty() || !p.pings.is_empty() {
                 p.record(std::mem::take(&mut batch));
             }
             if p.dirty_since.is_some() {
@@ -637,14 +662,8 @@ async fn monitor_task(
     clock: fn() -> DateTime<Utc>,
     stats: Arc<EngineStats>,
 ) {
-    // Each monitor keeps a phase within its interval (from its id), so thousands of monitors
-    // spread evenly instead of firing together; the first check comes within 5 s of start.
-    let phase = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        m.id.hash(&mut h);
-        Duration::from_millis(h.finish() % (m.interval.as_millis().max(1) as u64))
-    };
+    // Each monitor keeps a phase within its interval; the first check comes within 5 s of start.
+    let phase = phase_of(&m.id, m.interval);
     let start = tokio::time::Instant::now();
     let mut next = start + phase.min(Duration::from_secs(5));
     let mut first = true;
@@ -672,11 +691,68 @@ async fn monitor_task(
     }
 }
 
-/// Serve heartbeat pings: `GET|POST|HEAD /heartbeat/<token>`. Nothing else is served.
+/// A heartbeat monitor's state, sampled on its schedule (every `interval`, at most a minute
+/// apart, so uptime measures time and not pings), and "down" the moment its silence passes
+/// `interval + grace`.
+async fn heartbeat_task(
+    m: Monitor,
+    checker: Arc<Checker>,
+    tx: Sender<Msg>,
+    clock: fn() -> DateTime<Utc>,
+    stats: Arc<EngineStats>,
+) {
+    let monitor::Kind::Heartbeat(spec) = &m.kind else {
+        return;
+    };
+    let period = m.interval.min(Duration::from_secs(60));
+    let phase = phase_of(&m.id, period);
+    let start = tokio::time::Instant::now();
+    let mut next = start + phase.min(Duration::from_secs(5));
+    loop {
+        let mut wake = next;
+        if let Some(deadline) = checker.heartbeat_deadline(&m, spec) {
+            let left = (deadline - clock()).to_std().unwrap_or(Duration::ZERO);
+            wake = wake.min(tokio::time::Instant::now() + left);
+        }
+        tokio::time::sleep_until(wake).await;
+        let sample = tokio::time::Instant::now() >= next;
+        if sample {
+            stats.note(tokio::time::Instant::now().saturating_duration_since(next));
+        }
+        let mut gone = false;
+        checker.heartbeat_tick(&m, spec, clock(), sample, |r| {
+            gone = tx.send(Msg::Result(r)).is_err();
+        });
+        if gone {
+            return;
+        }
+        if sample {
+            let now = tokio::time::Instant::now();
+            while next <= now {
+                next += period;
+            }
+        }
+    }
+}
+
+/// A monitor's phase within its interval (from its id), so thousands of monitors spread evenly
+/// instead of firing together.
+fn phase_of(id: &str, interval: Duration) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    Duration::from_millis(h.finish() % (interval.as_millis().max(1) as u64))
+}
+
+/// Heartbeat monitors by the hash of their token (see [`monitor::heartbeat_tokens`]).
+type Tokens = Arc<RwLock<HashMap<[u8; 32], String>>>;
+
+/// Serve heartbeat pings: `GET|POST|HEAD /heartbeat/<token>`. Nothing else is served. A token
+/// that pings faster than [`monitor::PINGS_PER_SEC`] (after a small burst) gets 429.
 async fn heartbeat_server(
     listener: tokio::net::TcpListener,
     checker: Arc<Checker>,
-    monitors: Arc<RwLock<Vec<Monitor>>>,
+    tokens: Tokens,
     tx: Sender<Msg>,
     clock: fn() -> DateTime<Utc>,
 ) {
@@ -685,7 +761,7 @@ async fn heartbeat_server(
         let Ok((mut stream, _)) = listener.accept().await else {
             continue;
         };
-        let (checker, monitors, tx) = (checker.clone(), monitors.clone(), tx.clone());
+        let (checker, tokens, tx) = (checker.clone(), tokens.clone(), tx.clone());
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             let mut n = 0;
@@ -720,25 +796,29 @@ async fn heartbeat_server(
             let now = clock();
             let matched =
                 if read.is_ok() && matches!(method, "GET" | "POST" | "HEAD") && !token.is_empty() {
-                    let list = monitors.read().unwrap().clone();
-                    checker
-                        .ping(&list, token, now)
-                        .and_then(|id| list.into_iter().find(|m| m.id == id))
+                    let key = monitor::token_key(token);
+                    tokens.read().unwrap().get(&key).cloned()
                 } else {
                     None
                 };
-            let response: &[u8] = match matched {
-                Some(m) => {
-                    let _ = tx.send(Msg::Result(CheckResult {
-                        monitor: m.id.clone(),
-                        at: now,
-                        outcome: monitor::Outcome::Up,
-                        latency: None,
-                        reason: None,
-                        reached: None,
-                    }));
+            let ping = matched.map(|id| (checker.ping(&id, now), id));
+            let response: &[u8] = match ping {
+                Some((monitor::Ping::Accepted { recovered }, id)) => {
+                    if recovered {
+                        // Proof of life: the heartbeat is up now, not at its next sample.
+                        let _ = tx.send(Msg::Result(CheckResult {
+                            monitor: id.clone(),
+                            at: now,
+                            outcome: monitor::Outcome::Up,
+                            latency: None,
+                            reason: None,
+                            reached: None,
+                        }));
+                    }
+                    let _ = tx.send(Msg::Ping { monitor: id, at: now });
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
                 }
+                Some((monitor::Ping::Limited, _)) => b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nContent-Length: 18\r\nConnection: close\r\n\r\ntoo many requests\n",
                 None => b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n",
             };
             let _ = stream.write_all(response).await;
@@ -847,6 +927,9 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
     let monitors = monitor::compile(&config);
     let mut store = Store::open(&config.database_path())?;
     store.sync_monitors(&monitors, clock())?;
+    // A restart is not a ping: heartbeats go on from the pings recorded before it.
+    let checker = Checker::new(clock());
+    checker.remember_pings(store.last_pings()?);
     let (tx, rx) = std::sync::mpsc::channel::<Msg>();
     let (publish_tx, publisher) = if config.publish.targets.iter().any(|t| t.enabled) {
         let (ptx, prx) = std::sync::mpsc::channel();
@@ -872,6 +955,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         inc: build::Incremental::default(),
         network: network_judge(&monitors),
         unrecorded: Vec::new(),
+        pings: HashMap::new(),
         write_failures: 0,
     };
     let thread = std::thread::Builder::new()
@@ -882,23 +966,28 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         .enable_all()
         .build()?;
     let result = runtime.block_on(async {
-        let checker = Checker::new(clock());
-        let shared = Arc::new(RwLock::new(monitors.clone()));
+        let tokens: Tokens = Arc::new(RwLock::new(monitor::heartbeat_tokens(&monitors)));
         let limit = Arc::new(Semaphore::new(config.daemon.max_concurrent_checks));
         let stats = Arc::new(EngineStats::default());
         let reporter = tokio::spawn(stats.clone().report_forever());
         let spawn_all = |list: &[Monitor]| -> Vec<tokio::task::JoinHandle<()>> {
             list.iter()
-                .map(|m| {
-                    let task = monitor_task(
+                .map(|m| match m.kind {
+                    monitor::Kind::Heartbeat(_) => tokio::spawn(heartbeat_task(
+                        m.clone(),
+                        checker.clone(),
+                        tx.clone(),
+                        clock,
+                        stats.clone(),
+                    )),
+                    _ => tokio::spawn(monitor_task(
                         m.clone(),
                         checker.clone(),
                         limit.clone(),
                         tx.clone(),
                         clock,
                         stats.clone(),
-                    );
-                    tokio::spawn(task)
+                    )),
                 })
                 .collect()
         };
@@ -918,7 +1007,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         let server = tokio::spawn(heartbeat_server(
             listener,
             checker.clone(),
-            shared.clone(),
+            tokens.clone(),
             tx.clone(),
             clock,
         ));
@@ -939,7 +1028,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
                         Ok(new) => {
                             for t in tasks.drain(..) { t.abort(); }
                             let list = monitor::compile(&new);
-                            *shared.write().unwrap() = list.clone();
+                            *tokens.write().unwrap() = monitor::heartbeat_tokens(&list);
                             tasks = spawn_all(&list);
                             // A channel stopped mid-send sends again with the same key.
                             for t in senders.drain(..) { t.abort(); }

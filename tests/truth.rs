@@ -239,3 +239,193 @@ fn one_batch_with_failure_and_recovery_leaves_no_incident_open() {
     assert!(incident_text(&site, &ids[0]).contains("· resolved\n"));
     stop_daemon(&mut daemon);
 }
+
+/// POST a heartbeat ping; the status code.
+fn ping(port: u16, token: &str) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    write!(
+        s,
+        "POST /heartbeat/{token} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A site with heartbeat monitors `beat-<c>` for components `c` (interval 2 s, grace 1 s).
+fn heartbeat_site(components: &[&str]) -> (TestSite, u16) {
+    let site = TestSite::empty();
+    let port = free_port();
+    let mut yaml = format!(
+        "site:\n  title: Beats\n  base_url: https://beats.test\ndaemon:\n  listen: 127.0.0.1:{port}\n  debounce: 50ms\ncomponents:\n"
+    );
+    for c in components {
+        yaml.push_str(&format!("  - id: {c}\n    name: Job {c}\n"));
+    }
+    yaml.push_str("monitors:\n");
+    for c in components {
+        yaml.push_str(&format!(
+            "  - id: beat-{c}\n    component: {c}\n    kind: heartbeat\n    token: token-{c}\n    interval: 2s\n    grace: 1s\n"
+        ));
+    }
+    site.write("config.yaml", &yaml);
+    (site, port)
+}
+
+fn db(site: &TestSite) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(site.path().join("pharos.db")).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c
+}
+
+/// (at_ms, outcome) of a monitor's recorded results, oldest first.
+fn results(site: &TestSite, monitor: &str) -> Vec<(i64, String)> {
+    db(site)
+        .prepare("SELECT at_ms, outcome FROM check_results WHERE monitor_id = ?1 ORDER BY at_ms")
+        .unwrap()
+        .query_map([monitor], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Defects 2 and 14: silence past interval + grace is the confirmed failure (not three times
+/// that), and a flood of pings neither adds a result per ping nor inflates uptime.
+#[test]
+fn a_silent_heartbeat_is_down_after_interval_plus_grace_and_pings_do_not_count_as_uptime() {
+    let (site, port) = heartbeat_site(&["backup"]);
+    let log = site.path().join("daemon.log");
+    let mut daemon = start_daemon(&site, &log);
+    wait_until(30, "listener", || ping(port, "token-backup") == 200);
+    let pinged = now_ms();
+    wait_until(15, "down after the silence", || {
+        status_of(&site, "backup") == "major_outage"
+    });
+    let confirmed = log_lines(&log, "confirmed")
+        .into_iter()
+        .find(|l| l["fields"]["monitor"] == "beat-backup" && l["fields"]["to"] == "down")
+        .expect("a confirmed down");
+    let at = chrono::DateTime::parse_from_rfc3339(confirmed["timestamp"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let silence = at - pinged;
+    // interval + grace = 3 s; confirming with the default threshold of 3 took about 3x that.
+    assert!(
+        (2_900..5_000).contains(&silence),
+        "confirmed down {silence} ms after the last ping (interval + grace = 3000 ms)"
+    );
+
+    // 2,000 replayed pings: a burst is accepted, then one a second; rows stay per sample.
+    let before = results(&site, "beat-backup").len();
+    let started = std::time::Instant::now();
+    let codes: Vec<u16> = (0..2000).map(|_| ping(port, "token-backup")).collect();
+    let secs = started.elapsed().as_secs_f64();
+    let accepted = codes.iter().filter(|c| **c == 200).count();
+    let limited = codes.iter().filter(|c| **c == 429).count();
+    assert_eq!(accepted + limited, 2000, "{codes:?}");
+    assert!(
+        (accepted as f64) <= 5.0 + secs.ceil() + 1.0,
+        "{accepted} pings accepted in {secs:.1} s"
+    );
+    wait_until(10, "back up after a ping", || {
+        status_of(&site, "backup") == "operational"
+    });
+    // Evidence that sampling goes on: two more samples after the flood.
+    let flood_end = now_ms();
+    wait_until(15, "samples after the flood", || {
+        results(&site, "beat-backup")
+            .iter()
+            .filter(|(at, _)| *at > flood_end)
+            .count()
+            >= 2
+    });
+    let added = results(&site, "beat-backup").len() - before;
+    // One sample every 2 s while it ran, the recovery, and the two samples waited for.
+    let bound = (secs / 2.0).ceil() as usize + 4 + 2;
+    assert!(
+        added <= bound,
+        "{added} results recorded for 2,000 pings in {secs:.1} s (at most {bound})"
+    );
+    stop_daemon(&mut daemon);
+}
+
+/// Defect 3: a restart is not a ping. A heartbeat that was down stays down, one never pinged is
+/// unknown (then down), and no restart changes a confirmed state or reopens an incident.
+#[test]
+fn a_restart_never_counts_as_a_heartbeat_ping() {
+    let (site, port) = heartbeat_site(&["backup", "nightly"]);
+    let log = site.path().join("daemon.log");
+    let mut daemon = start_daemon(&site, &log);
+    wait_until(30, "listener", || ping(port, "token-backup") == 200);
+    wait_until(15, "both down", || {
+        status_of(&site, "backup") == "major_outage"
+            && status_of(&site, "nightly") == "major_outage"
+    });
+    wait_until(10, "two automatic incidents", || {
+        unresolved(&site).len() == 2
+    });
+    let incidents = incident_files(&site);
+    stop_daemon(&mut daemon);
+
+    // One-shot checks read the recorded pings.
+    let out = pharos(&site, &["check", "beat-backup", "beat-nightly"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} missing:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("beat-backup").contains("down") && line("beat-backup").contains("no ping since"),
+        "{text}"
+    );
+    assert!(line("beat-nightly").contains("unknown"), "{text}");
+
+    for round in 0..2 {
+        let restarted = now_ms();
+        let mut daemon = start_daemon(&site, &log);
+        // Evidence: both sampled down again after this start (past interval + grace).
+        wait_until(20, "sampled after the restart", || {
+            ["beat-backup", "beat-nightly"].iter().all(|m| {
+                results(&site, m)
+                    .iter()
+                    .any(|(at, o)| *at > restarted && o == "down")
+            })
+        });
+        for m in ["beat-backup", "beat-nightly"] {
+            let ups: Vec<_> = results(&site, m)
+                .into_iter()
+                .filter(|(at, o)| *at > restarted && o == "up")
+                .collect();
+            assert!(
+                ups.is_empty(),
+                "round {round}: {m} up after a restart: {ups:?}"
+            );
+        }
+        stop_daemon(&mut daemon);
+        let ups = log_lines(&log, "confirmed")
+            .into_iter()
+            .filter(|l| l["fields"]["to"] == "up")
+            .count();
+        assert_eq!(ups, 0, "round {round}: a restart confirmed a recovery");
+        assert_eq!(
+            incident_files(&site),
+            incidents,
+            "round {round}: no new incident"
+        );
+        assert_eq!(unresolved(&site).len(), 2, "round {round}: none resolved");
+    }
+}

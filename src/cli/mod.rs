@@ -384,8 +384,12 @@ fn check(config: &Config, ids: &[String]) -> Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // Heartbeats are judged by the pings the daemon recorded (none recorded: unknown).
+    let pings = crate::store::Store::open(&config.database_path())
+        .and_then(|s| s.last_pings())
+        .unwrap_or_default();
     let results = runtime.block_on(async {
-        let checker = crate::monitor::Checker::new(Utc::now());
+        let checker = crate::monitor::Checker::one_shot(pings);
         // All at once: the slowest monitor (its timeout) bounds the wait.
         let handles: Vec<_> = chosen
             .iter()
@@ -407,10 +411,14 @@ fn check(config: &Config, ids: &[String]) -> Result<bool> {
             .latency
             .map(|l| format!("{} ms", l.as_millis()))
             .unwrap_or_else(|| "-".into());
+        let outcome = match r.outcome {
+            crate::monitor::Outcome::Inconclusive => "unknown",
+            o => o.as_str(),
+        };
         println!(
             "{:<24} {:<13} {:>9}  {}",
             m.id,
-            r.outcome.as_str(),
+            outcome,
             latency,
             r.reason.as_deref().unwrap_or("")
         );

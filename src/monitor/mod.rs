@@ -289,10 +289,56 @@ type ClientKey = (bool, bool, Option<PathBuf>);
 #[derive(Default)]
 pub struct Checker {
     http_clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
-    /// Last ping per heartbeat token.
-    pub heartbeats: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// When this checker started (a heartbeat monitor gets one period of grace from here).
+    /// Heartbeats by monitor id. One lock orders a ping against the sample of its monitor, so
+    /// a "down" decided before a ping never arrives after the ping's "up".
+    pub heartbeats: Mutex<HashMap<String, Beat>>,
+    /// When this checker started (the daemon listens for pings from then on); `None` for a
+    /// one-shot `pharos check`, which only reads the recorded pings.
     pub started: Option<DateTime<Utc>>,
+}
+
+/// What the daemon knows of one heartbeat monitor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Beat {
+    pub last_ping: Option<DateTime<Utc>>,
+    /// The outcome last sent for it (a ping sends "up" at once only when that was not "up").
+    pub sent: Option<Outcome>,
+    /// Token bucket of accepted pings: tokens left and when it was last filled.
+    tokens: f64,
+    filled: Option<Instant>,
+}
+
+/// Accepted pings per heartbeat token: a burst of this many, then this many per second.
+pub const PING_BURST: f64 = 5.0;
+pub const PINGS_PER_SEC: f64 = 1.0;
+
+impl Beat {
+    /// Take one ping from the bucket; false when the token pings faster than allowed.
+    fn admit(&mut self, at: Instant) -> bool {
+        let tokens = match self.filled {
+            None => PING_BURST,
+            Some(t) => (self.tokens
+                + at.saturating_duration_since(t).as_secs_f64() * PINGS_PER_SEC)
+                .min(PING_BURST),
+        };
+        self.filled = Some(at);
+        if tokens >= 1.0 {
+            self.tokens = tokens - 1.0;
+            true
+        } else {
+            self.tokens = tokens;
+            false
+        }
+    }
+}
+
+/// What a ping did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ping {
+    /// Recorded; `recovered` when an "up" must be sent now (the last outcome sent was not up).
+    Accepted { recovered: bool },
+    /// The token pings faster than [`PINGS_PER_SEC`] allows: ignored.
+    Limited,
 }
 
 impl Checker {
@@ -304,6 +350,22 @@ impl Checker {
         })
     }
 
+    /// A checker for one-shot checks: heartbeats are judged by the pings recorded in `pings`.
+    pub fn one_shot(pings: HashMap<String, DateTime<Utc>>) -> Arc<Checker> {
+        crate::tls_provider();
+        let checker = Checker::default();
+        checker.remember_pings(pings);
+        Arc::new(checker)
+    }
+
+    /// Load recorded pings (after a restart: a restart is not a ping).
+    pub fn remember_pings(&self, pings: HashMap<String, DateTime<Utc>>) {
+        let mut beats = self.heartbeats.lock().unwrap();
+        for (id, at) in pings {
+            beats.entry(id).or_default().last_ping = Some(at);
+        }
+    }
+
     /// Run one check of `m` at `now` (wall clock; used for heartbeats and the result's time).
     pub async fn check(&self, m: &Monitor, now: DateTime<Utc>) -> CheckResult {
         let started = Instant::now();
@@ -312,7 +374,11 @@ impl Checker {
             Kind::Tcp(spec) => tcp::check(spec, m.timeout).await,
             Kind::Dns(spec) => dns::check(spec, m.timeout, !m.conditions.is_empty()).await,
             Kind::Tls(spec) => tls::check(spec, m.timeout).await,
-            Kind::Heartbeat(spec) => self.heartbeat(m, spec, now),
+            Kind::Heartbeat(spec) => {
+                let beat = self.heartbeats.lock().unwrap().get(&m.id).copied();
+                let (o, r) = self.heartbeat(m, spec, &beat.unwrap_or_default(), now);
+                (o, Observed::default(), r)
+            }
         };
         let latency = observed.response_time.or_else(|| Some(started.elapsed()));
         if outcome != Outcome::Down && outcome != Outcome::Inconclusive {
@@ -348,42 +414,99 @@ impl Checker {
         }
     }
 
-    fn heartbeat(
+    /// How long a heartbeat may stay silent.
+    fn allowed(m: &Monitor, spec: &HeartbeatSpec) -> chrono::Duration {
+        chrono::Duration::from_std(m.interval + spec.grace)
+            .unwrap_or_else(|_| chrono::Duration::days(1))
+    }
+
+    /// A heartbeat's state at `now`: up within `interval + grace` of the last ping; down once
+    /// that long has passed since the last ping *and* since this checker started (pings cannot
+    /// arrive while no daemon listens); inconclusive (unknown) in between, and for a one-shot
+    /// check of a monitor never pinged.
+    pub fn heartbeat(
+        &self,
+        m: &Monitor,
+        spec: &HeartbeatSpec,
+        beat: &Beat,
+        now: DateTime<Utc>,
+    ) -> (Outcome, Option<String>) {
+        let allowed = Self::allowed(m, spec);
+        if beat.last_ping.is_some_and(|p| now - p <= allowed) {
+            return (Outcome::Up, None);
+        }
+        let since = beat.last_ping.max(self.started);
+        match since {
+            Some(since) if now - since > allowed => {
+                let what = match beat.last_ping {
+                    Some(p) => format!("no ping since {}", crate::time::iso(p)),
+                    None => format!("no ping yet; waiting since {}", crate::time::iso(since)),
+                };
+                (Outcome::Down, Some(what))
+            }
+            _ => (
+                Outcome::Inconclusive,
+                Some(match beat.last_ping {
+                    Some(p) => format!(
+                        "no ping since {}, but the daemon has listened for less than interval + grace",
+                        crate::time::iso(p)
+                    ),
+                    None => "never pinged (the daemon records pings)".to_string(),
+                }),
+            ),
+        }
+    }
+
+    /// When `m` goes down unless a ping comes: `interval + grace` after the later of its last
+    /// ping and this checker's start. `None` once "down" was sent (until the next ping).
+    pub fn heartbeat_deadline(&self, m: &Monitor, spec: &HeartbeatSpec) -> Option<DateTime<Utc>> {
+        let beats = self.heartbeats.lock().unwrap();
+        let beat = beats.get(&m.id).copied().unwrap_or_default();
+        if beat.sent == Some(Outcome::Down) {
+            return None;
+        }
+        Some(beat.last_ping.max(self.started)? + Self::allowed(m, spec))
+    }
+
+    /// Judge heartbeat `m` at `now` and hand the result to `send` while holding the lock that
+    /// pings take: a sample (on the monitor's schedule) unless the state is unknown, or, off
+    /// schedule, the silence that just passed its deadline.
+    pub fn heartbeat_tick(
         &self,
         m: &Monitor,
         spec: &HeartbeatSpec,
         now: DateTime<Utc>,
-    ) -> (Outcome, Observed, Option<String>) {
-        let last = self.heartbeats.lock().unwrap().get(&spec.token).copied();
-        let since = last.or(self.started).unwrap_or(now);
-        let allowed = chrono::Duration::from_std(m.interval + spec.grace)
-            .unwrap_or_else(|_| chrono::Duration::days(1));
-        if now - since <= allowed {
-            (Outcome::Up, Observed::default(), None)
-        } else {
-            let what = if last.is_some() {
-                "no ping since"
-            } else {
-                "no ping yet; waiting since"
-            };
-            (
-                Outcome::Down,
-                Observed::default(),
-                Some(format!("{what} {}", crate::time::iso(since))),
-            )
+        sample: bool,
+        send: impl FnOnce(CheckResult),
+    ) {
+        let mut beats = self.heartbeats.lock().unwrap();
+        let beat = beats.entry(m.id.clone()).or_default();
+        let (outcome, reason) = self.heartbeat(m, spec, beat, now);
+        let due = outcome == Outcome::Down && beat.sent != Some(Outcome::Down);
+        if (sample && outcome != Outcome::Inconclusive) || due {
+            beat.sent = Some(outcome);
+            send(CheckResult {
+                monitor: m.id.clone(),
+                at: now,
+                outcome,
+                latency: None,
+                reason,
+                reached: None,
+            });
         }
     }
 
-    /// Record a heartbeat ping; returns the monitor id it belongs to, if any.
-    pub fn ping(&self, monitors: &[Monitor], token: &str, now: DateTime<Utc>) -> Option<String> {
-        let m = monitors
-            .iter()
-            .find(|m| matches!(&m.kind, Kind::Heartbeat(h) if constant_time_eq(h.token.as_bytes(), token.as_bytes())))?;
-        self.heartbeats
-            .lock()
-            .unwrap()
-            .insert(token.to_string(), now);
-        Some(m.id.clone())
+    /// Record a ping of heartbeat monitor `id` at `now`.
+    pub fn ping(&self, id: &str, now: DateTime<Utc>) -> Ping {
+        let mut beats = self.heartbeats.lock().unwrap();
+        let beat = beats.entry(id.to_string()).or_default();
+        if !beat.admit(Instant::now()) {
+            return Ping::Limited;
+        }
+        beat.last_ping = Some(now);
+        let recovered = beat.sent != Some(Outcome::Up);
+        beat.sent = Some(Outcome::Up);
+        Ping::Accepted { recovered }
     }
 
     fn http_client(&self, spec: &HttpSpec) -> Result<reqwest::Client, String> {
@@ -400,7 +523,20 @@ impl Checker {
     }
 }
 
-/// Compare secrets without leaking their length of common prefix through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Heartbeat monitors by the SHA-256 of their token: a ping's token is hashed and looked up,
+/// so the lookup's timing says nothing about how much of a token was right.
+pub fn heartbeat_tokens(monitors: &[Monitor]) -> HashMap<[u8; 32], String> {
+    monitors
+        .iter()
+        .filter_map(|m| match &m.kind {
+            Kind::Heartbeat(h) => Some((token_key(&h.token), m.id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The map key of a heartbeat token.
+pub fn token_key(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_publish.sql"),
     include_str!("migrations/0004_notify.sql"),
     include_str!("migrations/0005_private_monitors.sql"),
+    include_str!("migrations/0006_truth.sql"),
 ];
 
 pub struct Store {

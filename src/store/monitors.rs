@@ -253,6 +253,42 @@ impl Store {
             .optional()?)
     }
 
+    /// The last accepted ping of each heartbeat monitor that has one.
+    pub fn last_pings(&self) -> Result<HashMap<String, DateTime<Utc>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT monitor_id, last_ping_ms FROM monitor_state WHERE last_ping_ms IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (id, ms) = row?;
+            if let Some(t) = DateTime::from_timestamp_millis(ms) {
+                out.insert(id, t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keep heartbeat pings (monitor id -> time), in one transaction; a time never goes back.
+    pub fn record_pings(&mut self, pings: &HashMap<String, DateTime<Utc>>) -> Result<()> {
+        if pings.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut set = tx.prepare_cached(
+                "UPDATE monitor_state SET last_ping_ms = max(coalesce(last_ping_ms, 0), ?2) WHERE monitor_id = ?1",
+            )?;
+            for (id, at) in pings {
+                set.execute(params![id, at.timestamp_millis()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Remember (or forget) the automatic incident a monitor has open.
     pub fn set_open_incident(&mut self, monitor: &str, incident: Option<&str>) -> Result<()> {
         self.conn.execute(
