@@ -289,6 +289,25 @@ pub fn incident_postmortem(
     message: &str,
     at: DateTime<Utc>,
 ) -> Result<PathBuf> {
+    let path = existing(config, Kind::Incident, id)?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", shown(&path)))?;
+    let src = SourceFile {
+        kind: Kind::Incident,
+        id: id.to_string(),
+        path: path.clone(),
+        text,
+        hash: String::new(),
+        loaded: true,
+    };
+    let incident = crate::content::parse_incident(&src, &ParseContext::of(config))
+        .map_err(crate::config::Problems)?;
+    if incident.status().is_open() {
+        bail!(
+            "incident {id} is still open ({}): a postmortem follows a resolved incident; resolve it first with `pharos incident resolve {id}`",
+            incident.status().as_str()
+        );
+    }
     incident_update(config, id, IncidentStatus::Postmortem, message, &[], at)
 }
 

@@ -233,6 +233,7 @@ mod tests {
             components: vec![],
             updates,
             automatic: true,
+            explicit_impact: false,
         };
         assert!(untouched(&incident(vec![update(
             IncidentStatus::Investigating

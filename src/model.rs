@@ -241,9 +241,21 @@ pub struct Incident {
     pub updates: Vec<Update<IncidentStatus>>,
     /// Opened by a monitor rather than written by a person.
     pub automatic: bool,
+    /// `impact` was written in the file. Otherwise it is the worst the incident reached (the
+    /// store keeps the peak of the components' effects across edits).
+    pub explicit_impact: bool,
 }
 
 impl Incident {
+    /// The impact the current component effects imply (Statuspage's rule).
+    pub fn implied_impact(&self) -> Impact {
+        self.components
+            .iter()
+            .map(|(_, s)| s.implied_impact())
+            .max()
+            .unwrap_or(Impact::None)
+    }
+
     pub fn status(&self) -> IncidentStatus {
         self.updates
             .first()

@@ -818,3 +818,166 @@ fn every_command_has_help_with_examples() {
         );
     }
 }
+
+/// Issue 15, defect 10: without an explicit impact an incident keeps the worst impact it
+/// reached; a postmortem is refused while the incident is open.
+#[test]
+fn impact_is_the_worst_reached_and_a_postmortem_waits_for_the_resolution() {
+    let site = init_site("Europe/Berlin");
+    let dir = site.path();
+    let id = created(
+        dir,
+        &[
+            "incident",
+            "new",
+            "API errors",
+            "-C",
+            "api=partial_outage",
+            "-m",
+            "Looking.",
+        ],
+    );
+    let impact = |dir: &Path| {
+        json(&ok(dir, &["incident", "show", &id, "--json"]))["impact"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(impact(dir), "major");
+    ok(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "monitoring",
+            "-C",
+            "api=degraded_performance",
+            "-m",
+            "Better.",
+        ],
+    );
+    assert_eq!(impact(dir), "major", "lowering a component keeps the worst");
+    ok(dir, &["build"]);
+    let unresolved = json(&read(dir, "publish/api/v2/incidents/unresolved.json"));
+    assert_eq!(unresolved["incidents"][0]["impact"], "major");
+    assert!(
+        read(dir, &format!("publish/incidents/{id}/index.html")).contains("Major"),
+        "the page shows the worst impact"
+    );
+    // Worse raises it; an explicit impact wins.
+    ok(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "identified",
+            "-C",
+            "api=major_outage",
+            "-m",
+            "Worse.",
+        ],
+    );
+    assert_eq!(impact(dir), "critical");
+    let file = dir.join(format!("content/incidents/{id}.md"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("title:", "impact: minor\ntitle:", 1)).unwrap();
+    assert_eq!(impact(dir), "minor", "an explicit impact wins");
+
+    let before = read(dir, &format!("content/incidents/{id}.md"));
+    let (code, err) = fails(
+        dir,
+        &["incident", "postmortem", &id, "-m", "What happened."],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("still open") && err.contains(&format!("pharos incident resolve {id}")),
+        "{err}"
+    );
+    assert_eq!(
+        read(dir, &format!("content/incidents/{id}.md")),
+        before,
+        "nothing written"
+    );
+    ok(dir, &["incident", "resolve", &id]);
+    ok(
+        dir,
+        &["incident", "postmortem", &id, "-m", "What happened."],
+    );
+    assert!(read(dir, &format!("content/incidents/{id}.md")).contains("· postmortem\n"));
+}
+
+/// Issue 15, defect 5: a note on a window ahead keeps it scheduled; starting it early takes an
+/// explicit `--status in_progress`, which says what it did.
+#[test]
+fn a_maintenance_note_keeps_the_window_status() {
+    let site = init_site("Europe/Berlin");
+    let dir = site.path();
+    let id = created(
+        dir,
+        &[
+            "maintenance",
+            "new",
+            "Database upgrade",
+            "-C",
+            "api",
+            "--from",
+            "+2d",
+            "--until",
+            "+2d2h",
+            "-m",
+            "Writes may pause.",
+        ],
+    );
+    let status = |dir: &Path| {
+        json(&ok(dir, &["maintenance", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["source_id"] == id.as_str())
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let out = ok(
+        dir,
+        &["maintenance", "update", &id, "-m", "Replicas first."],
+    );
+    assert!(!out.contains("in progress"), "{out}");
+    assert!(
+        read(dir, &format!("content/maintenance/{id}.md")).contains("· scheduled\nReplicas first.")
+    );
+    assert_eq!(status(dir), "scheduled");
+    ok(dir, &["build"]);
+    assert!(
+        json(&read(
+            dir,
+            "publish/api/v2/scheduled-maintenances/active.json"
+        ))["scheduled_maintenances"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing in progress"
+    );
+    let out = ok(
+        dir,
+        &[
+            "maintenance",
+            "update",
+            &id,
+            "--status",
+            "in_progress",
+            "-m",
+            "Starting early.",
+        ],
+    );
+    assert!(
+        out.contains("in progress from") && out.contains("scheduled to start"),
+        "{out}"
+    );
+    assert_eq!(status(dir), "in_progress");
+}

@@ -74,6 +74,20 @@ fn maintenance_json(m: &MaintenanceInstance) -> Value {
     })
 }
 
+/// The occurrence of maintenance file `id` an update is about: the one in progress, else the
+/// next one, else the last one.
+fn current_window<'a>(snap: &'a Snapshot, id: &str) -> Option<&'a MaintenanceInstance> {
+    let of_file = || snap.maintenances.iter().filter(move |m| m.source_id == id);
+    of_file()
+        .find(|m| m.is_active())
+        .or_else(|| {
+            of_file()
+                .filter(|m| m.status == crate::model::MaintenanceStatus::Scheduled)
+                .min_by_key(|m| m.from)
+        })
+        .or_else(|| of_file().max_by_key(|m| m.until))
+}
+
 /// `pharos status`.
 pub fn status(config: &Config, json: bool) -> Result<()> {
     let snap = snapshot(config, Utc::now())?;
@@ -441,8 +455,31 @@ pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
             admin::existing(config, Kind::Maintenance, &id)?;
             let text = message(m, "the update", None)?;
             let at = when(&change, config, now)?;
+            // The window's state at the update's time: what a note without --status keeps.
+            let snap = snapshot(config, at)?;
+            let current = current_window(&snap, &id);
+            let status = status.unwrap_or_else(|| {
+                current.map_or(crate::model::MaintenanceStatus::Scheduled, |w| w.status)
+            });
+            let early = current.filter(|w| {
+                w.status == crate::model::MaintenanceStatus::Scheduled
+                    && status == crate::model::MaintenanceStatus::InProgress
+            });
             let path = admin::maintenance_update(config, &id, status, &text, at)?;
             done(&change, "updated", Kind::Maintenance, &id, &path);
+            if let Some(w) = early {
+                let note = format!(
+                    "maintenance {id} is in progress from {} (it was scheduled to start {}): {} under maintenance now",
+                    time(at, config),
+                    time(w.from, config),
+                    w.components.join(", ")
+                );
+                if change.json {
+                    eprintln!("{note}");
+                } else {
+                    println!("{note}");
+                }
+            }
             record(config, &change, now)
         }
         MaintenanceCommand::Cancel { id, change } => {

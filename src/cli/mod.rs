@@ -292,13 +292,13 @@ pub enum MaintenanceCommand {
     },
     /// Add an update to a maintenance window.
     #[command(
-        after_help = "Examples:\n  pharos maintenance update 2026-12-01-database-upgrade --message \"Running longer than planned.\"\n  pharos maintenance update 2026-12-01-database-upgrade --status verifying -m \"Checking replicas.\""
+        after_help = "Examples:\n  pharos maintenance update 2026-12-01-database-upgrade --message \"Running longer than planned.\"   # keeps its status\n  pharos maintenance update 2026-12-01-database-upgrade --status in_progress -m \"Starting now.\"   # starts it now, even if early\n  pharos maintenance update 2026-12-01-database-upgrade --status verifying -m \"Checking replicas.\"\n\nWithout --status an update only adds text: the window keeps its current status."
     )]
     Update {
         id: String,
-        /// scheduled, in_progress (default), verifying or completed.
-        #[arg(long, default_value = "in_progress", value_parser = parse_wire::<crate::model::MaintenanceStatus>)]
-        status: crate::model::MaintenanceStatus,
+        /// scheduled, in_progress, verifying or completed (default: the window's current status).
+        #[arg(long, value_parser = parse_wire::<crate::model::MaintenanceStatus>)]
+        status: Option<crate::model::MaintenanceStatus>,
         #[arg(long, short)]
         message: Option<String>,
         #[command(flatten)]

@@ -548,21 +548,19 @@ pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, 
     }
     // Newest first; equal times keep file order (a stable sort on the reversed key).
     updates.sort_by_key(|u| std::cmp::Reverse(u.at));
-    let impact = fm.impact.unwrap_or_else(|| {
-        components
-            .iter()
-            .map(|(_, s)| s.implied_impact())
-            .max()
-            .unwrap_or(Impact::None)
-    });
-    Ok(Incident {
+    let mut incident = Incident {
         id: src.id.clone(),
         title: fm.title.trim().to_string(),
-        impact,
+        impact: fm.impact.unwrap_or(Impact::None),
         components,
         updates,
         automatic: fm.automatic,
-    })
+        explicit_impact: fm.impact.is_some(),
+    };
+    if !incident.explicit_impact {
+        incident.impact = incident.implied_impact();
+    }
+    Ok(incident)
 }
 
 fn unknown_component(id: &str, known: &HashSet<String>) -> String {

@@ -200,7 +200,8 @@ impl Store {
             match &item.item {
                 Imported::Incident(i) => {
                     let old = Store::stored_updates(&tx, &i.id)?;
-                    write_incident(&tx, i, &item.path, &item.hash)?;
+                    let (i, peak) = &with_peak_impact(&tx, i)?;
+                    write_incident(&tx, i, *peak, &item.path, &item.hash)?;
                     if let Some((key, event)) = notify::incident_event(old.as_deref(), i, now) {
                         notify::push(&tx, &key, &event, now)?;
                     }
@@ -231,7 +232,7 @@ impl Store {
         let mut updates: HashMap<String, Vec<Update<IncidentStatus>>> =
             read_updates(&self.conn, "incident_updates", "incident_id")?;
         let mut stmt = self.conn.prepare(
-            "SELECT id, title, impact, automatic FROM incidents ORDER BY created_at DESC, id DESC",
+            "SELECT id, title, impact, automatic, explicit_impact FROM incidents ORDER BY created_at DESC, id DESC",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -239,11 +240,12 @@ impl Store {
                 r.get::<_, String>(1)?,
                 parse_enum::<Impact>(r.get(2)?)?,
                 r.get::<_, bool>(3)?,
+                r.get::<_, bool>(4)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, title, impact, automatic) = row?;
+            let (id, title, impact, automatic, explicit_impact) = row?;
             out.push(Incident {
                 components: comps.remove(&id).unwrap_or_default(),
                 updates: updates.remove(&id).unwrap_or_default(),
@@ -251,6 +253,7 @@ impl Store {
                 title,
                 impact,
                 automatic,
+                explicit_impact,
             });
         }
         Ok(out)
@@ -283,14 +286,17 @@ impl Store {
 
     /// One incident by id.
     fn incident(&self, id: &str) -> Result<Option<Incident>> {
-        let Some((title, impact, automatic)) = self
+        let Some((title, impact, automatic, explicit_impact)) = self
             .conn
-            .prepare_cached("SELECT title, impact, automatic FROM incidents WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT title, impact, automatic, explicit_impact FROM incidents WHERE id = ?1",
+            )?
             .query_row([id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     parse_enum::<Impact>(r.get(1)?)?,
                     r.get::<_, bool>(2)?,
+                    r.get::<_, bool>(3)?,
                 ))
             })
             .optional()?
@@ -323,6 +329,7 @@ impl Store {
             title,
             impact,
             automatic,
+            explicit_impact,
             components,
             updates,
         }))
@@ -522,15 +529,40 @@ fn write_updates<S: WireName>(
     Ok(())
 }
 
-fn write_incident(tx: &rusqlite::Transaction, i: &Incident, path: &str, hash: &str) -> Result<()> {
+/// `i` with the impact it has in the store: the file's explicit impact, or else the worst its
+/// component effects have implied in any version stored; and that worst (`peak_impact`).
+fn with_peak_impact(tx: &rusqlite::Transaction, i: &Incident) -> Result<(Incident, Impact)> {
+    let stored: Option<Impact> = tx
+        .prepare_cached("SELECT peak_impact FROM incidents WHERE id = ?1")?
+        .query_row([&i.id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten()
+        .and_then(|s| s.parse().ok());
+    let peak = i.implied_impact().max(stored.unwrap_or(Impact::None));
+    let mut i = i.clone();
+    if !i.explicit_impact {
+        i.impact = peak;
+    }
+    Ok((i, peak))
+}
+
+fn write_incident(
+    tx: &rusqlite::Transaction,
+    i: &Incident,
+    peak: Impact,
+    path: &str,
+    hash: &str,
+) -> Result<()> {
     // Cached statements: a cold import writes thousands of incidents in one transaction.
     tx.prepare_cached("DELETE FROM incidents WHERE id = ?1")?
         .execute([&i.id])?;
     tx.prepare_cached(
-        "INSERT INTO incidents (id, title, impact, automatic, source_path, content_hash, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO incidents (id, title, impact, automatic, source_path, content_hash, created_at, updated_at,
+           explicit_impact, peak_impact)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
-    .execute(params![i.id, i.title, i.impact.as_str(), i.automatic, path, hash, ts(i.created_at()), ts(i.updated_at())],
+    .execute(params![i.id, i.title, i.impact.as_str(), i.automatic, path, hash, ts(i.created_at()), ts(i.updated_at()),
+        i.explicit_impact, peak.as_str()],
     )?;
     let mut c = tx.prepare_cached(
         "INSERT INTO incident_components (incident_id, position, component_id, status) VALUES (?1, ?2, ?3, ?4)",
@@ -610,6 +642,7 @@ mod tests {
                 },
             ],
             automatic: false,
+            explicit_impact: true,
         }
     }
 

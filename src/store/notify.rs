@@ -375,6 +375,7 @@ mod tests {
             components: vec![("api".into(), crate::model::ComponentStatus::PartialOutage)],
             updates,
             automatic: false,
+            explicit_impact: false,
         };
         let opened = incident(vec![update(10, IncidentStatus::Investigating)]);
         let (_, e) = incident_event(None, &opened, now).unwrap();

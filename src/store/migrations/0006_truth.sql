@@ -1,3 +1,8 @@
 -- Heartbeats: the last accepted ping survives a restart, so a restart is never taken for a ping
 -- and a silent job stays down.
 ALTER TABLE monitor_state ADD COLUMN last_ping_ms INTEGER;
+
+-- An incident's impact, unless its file says one, is the worst its component effects reached:
+-- lowering a component on the way to recovery does not make the incident smaller after the fact.
+ALTER TABLE incidents ADD COLUMN explicit_impact INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN peak_impact TEXT;
