@@ -324,7 +324,7 @@ impl Pipeline {
             })
             .collect();
         let freshness = snap.site.freshness;
-        let next_stamp = snap.stamp
+        let next_stamp = crate::time::floor_to(snap.now, freshness)
             + chrono::Duration::from_std(freshness).unwrap_or(chrono::Duration::minutes(5));
         let tz = snap.site.tz;
         let tomorrow = crate::time::local_day(now, tz) + chrono::Duration::days(1);

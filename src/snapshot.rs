@@ -113,7 +113,8 @@ pub struct Overall {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub now: DateTime<Utc>,
-    /// `now` rounded down to `site.freshness`: the only clock reading that reaches the output.
+    /// `now` rounded down to `site.freshness`, or the last change if that is newer: the only
+    /// clock reading that reaches the output ("Last updated", the widget's `generated_at`).
     pub stamp: DateTime<Utc>,
     /// The latest change of public state at or before `now`.
     pub last_change: DateTime<Utc>,
@@ -371,7 +372,8 @@ impl Snapshot {
 
         Snapshot {
             now,
-            stamp: crate::time::floor_to(now, site.freshness),
+            // Never older than the newest change the page shows.
+            stamp: crate::time::floor_to(now, site.freshness).max(last_change),
             last_change,
             site,
             groups,

@@ -176,12 +176,7 @@ fn a_freshness_tick_without_news_changes_only_the_stamped_files() {
     let r = site.build_at(t("2026-11-26T13:36:00Z")).unwrap();
     assert_eq!(
         r.write.changed,
-        [
-            "api/v2/status.json",
-            "api/v2/summary.json",
-            "index.html",
-            "widget.json"
-        ],
+        ["index.html", "widget.json"],
         "only the files that carry the freshness stamp"
     );
     // Within the same step nothing changes at all.
@@ -387,5 +382,48 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
         cached,
         pharos::render::render(&snap, &theme).unwrap(),
         "same bytes as a fresh render"
+    );
+}
+
+/// Issue 15, defects 8 and 9: every API document of one build carries the same `page` object,
+/// and "Last updated" is never older than the newest change the page shows.
+#[test]
+fn one_build_has_one_page_object_and_last_updated_covers_the_newest_update() {
+    let site = TestSite::fixture("basic");
+    site.write(
+        "content/incidents/2026-11-26-fresh.md",
+        "---\ntitle: Fresh news\ncomponents:\n  api: degraded_performance\n---\n## 2026-11-26 13:33:20 UTC · investigating\nJust now.\n",
+    );
+    // 13:34 is in the freshness step that started at 13:30, after the update at 13:33:20.
+    site.build_at(t("2026-11-26T13:34:00Z")).unwrap();
+    let api = [
+        "summary.json",
+        "status.json",
+        "components.json",
+        "incidents.json",
+        "incidents/unresolved.json",
+        "scheduled-maintenances.json",
+        "scheduled-maintenances/upcoming.json",
+        "scheduled-maintenances/active.json",
+    ];
+    let pages: Vec<serde_json::Value> = api
+        .iter()
+        .map(|f| site.json(&format!("api/v2/{f}"))["page"].clone())
+        .collect();
+    for (f, p) in api.iter().zip(&pages) {
+        assert_eq!(p, &pages[0], "{f} carries another page object");
+    }
+    let updated = pages[0]["updated_at"].as_str().unwrap();
+    assert!(updated >= "2026-11-26T13:33:20Z", "page.updated_at {updated}");
+    let index = site.read("index.html");
+    let stamp = index
+        .split("Last updated <time datetime=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a Last updated time");
+    let stamp = chrono::DateTime::parse_from_rfc3339(stamp).unwrap();
+    assert!(
+        stamp >= t("2026-11-26T13:33:20Z"),
+        "Last updated {stamp} is older than the update at 13:33:20"
     );
 }

@@ -252,7 +252,7 @@ pub fn render(snap: &Snapshot, site: &mut Site) -> Result<(), RenderError> {
     put(
         "summary.json",
         json!({
-            "page": api.page(snap.stamp),
+            "page": api.page(state_time),
             "components": api.components,
             "incidents": unresolved,
             "scheduled_maintenances": summary_maintenance,
@@ -261,7 +261,7 @@ pub fn render(snap: &Snapshot, site: &mut Site) -> Result<(), RenderError> {
     )?;
     put(
         "status.json",
-        json!({"page": api.page(snap.stamp), "status": api.status()}),
+        json!({"page": api.page(state_time), "status": api.status()}),
     )?;
     put(
         "components.json",

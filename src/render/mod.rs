@@ -1,8 +1,8 @@
 //! Render: a pure function from a [`Snapshot`] (and the theme) to every public file.
 //!
 //! No I/O, no clock: the same snapshot gives byte-identical files, which is what makes "upload only
-//! what changed" correct. The freshness stamp reaches only index.html, summary.json, status.json
-//! and widget.json.
+//! what changed" correct. The freshness stamp reaches only index.html ("Last updated") and
+//! widget.json; every API document of one build carries the same `page` object (the state time).
 
 mod api;
 mod badges;
