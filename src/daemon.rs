@@ -84,7 +84,7 @@ struct Pipeline {
     /// Rendered pages, imported content, in-place writes: what makes a change cost little.
     inc: build::Incremental,
     /// Each rendered site goes here, to the publisher thread (when targets are enabled).
-    publish_tx: Option<Sender<Arc<build::Built>>>,
+    publish_tx: Option<Sender<ToPublisher>>,
     /// Whether our own network works (all targets unreachable at once: cannot judge).
     network: monitor::network::NetworkJudge,
     /// Check results the store could not take yet (locked by another process, disk full).
@@ -295,7 +295,7 @@ impl Pipeline {
                     self.wake_at = self.wake_at.min(now + chrono::Duration::seconds(retry));
                 }
                 if let Some(tx) = &self.publish_tx {
-                    let _ = tx.send(built.clone());
+                    let _ = tx.send(ToPublisher::Site(built.clone()));
                 }
                 // After handing the site over: publishing does not wait for this.
                 match self.store.mark_maintenances(&snap.maintenances, now) {
@@ -354,10 +354,14 @@ impl Pipeline {
                     self.dirty_since.get_or_insert_with(Instant::now);
                 }
                 ScheduleAction::Rollup => rollup = true,
-                // Publish targets (and so verification) arrive with the S3 publisher.
-                ScheduleAction::Verify => {
-                    info!(schedule = %job.id, "nothing to verify: no publish targets are active")
-                }
+                ScheduleAction::Verify => match &self.publish_tx {
+                    Some(tx) => {
+                        let _ = tx.send(ToPublisher::Verify);
+                    }
+                    None => {
+                        info!(schedule = %job.id, "nothing to verify: no publish targets are enabled")
+                    }
+                },
             }
             job.next = crate::schedule::occurrences_after(&job.cron, tz, now).next();
         }
@@ -507,10 +511,19 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
 /// Longest wait between publish attempts to a failing target.
 const PUBLISH_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
+/// What the publisher thread is told.
+enum ToPublisher {
+    /// A new site to publish.
+    Site(Arc<build::Built>),
+    /// A `verify` schedule: compare every target with what was recorded, and upload again what
+    /// is missing or different (`pharos publish --verify`).
+    Verify,
+}
+
 /// Publish each rendered site to the enabled targets. Only the newest site matters: a burst of
 /// renders while a publish runs becomes one more publish. A failing target is retried with
 /// capped exponential backoff; the others, and the checks and renders, go on.
-fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
+fn publisher_loop(config: Config, rx: Receiver<ToPublisher>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -541,17 +554,39 @@ fn publisher_loop(config: Config, rx: Receiver<Arc<build::Built>>) {
             Some(w) => rx.recv_timeout(w),
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
+        let mut verify = false;
         match next {
-            Ok(b) => {
-                generation += 1;
-                latest = Some((generation, b));
-                while let Ok(b) = rx.try_recv() {
-                    generation += 1;
-                    latest = Some((generation, b));
+            Ok(first) => {
+                for msg in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                    match msg {
+                        ToPublisher::Site(b) => {
+                            generation += 1;
+                            latest = Some((generation, b));
+                        }
+                        ToPublisher::Verify => verify = true,
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if verify {
+            for target in &targets {
+                match runtime.block_on(crate::publisher::verify(&store, target)) {
+                    Ok(drifted) => {
+                        info!(target = %target.name, drifted = drifted.len(), "verified");
+                        for path in &drifted {
+                            warn!(target = %target.name, path = %path, "missing or different in the bucket; uploading it again");
+                        }
+                        if !drifted.is_empty() {
+                            // What the target holds is what the store now says: publish again.
+                            remote.remove(&target.name);
+                            published.remove(&target.name);
+                        }
+                    }
+                    Err(e) => warn!(target = %target.name, "cannot verify: {e:#}"),
+                }
+            }
         }
         let Some((gen_now, built)) = latest.clone() else {
             continue;

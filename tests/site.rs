@@ -414,7 +414,10 @@ fn one_build_has_one_page_object_and_last_updated_covers_the_newest_update() {
         assert_eq!(p, &pages[0], "{f} carries another page object");
     }
     let updated = pages[0]["updated_at"].as_str().unwrap();
-    assert!(updated >= "2026-11-26T13:33:20Z", "page.updated_at {updated}");
+    assert!(
+        updated >= "2026-11-26T13:33:20Z",
+        "page.updated_at {updated}"
+    );
     let index = site.read("index.html");
     let stamp = index
         .split("Last updated <time datetime=\"")

@@ -429,3 +429,39 @@ fn a_restart_never_counts_as_a_heartbeat_ping() {
         assert_eq!(unresolved(&site).len(), 2, "round {round}: none resolved");
     }
 }
+
+/// Defect 6: a `verify` schedule compares each active target with what was recorded and uploads
+/// again what was deleted or edited in the bucket, as `pharos publish --verify` does.
+#[test]
+fn a_verify_schedule_repairs_the_bucket() {
+    use common::s3::{S3Server, target_yaml};
+    let server = S3Server::start();
+    let site = TestSite::empty();
+    site.write(
+        "config.yaml",
+        &format!(
+            "site:\n  title: Verify\n  base_url: https://verify.test\ndaemon:\n  listen: 127.0.0.1:{}\n  debounce: 50ms\ncomponents:\n  - id: api\n    name: API\nschedules:\n  - id: check-bucket\n    cron: \"*/2 * * * * *\"\n    action: verify\n{}",
+            free_port(),
+            target_yaml(&server.endpoint(), "")
+        ),
+    );
+    let log = site.path().join("daemon.log");
+    let mut daemon = start_daemon(&site, &log);
+    wait_until(30, "published", || server.object("widget.json").is_some());
+    server.remove("widget.json");
+    std::fs::write(
+        server
+            .root
+            .path()
+            .join(common::s3::BUCKET)
+            .join("badge.svg"),
+        "<svg/>",
+    )
+    .unwrap();
+    wait_until(20, "repaired by the schedule", || {
+        server.object("widget.json").as_deref() == Some(site.read("widget.json").as_bytes())
+            && server.object("badge.svg").is_some_and(|b| b != b"<svg/>")
+    });
+    assert!(log_lines(&log, "nothing to verify").is_empty());
+    stop_daemon(&mut daemon);
+}
