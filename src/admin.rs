@@ -103,6 +103,22 @@ pub fn unique_id(dir: &Path, base: &str) -> String {
         .expect("some suffix is free")
 }
 
+/// If the file of incident `id` is gone but the store still holds it open (its file was
+/// deleted while it was open, so the site keeps showing it), write the file back from the
+/// store, so it can be updated and resolved. Returns the path written, if any.
+pub fn restore_deleted_incident(config: &Config, id: &str) -> Result<Option<PathBuf>> {
+    let path = folder(config, Kind::Incident).join(format!("{id}.md"));
+    if crate::model::check_id(id).is_err() || path.exists() {
+        return Ok(None);
+    }
+    let store = crate::store::Store::open(&config.database_path())?;
+    let Some(incident) = store.incident(id)?.filter(|i| i.status().is_open()) else {
+        return Ok(None);
+    };
+    write::create(&path, &write::incident_file(&incident))?;
+    Ok(Some(path))
+}
+
 /// `api=major_outage` or `api` (then `default`); checks the id against the config.
 pub fn component_arg(
     config: &Config,
@@ -145,6 +161,7 @@ fn check_text(config: &Config, kind: Kind, path: &Path, id: &str, text: &str) ->
         loaded: true,
     };
     crate::build::parse(&src, &ParseContext::of(config))
+        .and_then(|(item, unknown)| crate::build::judge(item, unknown, chrono::Utc::now()))
         .map(drop)
         .map_err(|p| crate::config::Problems(p).into())
 }
@@ -301,7 +318,8 @@ pub fn incident_postmortem(
         loaded: true,
     };
     let incident = crate::content::parse_incident(&src, &ParseContext::of(config))
-        .map_err(crate::config::Problems)?;
+        .map_err(crate::config::Problems)?
+        .item;
     if incident.status().is_open() {
         bail!(
             "incident {id} is still open ({}): a postmortem follows a resolved incident; resolve it first with `pharos incident resolve {id}`",

@@ -52,7 +52,7 @@ fn read(config: &Config, path: &Path, id: &str) -> File {
         hash: String::new(),
     };
     match content::parse_incident(&src, &ParseContext::of(config)) {
-        Ok(i) => File::Parsed(i),
+        Ok(p) => File::Parsed(p.item),
         Err(_) => File::Broken,
     }
 }

@@ -3,7 +3,7 @@
 //! import content (only files that changed) -> read a snapshot from the store -> render (pure)
 //! -> write the output folder atomically. Any problem before the write leaves the old site as it was.
 
-use crate::config::{Config, Problems};
+use crate::config::{Config, Problem, Problems};
 use crate::content::{self, Kind, ParseContext, SourceFile};
 use crate::output::{self, WriteReport};
 use crate::render::{self, Site};
@@ -16,6 +16,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How an import treats a file with problems.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Strictness {
+    /// One-shot commands (`build`, `publish`, `validate`): any problem fails the import, and
+    /// nothing is imported.
+    #[default]
+    Strict,
+    /// The daemon, `serve` and the admin's views: a file with problems keeps its last good
+    /// version in the store (or stays out if it never had one), everything else is imported,
+    /// and the problems are reported. With `settle`, a file is read only once it has not
+    /// changed for that long, and a file that went away is gone only after that long.
+    Lenient { settle: Option<Duration> },
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub files: usize,
@@ -23,71 +37,207 @@ pub struct ImportReport {
     pub parsed: usize,
     /// The content hash of every file, by kind and id (what the store now holds).
     pub hashes: HashMap<(Kind, String), String>,
+    /// Problems of files whose last good version stays (a strict import fails on them instead).
+    pub problems: Vec<Problem>,
+    /// Not errors: resolved incidents and past windows naming components the config no longer
+    /// has (they render naming them as removed).
+    pub warnings: Vec<Problem>,
+    /// Changes still settling: import again after this long.
+    pub settling: Option<Duration>,
+    /// Incident files renamed with their opening update unchanged: (old id, new id).
+    pub moved: Vec<(String, String)>,
 }
 
-/// Bring the store in line with `content/`: parse new and changed files, drop removed ones.
-/// Every broken file is reported (not just the first), and then nothing is imported.
+/// Bring the store in line with `content/`: parse new and changed files, drop removed ones,
+/// reading only files whose metadata changed since the scan that filled `cache`. Every problem
+/// is reported (not just the first). A renamed incident (same opening update, new file name) is
+/// a move; the file of an open incident that went away is a problem (it stays as it was).
 pub fn import_content(
     config: &Config,
     store: &mut Store,
     now: DateTime<Utc>,
-) -> Result<ImportReport> {
-    import_content_cached(config, store, now, &mut content::ScanCache::default())
-}
-
-/// [`import_content`], reading only the files whose metadata changed since the scan that filled
-/// `cache` (the daemon keeps one).
-pub fn import_content_cached(
-    config: &Config,
-    store: &mut Store,
-    now: DateTime<Utc>,
+    mode: Strictness,
     cache: &mut content::ScanCache,
 ) -> Result<ImportReport> {
     let ctx = ParseContext::of(config);
-    let files = content::scan_cached(&config.content_path(), &ctx, cache).map_err(Problems)?;
+    let settle = match mode {
+        Strictness::Lenient { settle } => settle,
+        Strictness::Strict => None,
+    };
+    let scan = content::scan_cached(&config.content_path(), &ctx, cache, settle);
+    let mut problems = scan.problems;
+    let mut warnings = Vec::new();
+    let mut settling = scan.settling.iter().map(|(_, _, left)| *left).min();
     let known = store.content_hashes()?;
-    let mut problems = Vec::new();
-    let mut changed = Vec::new();
-    let keep: HashSet<_> = files.iter().map(|f| (f.kind, f.id.clone())).collect();
-    let to_parse: Vec<&SourceFile> = files
+    let on_disk: HashSet<(Kind, String)> = scan
+        .files
+        .iter()
+        .map(|f| (f.kind, f.id.clone()))
+        .chain(scan.unreadable.iter().cloned())
+        .chain(scan.settling.iter().map(|(k, id, _)| (*k, id.clone())))
+        .collect();
+    let to_parse: Vec<&SourceFile> = scan
+        .files
         .iter()
         .filter(|f| known.get(&(f.kind, f.id.clone())) != Some(&f.hash))
         .collect();
+    let mut changed = Vec::new();
     // Parsing (YAML, Markdown, sanitizing) is most of a cold import: use every core.
     for (f, parsed) in to_parse
         .iter()
         .zip(crate::par_map(&to_parse, |f| parse(f, &ctx)))
     {
-        match parsed {
-            Ok(item) => changed.push(ImportItem {
-                item,
-                path: display_path(config, &f.path),
-                hash: f.hash.clone(),
-            }),
+        match parsed.and_then(|(item, unknown)| judge(item, unknown, now)) {
+            Ok((item, mut w)) => {
+                warnings.append(&mut w);
+                changed.push(ImportItem {
+                    item,
+                    path: display_path(config, &f.path),
+                    hash: f.hash.clone(),
+                    moved_from: None,
+                });
+            }
             Err(mut p) => problems.append(&mut p),
         }
     }
-    if !problems.is_empty() {
+
+    // What the store holds that is no longer on disk: moved, settling, refused, or removed.
+    let mut keep = on_disk.clone();
+    let mut moved = Vec::new();
+    let mut gone: Vec<&(Kind, String)> = known.keys().filter(|k| !on_disk.contains(*k)).collect();
+    gone.sort();
+    for key in gone {
+        let (kind, id) = key;
+        let stored = match kind {
+            Kind::Incident => store.incident(id)?,
+            Kind::Maintenance => None,
+        };
+        if let Some(old) = &stored
+            && let Some(item) = changed.iter_mut().find(|c| {
+                c.moved_from.is_none()
+                    && matches!(&c.item, Imported::Incident(i)
+                        if !known.contains_key(&(Kind::Incident, i.id.clone())) && same_opening(i, old))
+            })
+        {
+            let Imported::Incident(new) = &item.item else {
+                unreachable!("matched an incident");
+            };
+            moved.push((id.clone(), new.id.clone()));
+            item.moved_from = Some(id.clone());
+            continue;
+        }
+        if let Some(settle) = settle {
+            let left = settle.saturating_sub(
+                cache
+                    .gone
+                    .entry(key.clone())
+                    .or_insert_with(Instant::now)
+                    .elapsed(),
+            );
+            if !left.is_zero() {
+                keep.insert(key.clone());
+                settling = Some(settling.map_or(left, |s| s.min(left)));
+                continue;
+            }
+        }
+        if let Some(old) = stored.filter(|i| i.status().is_open()) {
+            problems.push(Problem {
+                file: config
+                    .content_path()
+                    .join(kind.dir())
+                    .join(format!("{id}.md")),
+                pos: crate::yamlpos::Pos { line: 1, col: 1 },
+                entity: format!("incident {id:?}"),
+                message: format!(
+                    "the file of this open incident ({}) was deleted; the site keeps showing it as it was. Restore the file, or run `pharos incident resolve {id}` (it writes the file back with a resolved update); delete it once it is resolved",
+                    old.status().as_str()
+                ),
+            });
+            keep.insert(key.clone());
+        }
+    }
+    cache
+        .gone
+        .retain(|k, _| !on_disk.contains(k) && known.contains_key(k) && keep.contains(k));
+    if mode == Strictness::Strict && !problems.is_empty() {
         return Err(Problems(problems).into());
     }
     store.import(&changed, &keep, now)?;
-    let report = ImportReport {
-        files: files.len(),
+    let mut hashes: HashMap<(Kind, String), String> = known
+        .into_iter()
+        .filter(|(k, _)| keep.contains(k))
+        .collect();
+    for c in &changed {
+        let key = match &c.item {
+            Imported::Incident(i) => (Kind::Incident, i.id.clone()),
+            Imported::Maintenance(m) => (Kind::Maintenance, m.id.clone()),
+        };
+        hashes.insert(key, c.hash.clone());
+    }
+    Ok(ImportReport {
+        files: scan.files.len(),
         parsed: changed.len(),
-        hashes: files
-            .into_iter()
-            .map(|f| ((f.kind, f.id), f.hash))
-            .collect(),
-    };
-    Ok(report)
+        hashes,
+        problems,
+        warnings,
+        settling,
+        moved,
+    })
 }
 
-/// Parse a content file as its kind says.
-pub fn parse(f: &SourceFile, ctx: &ParseContext) -> Result<Imported, Vec<crate::config::Problem>> {
+/// Components the config does not have, named by a parsed file: warnings in history (a
+/// resolved incident, a cancelled or ended one-off window: the component was removed since, and
+/// it renders as removed), errors otherwise (a typo in an open incident or a window to come
+/// would hide what it is about). Returns the item and its warnings.
+pub fn judge(
+    item: Imported,
+    unknown: Vec<Problem>,
+    now: DateTime<Utc>,
+) -> Result<(Imported, Vec<Problem>), Vec<Problem>> {
+    let history = match &item {
+        Imported::Incident(i) => !i.status().is_open(),
+        Imported::Maintenance(m) => {
+            m.cancelled
+                || matches!(m.window, crate::model::Window::Once { until, .. } if until <= now)
+        }
+    };
+    match (unknown.is_empty(), history) {
+        (true, _) => Ok((item, unknown)),
+        (false, true) => Ok((
+            item,
+            unknown
+                .into_iter()
+                .map(|mut p| {
+                    p.message = format!(
+                        "{}; kept as history, shown as a removed component",
+                        p.message
+                    );
+                    p
+                })
+                .collect(),
+        )),
+        (false, false) => Err(unknown),
+    }
+}
+
+/// Whether two incidents open with the same update: a file renamed (and maybe edited) is the
+/// same incident.
+fn same_opening(a: &crate::model::Incident, b: &crate::model::Incident) -> bool {
+    match (a.updates.last(), b.updates.last()) {
+        (Some(x), Some(y)) => x.at == y.at && x.status == y.status && x.body_md == y.body_md,
+        _ => false,
+    }
+}
+
+/// Parse a content file as its kind says: the item, and the components it names that the
+/// config does not have.
+pub fn parse(f: &SourceFile, ctx: &ParseContext) -> Result<(Imported, Vec<Problem>), Vec<Problem>> {
     let f = f.read().map_err(|p| vec![p])?;
     match f.kind {
-        Kind::Incident => content::parse_incident(&f, ctx).map(Imported::Incident),
-        Kind::Maintenance => content::parse_maintenance(&f, ctx).map(Imported::Maintenance),
+        Kind::Incident => content::parse_incident(&f, ctx)
+            .map(|p| (Imported::Incident(p.item), p.unknown_components)),
+        Kind::Maintenance => content::parse_maintenance(&f, ctx)
+            .map(|p| (Imported::Maintenance(p.item), p.unknown_components)),
     }
 }
 
@@ -142,14 +292,31 @@ pub struct Incremental {
     pub monitoring_impaired_since: Option<DateTime<Utc>>,
     /// What the incidents contributed to the last snapshot.
     incident_summary: Option<Arc<crate::snapshot::IncidentSummary>>,
+    /// How content is imported (strict for one-shot commands).
+    pub mode: Strictness,
+    /// From the last import: problems of files whose last good version stays (lenient), and
+    /// warnings.
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+    /// From the last import: changes still settling (import again after this long).
+    pub settling: Option<Duration>,
+    /// From the last import: incidents whose file was renamed, (old id, new id).
+    pub moved: Vec<(String, String)>,
 }
 
-/// Everything up to the rendered site, without writing it.
-pub fn snapshot(config: &Config, store: &mut Store, now: DateTime<Utc>) -> Result<Snapshot> {
-    snapshot_inc(config, store, now, &mut Incremental::default())
+impl Incremental {
+    /// For the daemon and `serve`: lenient imports that wait `settle` for changes to settle.
+    pub fn lenient(settle: Option<Duration>) -> Incremental {
+        Incremental {
+            mode: Strictness::Lenient { settle },
+            ..Default::default()
+        }
+    }
 }
 
-fn snapshot_inc(
+/// Everything up to the rendered site, without writing it: content imported (as `inc.mode`
+/// says; its problems and warnings are left in `inc`), then a snapshot of the store at `now`.
+pub fn snapshot(
     config: &Config,
     store: &mut Store,
     now: DateTime<Utc>,
@@ -164,7 +331,11 @@ fn snapshot_inc(
     let (incidents, maintenances) = match (&inc.content, inc.content_dirty) {
         (Some(content), false) => content.clone(),
         (previous, _) => {
-            let report = import_content_cached(config, store, now, &mut inc.scan)?;
+            let report = import_content(config, store, now, inc.mode, &mut inc.scan)?;
+            inc.problems = report.problems;
+            inc.warnings = report.warnings;
+            inc.settling = report.settling;
+            inc.moved = report.moved;
             // After the first load, read again only the files that changed since (whoever
             // imported them: `pharos incident` imports into the same store).
             let loaded = std::mem::replace(&mut inc.loaded, report.hashes);
@@ -220,6 +391,8 @@ fn snapshot_inc(
             .into_iter()
             .map(|e| (e.key, e.event))
             .collect(),
+        removed_components: store.removed_components()?,
+        moved: store.incident_moves()?,
     };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);
@@ -248,6 +421,8 @@ pub struct BuildReport {
     pub write: WriteReport,
     /// How long each step took.
     pub phases: [(&'static str, Duration); 3],
+    /// Content warnings (history naming removed components), for the command to print.
+    pub warnings: Vec<Problem>,
 }
 
 /// `pharos build`.
@@ -304,7 +479,7 @@ pub fn build_site(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| config.output_path());
     let t = Instant::now();
-    let snapshot = snapshot_inc(config, store, now, inc)?;
+    let snapshot = snapshot(config, store, now, inc)?;
     inc.incident_summary = Some(snapshot.incident_summary.clone());
     let snapshot_time = t.elapsed();
     let t = Instant::now();
@@ -350,6 +525,7 @@ pub fn build_site(
             ("render", render_time),
             ("write", t.elapsed()),
         ],
+        warnings: inc.warnings.clone(),
     };
     Ok(Built {
         report,

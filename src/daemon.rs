@@ -14,7 +14,7 @@ use crate::snapshot::Snapshot;
 use crate::store::{Store, Transition};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
@@ -93,6 +93,9 @@ struct Pipeline {
     pings: HashMap<String, DateTime<Utc>>,
     /// Failed writes of the output folder in a row (full disk, read-only): sets the retry.
     write_failures: u32,
+    /// Content files with problems (their last good version is published), and the problems
+    /// last reported for each.
+    content_problems: BTreeMap<String, Vec<String>>,
 }
 
 /// How many unrecorded check results are kept while the store is unavailable.
@@ -294,6 +297,7 @@ impl Pipeline {
                 if let Some(retry) = retry {
                     self.wake_at = self.wake_at.min(now + chrono::Duration::seconds(retry));
                 }
+                self.report_content(now);
                 if let Some(tx) = &self.publish_tx {
                     let _ = tx.send(ToPublisher::Site(built.clone()));
                 }
@@ -309,6 +313,49 @@ impl Pipeline {
                 error!("build failed, the previous site stays published:\n{e:#}");
                 self.wake_at = now + chrono::Duration::seconds(60);
             }
+        }
+    }
+
+    /// Say what the last import found: each content file whose problems are new or changed
+    /// (an error in the log with file:line:col, and an operator notification), each fixed one,
+    /// each renamed incident; and import again once changes still settling have settled.
+    fn report_content(&mut self, now: DateTime<Utc>) {
+        let mut by_file: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in &self.inc.problems {
+            by_file
+                .entry(p.file.display().to_string())
+                .or_default()
+                .push(p.to_string());
+        }
+        for (file, problems) in &by_file {
+            if self.content_problems.get(file) == Some(problems) {
+                continue;
+            }
+            error!(
+                file = %file,
+                "content problem: the site keeps the last good version of this file (or leaves it out) and publishes everything else:\n{}",
+                problems.join("\n")
+            );
+            if let Err(e) = self.store.note_content_problem(file, problems, now) {
+                error!("cannot record the content problem for notification: {e:#}");
+            }
+        }
+        for file in self.content_problems.keys() {
+            if !by_file.contains_key(file) {
+                info!(file = %file, "content problem fixed");
+            }
+        }
+        self.content_problems = by_file;
+        for (old, new) in std::mem::take(&mut self.inc.moved) {
+            info!(from = %old, to = %new, "incident file renamed: the old address redirects to the new one");
+        }
+        if let Some(left) = self.inc.settling.take() {
+            // A file changed moments ago (an editor may still be writing it): read it again
+            // once it has stood still for `daemon.settle`.
+            self.inc.content_dirty = true;
+            let left = chrono::Duration::from_std(left + Duration::from_millis(20))
+                .unwrap_or(chrono::Duration::seconds(1));
+            self.wake_at = self.wake_at.min(now + left);
         }
     }
 
@@ -389,6 +436,9 @@ impl Pipeline {
         self.network = network_judge(&monitors);
         self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
         self.jobs = jobs(&config, now);
+        self.inc.mode = build::Strictness::Lenient {
+            settle: Some(config.daemon.settle.0),
+        };
         self.config = config;
         self.inc.content_dirty = true;
         info!("config reloaded");
@@ -987,11 +1037,12 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         last_rollup: None,
         jobs: jobs(&config, clock()),
         publish_tx,
-        inc: build::Incremental::default(),
+        inc: build::Incremental::lenient(Some(config.daemon.settle.0)),
         network: network_judge(&monitors),
         unrecorded: Vec::new(),
         pings: HashMap::new(),
         write_failures: 0,
+        content_problems: BTreeMap::new(),
     };
     let thread = std::thread::Builder::new()
         .name("pharos-pipeline".into())

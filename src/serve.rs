@@ -19,7 +19,12 @@ const SETTLE: Duration = Duration::from_millis(150);
 pub fn serve(config: Config, addr: SocketAddr, out: Option<PathBuf>) -> Result<()> {
     let out = out.unwrap_or_else(|| config.output_path());
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-    rebuild(&config, &out);
+    // As in the daemon: a broken file keeps its last good version, the rest is shown.
+    let mut state = Preview {
+        inc: crate::build::Incremental::lenient(Some(config.daemon.settle.0)),
+        problems: Vec::new(),
+    };
+    let mut again = state.rebuild(&config, &out);
     let (tx, rx) = mpsc::channel();
     let watch = |config: &Config| {
         let tx = tx.clone();
@@ -43,8 +48,20 @@ pub fn serve(config: Config, addr: SocketAddr, out: Option<PathBuf>) -> Result<(
         addr
     );
     let mut config = config;
-    while let Ok(first) = rx.recv() {
-        let mut config_changed = first == Changed::Config;
+    loop {
+        // Wait for a change, or for a file that was still settling.
+        let first = match again {
+            Some(wait) => match rx.recv_timeout(wait) {
+                Ok(c) => Some(c),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(c) => Some(c),
+                Err(_) => break,
+            },
+        };
+        let mut config_changed = first == Some(Changed::Config);
         // Let a burst of saves settle.
         while let Ok(c) = rx.recv_timeout(SETTLE) {
             config_changed |= c == Changed::Config;
@@ -58,7 +75,8 @@ pub fn serve(config: Config, addr: SocketAddr, out: Option<PathBuf>) -> Result<(
                 }
             }
         }
-        rebuild(&config, &out);
+        state.inc.content_dirty = true;
+        again = state.rebuild(&config, &out);
         // A theme folder created while we run is watched from now on.
         if !watching_themes && themes_watched(&config) {
             watcher = watch(&config)?;
@@ -69,17 +87,47 @@ pub fn serve(config: Config, addr: SocketAddr, out: Option<PathBuf>) -> Result<(
     Ok(())
 }
 
-fn rebuild(config: &Config, out: &Path) {
-    let started = std::time::Instant::now();
-    match crate::build::build(config, Some(out), Utc::now()) {
-        Ok(r) => eprintln!(
-            "built {} files in {} ms ({} changed)",
-            r.write.files,
-            started.elapsed().as_millis(),
-            r.write.changed.len()
-        ),
-        // Problems come with file:line; the previous preview stays as it was.
-        Err(e) => eprintln!("build failed, the preview shows the last good site:\n{e:#}"),
+/// What the preview keeps between builds.
+struct Preview {
+    inc: crate::build::Incremental,
+    /// The content problems last printed.
+    problems: Vec<String>,
+}
+
+impl Preview {
+    /// Build into `out`; returns how long until files still settling should be read.
+    fn rebuild(&mut self, config: &Config, out: &Path) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        let built = crate::store::Store::open(&config.database_path()).and_then(|mut store| {
+            crate::build::build_site(&mut store, config, Some(out), Utc::now(), &mut self.inc)?
+                .written()
+        });
+        match built {
+            Ok(b) => eprintln!(
+                "built {} files in {} ms ({} changed)",
+                b.report.write.files,
+                started.elapsed().as_millis(),
+                b.report.write.changed.len()
+            ),
+            // Problems come with file:line; the previous preview stays as it was.
+            Err(e) => eprintln!("build failed, the preview shows the last good site:\n{e:#}"),
+        }
+        let problems: Vec<String> = self.inc.problems.iter().map(|p| p.to_string()).collect();
+        if problems != self.problems {
+            if problems.is_empty() {
+                eprintln!("content problems fixed");
+            } else {
+                eprintln!(
+                    "content problems (the preview keeps the last good version of these files):\n{}",
+                    problems.join("\n")
+                );
+            }
+            self.problems = problems;
+        }
+        self.inc
+            .settling
+            .take()
+            .map(|left| left + Duration::from_millis(20))
     }
 }
 

@@ -135,6 +135,10 @@ pub struct Snapshot {
     /// Since when monitoring cannot judge (no monitored target reachable: the daemon's own
     /// network may be down); statuses are the last known meanwhile.
     pub monitoring_impaired_since: Option<DateTime<Utc>>,
+    /// Names of components removed from the config (history may still name them).
+    pub removed_components: HashMap<String, String>,
+    /// Incidents whose file was renamed: (old id, id now); the old page redirects.
+    pub moved: Vec<(String, String)>,
 }
 
 /// What the store holds, as the snapshot needs it.
@@ -150,6 +154,10 @@ pub struct StoredState {
     pub incident_summary: Option<std::sync::Arc<IncidentSummary>>,
     /// The newest component status changes from the outbox: (idempotency key, event).
     pub component_events: Vec<(String, crate::notify::event::Event)>,
+    /// Names of components removed from the config (history may still name them).
+    pub removed_components: HashMap<String, String>,
+    /// Incidents whose file was renamed: (old id, id now).
+    pub moved: Vec<(String, String)>,
 }
 
 /// What the incidents contribute to the components' state at a moment, in one pass over the
@@ -385,6 +393,8 @@ impl Snapshot {
             incident_summary: summary,
             component_events: stored.component_events,
             monitoring_impaired_since: None,
+            removed_components: stored.removed_components,
+            moved: stored.moved,
         }
     }
 

@@ -713,6 +713,25 @@ fn cli_and_hand_edits_reach_a_running_daemon_without_lock_errors_or_lost_updates
         "a broken file changes nothing public"
     );
     std::fs::remove_file(dir.join("content/incidents/broken.md")).unwrap();
+    // Deleting an open incident's file is refused: it stays published, and the log says so.
+    std::fs::remove_file(dir.join("content/incidents/hand-written.md")).unwrap();
+    wait_until(10, "the refusal in the log", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("the file of this open incident (investigating) was deleted")
+    });
+    assert!(published(&dir, "index.html").contains("Written by hand"));
+    // Resolving writes the file back; a resolved incident's file may go.
+    let out = pharos(&dir)
+        .args(["incident", "resolve", "hand-written"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote it back from the store"));
+    assert!(read(&dir, "content/incidents/hand-written.md").contains("Slow pages."));
+    wait_until(10, "resolved on the page", || {
+        !published(&dir, "index.html").contains("Slow pages.")
+    });
     std::fs::remove_file(dir.join("content/incidents/hand-written.md")).unwrap();
     wait_until(10, "the deleted incident gone", || {
         let page = published(&dir, "index.html");
@@ -744,8 +763,10 @@ fn serve_previews_the_site_and_rebuilds_on_every_change() {
     let dir: PathBuf = site.path().to_path_buf();
     let addr = format!("127.0.0.1:{}", free_port());
     let _serve = spawn(&dir, &["serve", "--addr", &addr], &dir.join("serve.log"));
-    wait_until(60, "the preview", || get(&addr, "/").0 == 200);
-    assert!(get(&addr, "/").1.contains("Example incident"));
+    // The scaffold was written a moment ago: it shows once it has settled (`daemon.settle`).
+    wait_until(60, "the preview", || {
+        get(&addr, "/").1.contains("Example incident")
+    });
     assert_eq!(get(&addr, "/api/v2/summary.json").0, 200);
     assert_eq!(
         get(&addr, "/../config.yaml").0,

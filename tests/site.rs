@@ -349,7 +349,8 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
     let config = site.config();
     let mut store = pharos::store::Store::open(&config.database_path()).unwrap();
     let theme = pharos::theme::load(&config).unwrap();
-    let snap = pharos::build::snapshot(&config, &mut store, now()).unwrap();
+    let snap =
+        pharos::build::snapshot(&config, &mut store, now(), &mut Default::default()).unwrap();
     let mut cache = pharos::render::RenderCache::default();
     let first = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
     assert_eq!(cache.hits, 0);
@@ -372,7 +373,8 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
         "content/incidents/2026-11-24-website-down.md",
         "---\ntitle: Website unavailable\nimpact: critical\ncomponents:\n  web: major_outage\n---\n## 2026-11-24 08:30 UTC · resolved\nRolled back.\n\n## 2026-11-24 07:55 UTC · investigating\nErrors.\n",
     );
-    let snap = pharos::build::snapshot(&config, &mut store, now()).unwrap();
+    let snap =
+        pharos::build::snapshot(&config, &mut store, now(), &mut Default::default()).unwrap();
     let cached = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
     assert_eq!(
         cache.hits, 6,

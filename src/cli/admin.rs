@@ -19,10 +19,18 @@ pub fn validate(config_path: &Path) -> Result<()> {
     let ctx = crate::content::ParseContext::of(&config);
     let files = crate::content::scan(&config.content_path(), &ctx).map_err(Problems)?;
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let now = Utc::now();
     for f in &files {
-        if let Err(mut p) = crate::build::parse(f, &ctx) {
-            problems.append(&mut p);
+        match crate::build::parse(f, &ctx)
+            .and_then(|(item, unknown)| crate::build::judge(item, unknown, now))
+        {
+            Ok((_, mut w)) => warnings.append(&mut w),
+            Err(mut p) => problems.append(&mut p),
         }
+    }
+    if !warnings.is_empty() {
+        eprintln!("warning:\n{}", Problems(warnings));
     }
     if !problems.is_empty() {
         return Err(Problems(problems).into());
@@ -36,10 +44,32 @@ pub fn validate(config_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The state as the site shows it: content imported into the store, then a snapshot.
-fn snapshot(config: &Config, now: DateTime<Utc>) -> Result<Snapshot> {
+/// The state as the site shows it: content imported into the store (a broken file keeps its
+/// last good version, as in the daemon), then a snapshot; with the content problems found.
+fn snapshot_and_problems(
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<(Snapshot, Vec<crate::config::Problem>)> {
     let mut store = crate::store::Store::open(&config.database_path())?;
-    crate::build::snapshot(config, &mut store, now)
+    let mut inc = crate::build::Incremental::lenient(None);
+    let snap = crate::build::snapshot(config, &mut store, now, &mut inc)?;
+    Ok((snap, inc.problems))
+}
+
+/// [`snapshot_and_problems`], telling the admin of problems on stderr.
+fn snapshot(config: &Config, now: DateTime<Utc>) -> Result<Snapshot> {
+    let (snap, problems) = snapshot_and_problems(config, now)?;
+    warn_problems(&problems);
+    Ok(snap)
+}
+
+fn warn_problems(problems: &[crate::config::Problem]) {
+    if !problems.is_empty() {
+        eprintln!(
+            "warning: the site keeps the last good version of these files until they are fixed:\n{}",
+            Problems(problems.to_vec())
+        );
+    }
 }
 
 fn time(t: DateTime<Utc>, config: &Config) -> String {
@@ -165,6 +195,18 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Write back the file of an open incident deleted by hand (see
+/// [`admin::restore_deleted_incident`]), and say so.
+fn restored(config: &Config, id: &str) -> Result<()> {
+    if let Some(path) = admin::restore_deleted_incident(config, id)? {
+        eprintln!(
+            "{} was deleted while the incident was open; wrote it back from the store",
+            admin::shown(&path)
+        );
+    }
+    Ok(())
+}
+
 /// The text of an update: `--message`, "-" or a pipe for stdin, else `default`, else `$EDITOR`.
 fn message(arg: Option<String>, what: &str, default: Option<&str>) -> Result<String> {
     let mut text = match arg.as_deref() {
@@ -223,13 +265,15 @@ fn from_editor(what: &str) -> Result<String> {
 /// After a file was written: bring the store in line, and publish if asked.
 fn record(config: &Config, change: &Change, now: DateTime<Utc>) -> Result<()> {
     let mut store = crate::store::Store::open(&config.database_path())?;
-    if let Err(e) = crate::build::import_content(config, &mut store, now) {
-        // The file we wrote is valid; another one is not. The site keeps its last good state.
-        eprintln!(
-            "warning: the change is saved, but the site will not change until this is fixed:\n{e:#}"
-        );
-        return Ok(());
-    }
+    // The file we wrote is valid; another one may not be: it keeps its last good version.
+    let report = crate::build::import_content(
+        config,
+        &mut store,
+        now,
+        crate::build::Strictness::Lenient { settle: None },
+        &mut crate::content::ScanCache::default(),
+    )?;
+    warn_problems(&report.problems);
     drop(store);
     if change.publish {
         if !super::publish(config, now, false, false, None)? {
@@ -308,6 +352,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             components: comps,
             change,
         } => {
+            restored(config, &id)?;
             admin::existing(config, Kind::Incident, &id)?;
             let comps = components(config, &comps, ComponentStatus::PartialOutage)?;
             let text = message(m, "the update", None)?;
@@ -321,6 +366,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             message: m,
             change,
         } => {
+            restored(config, &id)?;
             admin::existing(config, Kind::Incident, &id)?;
             let text = message(m, "the update", Some("This incident has been resolved."))?;
             let at = when(&change, config, now)?;
@@ -334,6 +380,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             message: m,
             change,
         } => {
+            restored(config, &id)?;
             admin::existing(config, Kind::Incident, &id)?;
             let text = message(m, "the postmortem", None)?;
             let at = when(&change, config, now)?;

@@ -437,7 +437,12 @@ fn publish(
     let mut store = crate::store::Store::open(&config.database_path())?;
     let targets = config.publish.targets.iter().any(|t| t.enabled);
     let (site, manifest, folder_ok) = if dry_run {
-        let snap = crate::build::snapshot(config, &mut store, now)?;
+        let snap = crate::build::snapshot(
+            config,
+            &mut store,
+            now,
+            &mut crate::build::Incremental::default(),
+        )?;
         let site = crate::build::render_site(config, &snap)?;
         let manifest = crate::output::Manifest::of(&site, &config.publish.cache_control);
         (
@@ -453,6 +458,7 @@ fn publish(
             now,
             &mut crate::build::Incremental::default(),
         )?;
+        warn_history(&b.report.warnings);
         let folder_ok = match b.write_error.take() {
             // A full or read-only disk does not keep the site from the targets.
             Some(e) if targets => {
@@ -555,6 +561,13 @@ fn publish(
     })
 }
 
+/// Print content warnings (history naming removed components): not errors.
+fn warn_history(warnings: &[crate::config::Problem]) {
+    if !warnings.is_empty() {
+        eprintln!("warning:\n{}", crate::config::Problems(warnings.to_vec()));
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     // Commands that work without a (valid) config.
     match &cli.command {
@@ -610,6 +623,7 @@ fn run(cli: Cli) -> Result<()> {
             let now = now_from(now.as_deref(), &config)?;
             let started = std::time::Instant::now();
             let r = crate::build::build(&config, out.as_deref(), now)?;
+            warn_history(&r.warnings);
             let phases: Vec<String> = r
                 .phases
                 .iter()
@@ -697,6 +711,7 @@ fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
                     components: Vec::new(),
                 }),
                 maintenance: None,
+                content: None,
             };
             let key = format!("test:{channel}:{}", Utc::now().timestamp_millis());
             let timeout = ch

@@ -36,6 +36,7 @@ pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
 pub const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_DEBOUNCE: &str = "200ms";
+pub const DEFAULT_SETTLE: &str = "500ms";
 pub const DEFAULT_MAX_CONCURRENT_CHECKS: usize = 512;
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const CACHE_SHORT: &str = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400";
@@ -400,11 +401,20 @@ pub enum EventKind {
     MaintenanceScheduled,
     MaintenanceStarted,
     MaintenanceCompleted,
+    /// For operators only: a content file has problems (the site keeps its last good version).
+    ContentProblem,
 }
 
 impl EventKind {
+    /// Events for the people who run the page, not its visitors: only channels with
+    /// `operator: true` get them, and no public file shows them.
+    pub fn is_operator(self) -> bool {
+        matches!(self, EventKind::ContentProblem)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            EventKind::ContentProblem => "content_problem",
             EventKind::ComponentStatus => "component_status",
             EventKind::IncidentOpened => "incident_opened",
             EventKind::IncidentUpdated => "incident_updated",
@@ -473,6 +483,10 @@ pub struct Notification {
     pub events: Vec<EventKind>,
     #[serde(default)]
     pub min_impact: Option<Impact>,
+    /// Also tell this channel what its operators must fix (`content_problem`): a broken
+    /// content file, a deleted open incident.
+    #[serde(default)]
+    pub operator: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -526,6 +540,11 @@ pub struct Daemon {
     /// Checks running at the same time, at most.
     #[serde(default = "default_max_concurrent_checks")]
     pub max_concurrent_checks: usize,
+    /// A content file is published once it has not changed for this long (an editor that
+    /// truncates and then writes in parts is never read half way); a deleted one is gone
+    /// after this long.
+    #[serde(default = "default_settle")]
+    pub settle: Dur,
 }
 
 impl Default for Daemon {
@@ -534,6 +553,7 @@ impl Default for Daemon {
             listen: default_listen(),
             debounce: default_debounce(),
             max_concurrent_checks: DEFAULT_MAX_CONCURRENT_CHECKS,
+            settle: default_settle(),
         }
     }
 }
@@ -587,6 +607,9 @@ fn default_listen() -> Text {
 }
 fn default_debounce() -> Dur {
     dur(DEFAULT_DEBOUNCE)
+}
+fn default_settle() -> Dur {
+    dur(DEFAULT_SETTLE)
 }
 fn default_max_concurrent_checks() -> usize {
     DEFAULT_MAX_CONCURRENT_CHECKS

@@ -678,6 +678,18 @@ fn notification(
             );
         }
     }
+    for (j, e) in n.events.iter().enumerate() {
+        if e.is_operator() && !n.operator {
+            k.add(
+                &format!("{p}.events[{j}]"),
+                &entity,
+                format!(
+                    "{} goes only to operator channels: add `operator: true` to this channel",
+                    e.as_str()
+                ),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

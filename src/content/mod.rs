@@ -28,7 +28,7 @@ pub const MAINTENANCE_DIR: &str = "maintenance";
 /// Bump when parsing or rendering of content changes, so stored parses are redone.
 const PARSER_VERSION: &str = "pharos-content-1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Incident,
     Maintenance,
@@ -123,10 +123,16 @@ impl SourceFile {
 /// What a scan learnt about each file (its size, times and inode, and its hash), so that the
 /// next scan reads and hashes only files whose metadata changed. A file modified within the
 /// last two seconds is not remembered: a second edit in the same clock tick would look the same.
+/// It also remembers since when each file has looked as it does, and since when files that went
+/// away have been gone, for scans that wait for changes to settle.
 #[derive(Default)]
 pub struct ScanCache {
     salt: String,
     files: HashMap<PathBuf, (FileStamp, String)>,
+    /// When each file's current stamp was first seen.
+    seen: HashMap<PathBuf, (FileStamp, std::time::Instant)>,
+    /// Since when each (kind, id) the store may hold has been missing from disk.
+    pub gone: HashMap<(Kind, String), std::time::Instant>,
 }
 
 /// (size, mtime ns, ctime ns, inode)
@@ -147,30 +153,51 @@ fn stamp(meta: &std::fs::Metadata) -> Option<(FileStamp, std::time::SystemTime)>
     ))
 }
 
+/// What a scan of `content/` found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Files to import, sorted by path.
+    pub files: Vec<SourceFile>,
+    /// Files that cannot be read or have a bad name.
+    pub problems: Vec<Problem>,
+    /// Files that exist but could not be read: (kind, id).
+    pub unreadable: Vec<(Kind, String)>,
+    /// Files changed less than the settle time ago, not read yet: (kind, id, time left).
+    pub settling: Vec<(Kind, String, std::time::Duration)>,
+}
+
 /// Read every `*.md` file under `content/incidents` and `content/maintenance`, sorted by path.
 /// Hidden files, files starting with `_` and files without the `.md` extension are skipped.
 pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, Vec<Problem>> {
-    scan_cached(content_dir, ctx, &mut ScanCache::default())
+    let scan = scan_cached(content_dir, ctx, &mut ScanCache::default(), None);
+    if scan.problems.is_empty() {
+        Ok(scan.files)
+    } else {
+        Err(scan.problems)
+    }
 }
 
 /// [`scan`], skipping the read and hash of files `cache` knows unchanged (their `text` is left
-/// empty and `loaded` false).
+/// empty and `loaded` false). With `settle`, a file is read only once it has looked the same for
+/// that long (by its modification time, or since this cache first saw it so): an editor that
+/// truncates and then writes in parts is never read half way.
 pub fn scan_cached(
     content_dir: &Path,
     ctx: &ParseContext,
     cache: &mut ScanCache,
-) -> Result<Vec<SourceFile>, Vec<Problem>> {
+    settle: Option<std::time::Duration>,
+) -> Scan {
     let salt = ctx.salt();
     if cache.salt != salt {
-        *cache = ScanCache {
-            salt: salt.clone(),
-            files: HashMap::new(),
-        };
+        cache.salt = salt.clone();
+        cache.files.clear();
     }
+    let mut remembered = HashMap::new();
     let mut seen = HashMap::new();
-    let recent = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
+    let wall = std::time::SystemTime::now();
+    let mono = std::time::Instant::now();
+    let recent = wall - std::time::Duration::from_secs(2);
+    let mut out = Scan::default();
     for (kind, sub) in [
         (Kind::Incident, INCIDENTS_DIR),
         (Kind::Maintenance, MAINTENANCE_DIR),
@@ -180,7 +207,7 @@ pub fn scan_cached(
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                problems.push(problem(
+                out.problems.push(problem(
                     &dir,
                     1,
                     "content folder",
@@ -204,7 +231,7 @@ pub fn scan_cached(
             }
             let id = name.trim_end_matches(".md");
             if let Err(e) = check_id(id) {
-                problems.push(problem(
+                out.problems.push(problem(
                     &path,
                     1,
                     "file name",
@@ -213,12 +240,27 @@ pub fn scan_cached(
                 continue;
             }
             let stamped = meta.as_ref().and_then(stamp);
+            if let (Some(settle), Some((st, modified))) = (settle, &stamped) {
+                let first = match cache.seen.get(&path) {
+                    Some((known, at)) if known == st => *at,
+                    _ => mono,
+                };
+                seen.insert(path.clone(), (*st, first));
+                let age = wall
+                    .duration_since(*modified)
+                    .unwrap_or_default()
+                    .max(mono - first);
+                if age < settle {
+                    out.settling.push((kind, id.to_string(), settle - age));
+                    continue;
+                }
+            }
             if let Some((st, _)) = &stamped
                 && let Some((known, hash)) = cache.files.get(&path)
                 && known == st
             {
-                seen.insert(path.clone(), (*st, hash.clone()));
-                files.push(SourceFile {
+                remembered.insert(path.clone(), (*st, hash.clone()));
+                out.files.push(SourceFile {
                     kind,
                     id: id.to_string(),
                     hash: hash.clone(),
@@ -238,9 +280,9 @@ pub fn scan_cached(
                     if let Some((st, modified)) = stamped
                         && modified < recent
                     {
-                        seen.insert(path.clone(), (st, hash.clone()));
+                        remembered.insert(path.clone(), (st, hash.clone()));
                     }
-                    files.push(SourceFile {
+                    out.files.push(SourceFile {
                         kind,
                         id: id.to_string(),
                         path,
@@ -249,21 +291,21 @@ pub fn scan_cached(
                         hash,
                     });
                 }
-                Err(e) => problems.push(problem(
-                    &path,
-                    1,
-                    "content file",
-                    format!("cannot read file: {e} (content files must be UTF-8)"),
-                )),
+                Err(e) => {
+                    out.unreadable.push((kind, id.to_string()));
+                    out.problems.push(problem(
+                        &path,
+                        1,
+                        "content file",
+                        format!("cannot read file: {e} (content files must be UTF-8)"),
+                    ))
+                }
             }
         }
     }
-    cache.files = seen;
-    if problems.is_empty() {
-        Ok(files)
-    } else {
-        Err(problems)
-    }
+    cache.files = remembered;
+    cache.seen = seen;
+    out
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -454,13 +496,26 @@ fn at(file: &Path, pos: Pos, entity: &str, message: impl Into<String>) -> Proble
     }
 }
 
-pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, Vec<Problem>> {
+/// A parsed content file, with the components it names that the config does not have (a
+/// typo, or a component removed since): whether those are errors depends on the state of the
+/// incident or window (see `build::import_content`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed<T> {
+    pub item: T,
+    pub unknown_components: Vec<Problem>,
+}
+
+pub fn parse_incident(
+    src: &SourceFile,
+    ctx: &ParseContext,
+) -> Result<Parsed<Incident>, Vec<Problem>> {
     let file = src.path.as_path();
     let entity = format!("incident {:?}", src.id);
     let (yaml, body, body_line) =
         split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
     let (fm, spans): (IncidentFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
     let mut problems = Vec::new();
+    let mut unknown_components = Vec::new();
     if fm.title.trim().is_empty() {
         problems.push(at(file, spans.at("title"), &entity, "title is empty"));
     }
@@ -477,7 +532,7 @@ pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, 
         };
         let path = format!("components.{id}");
         if !ctx.components.contains(id) {
-            problems.push(at(
+            unknown_components.push(at(
                 file,
                 spans.key(&path),
                 &entity,
@@ -544,7 +599,7 @@ pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, 
         }
     }
     if !problems.is_empty() {
-        return Err(problems);
+        return Err(with_unknown(problems, unknown_components));
     }
     // Newest first; equal times keep file order (a stable sort on the reversed key).
     updates.sort_by_key(|u| std::cmp::Reverse(u.at));
@@ -560,7 +615,18 @@ pub fn parse_incident(src: &SourceFile, ctx: &ParseContext) -> Result<Incident, 
     if !incident.explicit_impact {
         incident.impact = incident.implied_impact();
     }
-    Ok(incident)
+    Ok(Parsed {
+        item: incident,
+        unknown_components,
+    })
+}
+
+/// A file that fails anyway reports its unknown components too (every problem at once), in
+/// file order.
+fn with_unknown(mut problems: Vec<Problem>, mut unknown: Vec<Problem>) -> Vec<Problem> {
+    problems.append(&mut unknown);
+    problems.sort_by_key(|p| (p.pos.line, p.pos.col));
+    problems
 }
 
 fn unknown_component(id: &str, known: &HashSet<String>) -> String {
@@ -577,19 +643,20 @@ fn unknown_component(id: &str, known: &HashSet<String>) -> String {
 pub fn parse_maintenance(
     src: &SourceFile,
     ctx: &ParseContext,
-) -> Result<Maintenance, Vec<Problem>> {
+) -> Result<Parsed<Maintenance>, Vec<Problem>> {
     let file = src.path.as_path();
     let entity = format!("maintenance {:?}", src.id);
     let (yaml, body, body_line) =
         split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
     let (fm, spans): (MaintenanceFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
     let mut problems = Vec::new();
+    let mut unknown_components = Vec::new();
     if fm.title.trim().is_empty() {
         problems.push(at(file, spans.at("title"), &entity, "title is empty"));
     }
     for (i, c) in fm.components.iter().enumerate() {
         if !ctx.components.contains(c) {
-            problems.push(at(
+            unknown_components.push(at(
                 file,
                 spans.at(&format!("components[{i}]")),
                 &entity,
@@ -680,7 +747,7 @@ pub fn parse_maintenance(
     match window {
         Some(window) if problems.is_empty() => {
             updates.sort_by_key(|u| std::cmp::Reverse(u.at));
-            Ok(Maintenance {
+            let item = Maintenance {
                 id: src.id.clone(),
                 title: fm.title.trim().to_string(),
                 components: fm.components,
@@ -690,9 +757,13 @@ pub fn parse_maintenance(
                 description_md: description,
                 updates,
                 first_seen: None,
+            };
+            Ok(Parsed {
+                item,
+                unknown_components,
             })
         }
-        _ => Err(problems),
+        _ => Err(with_unknown(problems, unknown_components)),
     }
 }
 

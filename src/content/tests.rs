@@ -21,8 +21,18 @@ fn src(kind: Kind, text: &str) -> SourceFile {
     }
 }
 
+/// Parsed, with unknown components as errors (as for an open incident or a window to come).
+fn strict<T>(r: Result<Parsed<T>, Vec<Problem>>) -> Result<T, Vec<Problem>> {
+    let p = r?;
+    if p.unknown_components.is_empty() {
+        Ok(p.item)
+    } else {
+        Err(p.unknown_components)
+    }
+}
+
 fn incident(text: &str) -> Result<Incident, Vec<Problem>> {
-    parse_incident(&src(Kind::Incident, text), &ctx())
+    strict(parse_incident(&src(Kind::Incident, text), &ctx()))
 }
 
 /// The first problem as `line: message`.
@@ -149,7 +159,8 @@ fn maintenance_once_and_recurring() {
         ),
         &ctx(),
     )
-    .unwrap();
+    .unwrap()
+    .item;
     assert_eq!(
         m.description_html,
         "<p>We upgrade the <strong>database</strong>.</p>\n"
@@ -161,7 +172,8 @@ fn maintenance_once_and_recurring() {
         &src(Kind::Maintenance, "---\ntitle: Weekly\ncomponents: [web]\nschedule: \"0 3 * * Sun\"\nduration: 30m\n---\n"),
         &ctx(),
     )
-    .unwrap();
+    .unwrap()
+    .item;
     assert_eq!(
         r.window,
         Window::Recurring {
@@ -173,7 +185,12 @@ fn maintenance_once_and_recurring() {
 
 #[test]
 fn broken_maintenance_is_located() {
-    let m = |t: &str| first_error(parse_maintenance(&src(Kind::Maintenance, t), &ctx()));
+    let m = |t: &str| {
+        first_error(strict(parse_maintenance(
+            &src(Kind::Maintenance, t),
+            &ctx(),
+        )))
+    };
     assert!(m("---\ntitle: x\nscheduled_for: 2026-12-01 04:00\nscheduled_until: 2026-12-01 02:00\n---\n").starts_with("4: scheduled_until must be after"));
     assert!(
         m("---\ntitle: x\nschedule: \"bogus\"\nduration: 1h\n---\n")
@@ -205,9 +222,9 @@ fn a_cached_scan_reads_only_files_whose_metadata_changed() {
         components: Default::default(),
     };
     let mut cache = super::ScanCache::default();
-    let first = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    let first = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
     assert!(first.iter().all(|f| f.loaded));
-    let second = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    let second = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
     assert!(second.iter().all(|f| !f.loaded && f.text.is_empty()));
     assert_eq!(
         first.iter().map(|f| &f.hash).collect::<Vec<_>>(),
@@ -217,14 +234,14 @@ fn a_cached_scan_reads_only_files_whose_metadata_changed() {
 
     // Same size, new bytes, an older time: the metadata still differs (ctime), so it is read.
     write("b.md", "BBBB", 120);
-    let third = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    let third = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
     assert!(!third[0].loaded);
     assert!(third[1].loaded && third[1].text == "BBBB");
     assert_ne!(third[1].hash, first[1].hash);
 
     // A file written just now is read again next time (a second edit could share its time).
     write("c.md", "cccc", 0);
-    super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
-    let fourth = super::scan_cached(dir.path(), &ctx, &mut cache).unwrap();
+    super::scan_cached(dir.path(), &ctx, &mut cache, None);
+    let fourth = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
     assert!(fourth[2].loaded);
 }

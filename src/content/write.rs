@@ -111,6 +111,37 @@ pub fn incident_text(
     )
 }
 
+/// The file of an incident as the store holds it (to write back a file deleted while the
+/// incident was open): front matter and every update, newest first.
+pub fn incident_file(i: &crate::model::Incident) -> String {
+    let mut out = format!("---\ntitle: {}\n", yaml_string(&i.title));
+    if i.explicit_impact {
+        out.push_str(&format!("impact: {}\n", i.impact.as_str()));
+    }
+    if !i.components.is_empty() {
+        out.push_str("components:\n");
+        for (c, s) in &i.components {
+            out.push_str(&format!("  {c}: {s}\n"));
+        }
+    }
+    if i.automatic {
+        out.push_str("automatic: true\n");
+    }
+    out.push_str("---\n");
+    for (n, u) in i.updates.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "## {} · {}\n{}\n",
+            heading_time(u.at),
+            u.status.as_str(),
+            u.body_md.trim()
+        ));
+    }
+    out
+}
+
 /// Add an update as the newest section, right below the front matter.
 pub fn add_update(text: &str, at: DateTime<Utc>, status: &str, message: &str) -> Result<String> {
     let body_start = text

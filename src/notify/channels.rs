@@ -137,6 +137,17 @@ pub fn message(config: &Config, e: &Event) -> Message {
             },
         };
     }
+    if let Some(c) = &e.content {
+        return Message {
+            title: format!("Content problem: {}", c.file),
+            text: format!(
+                "{}\nThe status page keeps the last good version of this file until it is fixed; everything else is published.",
+                c.problems.join("\n")
+            ),
+            url: format!("{base}/index.html"),
+            colour: colour(ComponentStatus::PartialOutage),
+        };
+    }
     Message {
         title: config.site.title.to_string(),
         text: String::new(),
@@ -180,6 +191,7 @@ pub fn webhook_payload(config: &Config, id: &str, e: &Event) -> Value {
             "components": mt.components,
             "description": mt.description,
         })),
+        "content": e.content.as_ref().map(|c| json!({"file": c.file, "problems": c.problems})),
     })
 }
 

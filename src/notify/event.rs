@@ -18,6 +18,19 @@ pub struct Event {
     pub incident: Option<IncidentChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<MaintenanceChange>,
+    /// For operators: a content file's problems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentProblem>,
+}
+
+/// A content file that does not parse (or an open incident whose file went away): the site
+/// keeps its last good version until it is fixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentProblem {
+    /// The file, as the config names paths.
+    pub file: String,
+    /// Each problem as `file:line:col: entity: what is wrong`.
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -274,12 +274,15 @@ pub fn render_pages(
     ));
     cache.hits = 0;
     let prints = cache.fingerprints(&snap.incidents);
-    let names_key = key_of(
+    let mut removed: Vec<_> = snap.removed_components.iter().collect();
+    removed.sort();
+    let names_key = key_of((
         snap.components
             .iter()
             .map(|c| (&c.info.id, &c.info.name))
             .collect::<Vec<_>>(),
-    );
+        removed,
+    ));
     let templates_key = key_of(&theme.templates);
     let tera = match cache.tera.take() {
         Some((k, tera)) if k == templates_key => tera,
@@ -341,7 +344,31 @@ fn render_layers(
         )?;
     }
     components(p, snap)?;
+    for (old, new) in &snap.moved {
+        let title = snap
+            .incidents
+            .iter()
+            .find(|i| &i.id == new)
+            .map_or(new.as_str(), |i| i.title.as_str());
+        p.out.insert(
+            format!("incidents/{old}/index.html"),
+            html_file(
+                moved_page(&snap.site.base_url, new, title)
+                    .into_bytes()
+                    .into(),
+            ),
+        );
+    }
     Ok(history)
+}
+
+/// The page left at a renamed incident's old address: it sends visitors (and links in old
+/// notifications) to the new one, with JavaScript off too.
+fn moved_page(base_url: &str, new: &str, title: &str) -> String {
+    let title = super::xml_escape(title);
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0; url=../{new}/index.html\">\n<meta name=\"robots\" content=\"noindex\">\n<link rel=\"canonical\" href=\"{base_url}/incidents/{new}/index.html\">\n<title>{title}</title>\n</head>\n<body>\n<p>This incident has moved: <a href=\"../{new}/index.html\">{title}</a>.</p>\n</body>\n</html>\n"
+    )
 }
 
 /// Incident pages, the month pages and the month list: everything that depends on the

@@ -424,11 +424,18 @@ impl<'a> Views<'a> {
         out.into_iter().map(|(_, g)| g).collect()
     }
 
+    /// A component's name; one removed from the config (history may name it) as removed.
     pub fn component_name(&self, id: &str) -> String {
-        self.snap
-            .component(id)
-            .map(|c| c.info.name.clone())
-            .unwrap_or_else(|| id.to_string())
+        match self.snap.component(id) {
+            Some(c) => c.info.name.clone(),
+            None => format!(
+                "{} (removed)",
+                self.snap
+                    .removed_components
+                    .get(id)
+                    .map_or(id, String::as_str)
+            ),
+        }
     }
 
     pub fn incident(&self, i: &Incident) -> IncidentView {

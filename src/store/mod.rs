@@ -46,6 +46,8 @@ pub struct ImportItem {
     pub item: Imported,
     pub path: String,
     pub hash: String,
+    /// The id this incident had before its file was renamed.
+    pub moved_from: Option<String>,
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -151,6 +153,15 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Names of the components removed from the config, by id.
+    pub fn removed_components(&self) -> Result<HashMap<String, String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name FROM components WHERE removed_at IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Content hash of every imported file, by kind and id.
     pub fn content_hashes(&self) -> Result<HashMap<(Kind, String), String>> {
         let mut out = HashMap::new();
@@ -182,6 +193,36 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for item in changed {
+            match &item.item {
+                Imported::Incident(i) => {
+                    // A moved incident is the same incident: what was known of it under its old
+                    // id decides what is news, and its impact peak carries over.
+                    let known_as = item.moved_from.as_deref().unwrap_or(&i.id);
+                    let old = Store::stored_updates(&tx, known_as)?;
+                    let (i, peak) = &with_peak_impact(&tx, i, known_as)?;
+                    write_incident(&tx, i, *peak, &item.path, &item.hash)?;
+                    // The page is real again: no redirect away from it.
+                    tx.execute("DELETE FROM incident_moves WHERE old_id = ?1", [&i.id])?;
+                    if let Some(from) = &item.moved_from {
+                        tx.execute(
+                            "INSERT INTO incident_moves (old_id, new_id, at) VALUES (?1, ?2, ?3)
+                             ON CONFLICT(old_id) DO UPDATE SET new_id = excluded.new_id, at = excluded.at",
+                            params![from, i.id, ts(now)],
+                        )?;
+                        tx.execute(
+                            "UPDATE monitor_state SET open_incident = ?2 WHERE open_incident = ?1",
+                            params![from, i.id],
+                        )?;
+                    }
+                    if let Some((key, event)) = notify::incident_event(old.as_deref(), i, now) {
+                        notify::push(&tx, &key, &event, now)?;
+                    }
+                }
+                Imported::Maintenance(m) => write_maintenance(&tx, m, &item.path, &item.hash, now)?,
+            }
+        }
+        // Last: a moved incident's old row was read above.
         for (kind, table) in [
             (Kind::Incident, "incidents"),
             (Kind::Maintenance, "maintenances"),
@@ -194,19 +235,6 @@ impl Store {
                 if !keep.contains(&(kind, id.clone())) {
                     tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [&id])?;
                 }
-            }
-        }
-        for item in changed {
-            match &item.item {
-                Imported::Incident(i) => {
-                    let old = Store::stored_updates(&tx, &i.id)?;
-                    let (i, peak) = &with_peak_impact(&tx, i)?;
-                    write_incident(&tx, i, *peak, &item.path, &item.hash)?;
-                    if let Some((key, event)) = notify::incident_event(old.as_deref(), i, now) {
-                        notify::push(&tx, &key, &event, now)?;
-                    }
-                }
-                Imported::Maintenance(m) => write_maintenance(&tx, m, &item.path, &item.hash, now)?,
             }
         }
         tx.commit()?;
@@ -259,6 +287,37 @@ impl Store {
         Ok(out)
     }
 
+    /// Incidents whose file was renamed: (old id, the id it has now), for old ids that have no
+    /// incident of their own and whose chain of moves ends at an incident that exists.
+    pub fn incident_moves(&self) -> Result<Vec<(String, String)>> {
+        let moves: HashMap<String, String> = self
+            .conn
+            .prepare("SELECT old_id, new_id FROM incident_moves")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let exists: HashSet<String> = self
+            .conn
+            .prepare("SELECT id FROM incidents")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::new();
+        for old in moves.keys().filter(|o| !exists.contains(*o)) {
+            let mut at = old;
+            // A chain a -> b -> c ends at c (a cycle, or more than 100 moves, ends nowhere).
+            for _ in 0..100 {
+                match moves.get(at) {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+            if exists.contains(at) {
+                out.push((old.clone(), at.clone()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// `previous` (a list [`Store::incidents`] returned) brought up to date after the
     /// incidents `touched` were written or removed: only those are read again. Equal to a full
     /// reload when nothing else changed, in a fraction of its time at thousands of incidents.
@@ -285,7 +344,7 @@ impl Store {
     }
 
     /// One incident by id.
-    fn incident(&self, id: &str) -> Result<Option<Incident>> {
+    pub fn incident(&self, id: &str) -> Result<Option<Incident>> {
         let Some((title, impact, automatic, explicit_impact)) = self
             .conn
             .prepare_cached(
@@ -531,10 +590,14 @@ fn write_updates<S: WireName>(
 
 /// `i` with the impact it has in the store: the file's explicit impact, or else the worst its
 /// component effects have implied in any version stored; and that worst (`peak_impact`).
-fn with_peak_impact(tx: &rusqlite::Transaction, i: &Incident) -> Result<(Incident, Impact)> {
+fn with_peak_impact(
+    tx: &rusqlite::Transaction,
+    i: &Incident,
+    known_as: &str,
+) -> Result<(Incident, Impact)> {
     let stored: Option<Impact> = tx
         .prepare_cached("SELECT peak_impact FROM incidents WHERE id = ?1")?
-        .query_row([&i.id], |r| r.get::<_, Option<String>>(0))
+        .query_row([known_as], |r| r.get::<_, Option<String>>(0))
         .optional()?
         .flatten()
         .and_then(|s| s.parse().ok());
@@ -657,6 +720,7 @@ mod tests {
             item: Imported::Incident(a.clone()),
             path: "a.md".into(),
             hash: "h1".into(),
+            moved_from: None,
         };
         let keep = HashSet::from([(Kind::Incident, "a".to_string())]);
         s.import(&[item], &keep, from_ts(0)).unwrap();
@@ -680,6 +744,7 @@ mod tests {
             path: format!("{}.md", i.id),
             hash: format!("h{}", i.updates.len()),
             item: Imported::Incident(i),
+            moved_from: None,
         };
         let ids = ["a", "b", "c", "d", "e"];
         let keep = |ids: &[&str]| -> HashSet<(Kind, String)> {

@@ -184,6 +184,7 @@ impl Store {
                             }),
                             incident: None,
                             maintenance: None,
+                            content: None,
                         };
                         let key = format!(
                             "component:{}:{}:{}",

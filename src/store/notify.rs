@@ -86,6 +86,7 @@ pub(super) fn incident_event(
             components: new.components.clone(),
         }),
         maintenance: None,
+        content: None,
     };
     Some((key, event))
 }
@@ -116,6 +117,37 @@ fn maintenance_change(m: &MaintenanceInstance) -> MaintenanceChange {
 }
 
 impl Store {
+    /// Tell operator channels that `file` has `problems` (each `file:line:col: ...`). Once per
+    /// distinct set of problems of a file: a restart with the same broken file repeats nothing.
+    /// Returns whether it was news.
+    pub fn note_content_problem(
+        &mut self,
+        file: &str,
+        problems: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(problems.join("\n").as_bytes());
+        let key = format!("content:{file}:{}", &crate::content::hex(&digest)[..16]);
+        let event = Event {
+            kind: EventKind::ContentProblem,
+            at: now,
+            component: None,
+            incident: None,
+            maintenance: None,
+            content: Some(crate::notify::event::ContentProblem {
+                file: file.to_string(),
+                problems: problems.to_vec(),
+            }),
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let added = push(&tx, &key, &event, now)?;
+        tx.commit()?;
+        Ok(added)
+    }
+
     /// Turn maintenance windows that started or ended (within [`NEWS_WINDOW`]) into events, once
     /// per window and edge; windows announced for the first time and still ahead are
     /// "scheduled". Returns how many events were added.
@@ -166,6 +198,7 @@ impl Store {
                 component: None,
                 incident: None,
                 maintenance: Some(maintenance_change(m)),
+                content: None,
             };
             if push(&tx, &key, &event, now)? {
                 added += 1;

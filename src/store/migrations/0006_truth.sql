@@ -6,3 +6,11 @@ ALTER TABLE monitor_state ADD COLUMN last_ping_ms INTEGER;
 -- lowering a component on the way to recovery does not make the incident smaller after the fact.
 ALTER TABLE incidents ADD COLUMN explicit_impact INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN peak_impact TEXT;
+
+-- Incident files renamed with their opening update unchanged: the old id's page redirects to
+-- the new one, and the move notifies nobody.
+CREATE TABLE incident_moves (
+    old_id  TEXT PRIMARY KEY,
+    new_id  TEXT NOT NULL,
+    at      INTEGER NOT NULL
+);
