@@ -120,7 +120,7 @@ fn current_window<'a>(snap: &'a Snapshot, id: &str) -> Option<&'a MaintenanceIns
 
 /// `pharos status`.
 pub fn status(config: &Config, json: bool) -> Result<()> {
-    let snap = snapshot(config, Utc::now())?;
+    let (snap, problems) = snapshot_and_problems(config, Utc::now())?;
     let open: Vec<&Incident> = snap.open_incidents().collect();
     let active: Vec<&MaintenanceInstance> = snap.active_maintenances().collect();
     let upcoming: Vec<&MaintenanceInstance> = snap.upcoming_maintenances().collect();
@@ -134,6 +134,10 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
             "open_incidents": open.iter().map(|i| incident_json(i)).collect::<Vec<_>>(),
             "active_maintenance": active.iter().map(|m| maintenance_json(m)).collect::<Vec<_>>(),
             "upcoming_maintenance": upcoming.iter().map(|m| maintenance_json(m)).collect::<Vec<_>>(),
+            "content_problems": problems.iter().map(|p| json!({
+                "file": p.file.display().to_string(), "line": p.pos.line, "column": p.pos.col,
+                "entity": p.entity, "message": p.message, "text": p.to_string(),
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -143,6 +147,12 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
         snap.overall.description,
         snap.overall.indicator.as_str()
     );
+    if !problems.is_empty() {
+        println!(
+            "CONTENT PROBLEMS: the site keeps the last good version of these files (or leaves them out) until they are fixed:\n{}\n",
+            Problems(problems.clone())
+        );
+    }
     let width = snap
         .components
         .iter()

@@ -350,14 +350,13 @@ fn render_layers(
             .iter()
             .find(|i| &i.id == new)
             .map_or(new.as_str(), |i| i.title.as_str());
-        p.out.insert(
-            format!("incidents/{old}/index.html"),
-            html_file(
-                moved_page(&snap.site.base_url, new, title)
-                    .into_bytes()
-                    .into(),
-            ),
-        );
+        // Through the page cache, which also tells the manifest each page's hash.
+        let path = format!("incidents/{old}/index.html");
+        let key = key_of(("moved", new, title, &snap.site.base_url));
+        if !p.reuse(&path, key) {
+            let page = moved_page(&snap.site.base_url, new, title);
+            p.keep(path, key, page.into_bytes().into());
+        }
     }
     Ok(history)
 }
@@ -365,7 +364,7 @@ fn render_layers(
 /// The page left at a renamed incident's old address: it sends visitors (and links in old
 /// notifications) to the new one, with JavaScript off too.
 fn moved_page(base_url: &str, new: &str, title: &str) -> String {
-    let title = super::xml_escape(title);
+    let (title, base_url) = (super::xml_escape(title), super::xml_escape(base_url));
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0; url=../{new}/index.html\">\n<meta name=\"robots\" content=\"noindex\">\n<link rel=\"canonical\" href=\"{base_url}/incidents/{new}/index.html\">\n<title>{title}</title>\n</head>\n<body>\n<p>This incident has moved: <a href=\"../{new}/index.html\">{title}</a>.</p>\n</body>\n</html>\n"
     )
