@@ -302,6 +302,8 @@ pub struct Incremental {
     pub settling: Option<Duration>,
     /// From the last import: incidents whose file was renamed, (old id, new id).
     pub moved: Vec<(String, String)>,
+    /// Every old incident address that redirects, (old id, id now), as of the last import.
+    redirects: Arc<Vec<(String, String)>>,
 }
 
 impl Incremental {
@@ -336,6 +338,7 @@ pub fn snapshot(
             inc.warnings = report.warnings;
             inc.settling = report.settling;
             inc.moved = report.moved;
+            inc.redirects = Arc::new(store.incident_moves()?);
             // After the first load, read again only the files that changed since (whoever
             // imported them: `pharos incident` imports into the same store).
             let loaded = std::mem::replace(&mut inc.loaded, report.hashes);
@@ -392,7 +395,7 @@ pub fn snapshot(
             .map(|e| (e.key, e.event))
             .collect(),
         removed_components: store.removed_components()?,
-        moved: store.incident_moves()?,
+        moved: inc.redirects.clone(),
     };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);

@@ -138,7 +138,7 @@ pub struct Snapshot {
     /// Names of components removed from the config (history may still name them).
     pub removed_components: HashMap<String, String>,
     /// Incidents whose file was renamed: (old id, id now); the old page redirects.
-    pub moved: Vec<(String, String)>,
+    pub moved: std::sync::Arc<Vec<(String, String)>>,
 }
 
 /// What the store holds, as the snapshot needs it.
@@ -157,7 +157,7 @@ pub struct StoredState {
     /// Names of components removed from the config (history may still name them).
     pub removed_components: HashMap<String, String>,
     /// Incidents whose file was renamed: (old id, id now).
-    pub moved: Vec<(String, String)>,
+    pub moved: std::sync::Arc<Vec<(String, String)>>,
 }
 
 /// What the incidents contribute to the components' state at a moment, in one pass over the

@@ -344,7 +344,7 @@ fn render_layers(
         )?;
     }
     components(p, snap)?;
-    for (old, new) in &snap.moved {
+    for (old, new) in snap.moved.iter() {
         let title = snap
             .incidents
             .iter()

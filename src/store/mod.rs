@@ -295,13 +295,18 @@ impl Store {
             .prepare("SELECT old_id, new_id FROM incident_moves")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        let exists: HashSet<String> = self
+        if moves.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
             .conn
-            .prepare("SELECT id FROM incidents")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .prepare_cached("SELECT 1 FROM incidents WHERE id = ?1")?;
+        let mut exists = |id: &str| stmt.exists([id]);
         let mut out = Vec::new();
-        for old in moves.keys().filter(|o| !exists.contains(*o)) {
+        for old in moves.keys() {
+            if exists(old)? {
+                continue;
+            }
             let mut at = old;
             // A chain a -> b -> c ends at c (a cycle, or more than 100 moves, ends nowhere).
             for _ in 0..100 {
@@ -310,7 +315,7 @@ impl Store {
                     None => break,
                 }
             }
-            if exists.contains(at) {
+            if exists(at)? {
                 out.push((old.clone(), at.clone()));
             }
         }
