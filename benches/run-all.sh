@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Keeps target/bench/lighthouse.json: `bash benches/lighthouse.sh` (node, chromium) adds its row.
 find target/bench -name '*.json' ! -name lighthouse.json -delete 2>/dev/null || true
 cargo bench --no-run
-for bench in build change publish engine parse summary; do
+for bench in build change publish engine parse detect summary; do
   echo "== cargo bench --bench $bench"
   start=$SECONDS
   cargo bench --bench "$bench"

@@ -191,6 +191,27 @@ fn main() {
             met: Some(f(&r["slowest_ms"]) < 50.0),
         });
     }
+    for r in rows(&load("detect")) {
+        let target = f(&r["target_s"]);
+        lines.push(Line {
+            area: "8 detection",
+            workload: match r["monitor"].as_str() {
+                Some("heartbeat") => "silent heartbeat (interval 20s + grace 5s)".to_string(),
+                _ => "failing HTTP target (interval 5s x failure_threshold 3)".to_string(),
+            },
+            figure: format!(
+                "median {:.2} s, max {:.2} s ({} rounds)",
+                f(&r["median_s"]),
+                f(&r["max_s"]),
+                r["rounds"]
+            ),
+            target: match r["monitor"].as_str() {
+                Some("heartbeat") => "= interval + grace (25 s)",
+                _ => "<= interval x threshold (15 s)",
+            },
+            met: Some(f(&r["max_s"]) <= target + 1.0),
+        });
+    }
     // From `bash benches/lighthouse.sh` (run separately: it needs node and chromium).
     for r in rows(&load("lighthouse")) {
         let score = |k: &str| r[k].as_u64().unwrap_or(0);
