@@ -783,6 +783,24 @@ fn serve_previews_the_site_and_rebuilds_on_every_change() {
     wait_until(10, "the edit in the preview", || {
         get(&addr, "/").1.contains("Previewed incident")
     });
+    // A broken file keeps its last good version; the next edit elsewhere still shows.
+    std::fs::write(
+        dir.join("content/incidents/preview.md"),
+        "---\ntitle: Previewed incident\ncomponents:\n  api: partial_outag\n---\n## 2026-11-26 09:00 UTC · investigating\nText.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("content/incidents/second.md"),
+        "---\ntitle: Second preview\n---\n## 2026-11-26 09:30 UTC · investigating\nMore.\n",
+    )
+    .unwrap();
+    wait_until(10, "the other edit despite the broken file", || {
+        let page = get(&addr, "/").1;
+        page.contains("Second preview") && page.contains("Previewed incident")
+    });
+    wait_until(10, "the problem on the terminal", || {
+        read(&dir, "serve.log").contains("preview.md:4:")
+    });
     std::fs::create_dir_all(dir.join("themes/default")).unwrap();
     std::fs::write(
         dir.join("themes/default/style.css"),
