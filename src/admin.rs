@@ -79,7 +79,10 @@ pub fn new_id(config: &Config, kind: Kind, title: &str, at: DateTime<Utc>) -> St
     }
     let slug = slug.trim_end_matches('-');
     let slug = if slug.is_empty() { kind.noun() } else { slug };
-    unique_id(&folder(config, kind), &dated(config, at, slug))
+    let taken = crate::store::Store::open(&config.database_path())
+        .and_then(|s| s.ids(kind))
+        .unwrap_or_default();
+    unique_id(&folder(config, kind), &dated(config, at, slug), &taken)
 }
 
 /// `<local date>-<rest>`: ids start with the site's local date (an incident opened at 00:30 in
@@ -89,8 +92,9 @@ pub fn dated(config: &Config, at: DateTime<Utc>, rest: &str) -> String {
     format!("{}-{rest}", day.format("%Y-%m-%d"))
 }
 
-/// `base`, or `base-2`, `base-3`, ...: the first without a file in `dir` (no daily cap).
-pub fn unique_id(dir: &Path, base: &str) -> String {
+/// `base`, or `base-2`, `base-3`, ...: the first without a file in `dir` that the store does
+/// not hold either (`taken`; no daily cap).
+pub fn unique_id(dir: &Path, base: &str, taken: &std::collections::HashSet<String>) -> String {
     (1..)
         .map(|n| {
             if n == 1 {
@@ -99,7 +103,7 @@ pub fn unique_id(dir: &Path, base: &str) -> String {
                 format!("{base}-{n}")
             }
         })
-        .find(|id| !dir.join(format!("{id}.md")).exists())
+        .find(|id| !taken.contains(id) && !dir.join(format!("{id}.md")).exists())
         .expect("some suffix is free")
 }
 

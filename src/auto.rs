@@ -68,20 +68,50 @@ fn effect(m: &Monitor) -> ComponentStatus {
 }
 
 /// An unused id for a new incident of `m` opened at `at`: `<local date>-<monitor>`, then `-2`,
-/// `-3`, ...
-pub fn incident_id(config: &Config, m: &Monitor, at: DateTime<Utc>) -> String {
+/// `-3`, ... (neither a file nor an incident the store holds).
+pub fn incident_id(
+    config: &Config,
+    m: &Monitor,
+    at: DateTime<Utc>,
+    taken: &std::collections::HashSet<String>,
+) -> String {
     let base: String = crate::admin::dated(config, at, &m.id)
         .chars()
         .take(90)
         .collect();
-    crate::admin::unique_id(&dir(config), &base)
+    crate::admin::unique_id(&dir(config), &base, taken)
+}
+
+/// Where the monitor's incident `id` is now: following a rename (the monitor follows it too),
+/// and writing back a file deleted while the incident was open (the site keeps showing it, so
+/// the monitor must still be able to resolve it).
+fn locate(
+    config: &Config,
+    store: &mut Store,
+    m: &Monitor,
+    id: String,
+) -> Result<(String, PathBuf)> {
+    let path = |id: &str| dir(config).join(format!("{id}.md"));
+    if path(&id).exists() {
+        return Ok((id.clone(), path(&id)));
+    }
+    if let Some((_, new)) = store
+        .incident_moves()?
+        .into_iter()
+        .find(|(old, _)| *old == id)
+    {
+        store.set_open_incident(&m.id, Some(&new))?;
+        return Ok((new.clone(), path(&new)));
+    }
+    crate::admin::restore_deleted_incident(config, &id)?;
+    Ok((id.clone(), path(&id)))
 }
 
 /// `m` confirmed its component down at `at`.
 pub fn down(config: &Config, store: &mut Store, m: &Monitor, at: DateTime<Utc>) -> Result<Done> {
     let linked = store.monitor_state(&m.id)?.and_then(|s| s.open_incident);
     if let Some(id) = linked {
-        let path = dir(config).join(format!("{id}.md"));
+        let (id, path) = locate(config, store, m, id)?;
         let status = match read(config, &path, &id) {
             File::Parsed(i) if i.status().is_open() => Some(match i.status() {
                 // The monitor said "working again"; now it is not.
@@ -102,7 +132,7 @@ pub fn down(config: &Config, store: &mut Store, m: &Monitor, at: DateTime<Utc>) 
     }
     // Remember the id before writing the file: after a crash in between, the monitor still
     // knows its incident (and resolving a missing file only lets go of it), so none is doubled.
-    let id = incident_id(config, m, at);
+    let id = incident_id(config, m, at, &store.ids(Kind::Incident)?);
     store.set_open_incident(&m.id, Some(&id))?;
     let text = content_write::incident_text(
         &m.incident.title,
@@ -130,7 +160,7 @@ pub fn recovered(
     let Some(id) = store.monitor_state(&m.id)?.and_then(|s| s.open_incident) else {
         return Ok(Done::Nothing);
     };
-    let path = dir(config).join(format!("{id}.md"));
+    let (id, path) = locate(config, store, m, id)?;
     let file = read(config, &path, &id);
     let resolve = match (&file, m.incident.auto_resolve) {
         (File::Missing, _) => None,
@@ -208,14 +238,24 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-26T23:30:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(incident_id(&config, &m, at), "2026-11-27-api-http");
+        let none = std::collections::HashSet::new();
+        assert_eq!(incident_id(&config, &m, at, &none), "2026-11-27-api-http");
         let incidents = dir.path().join("content/incidents");
         std::fs::create_dir_all(&incidents).unwrap();
         std::fs::write(incidents.join("2026-11-27-api-http.md"), "x").unwrap();
         for n in 2..=150 {
             std::fs::write(incidents.join(format!("2026-11-27-api-http-{n}.md")), "x").unwrap();
         }
-        assert_eq!(incident_id(&config, &m, at), "2026-11-27-api-http-151");
+        assert_eq!(
+            incident_id(&config, &m, at, &none),
+            "2026-11-27-api-http-151"
+        );
+        // An id the store still holds (an open incident whose file was deleted) is taken too.
+        let held = std::collections::HashSet::from(["2026-11-27-api-http-151".to_string()]);
+        assert_eq!(
+            incident_id(&config, &m, at, &held),
+            "2026-11-27-api-http-152"
+        );
     }
 
     #[test]

@@ -285,7 +285,7 @@ pub struct Incremental {
     /// The manifest's history layer, shared while the site's is.
     manifest_memo: output::ManifestMemo,
     /// What the last content scan read (so the next reads only what changed).
-    scan: content::ScanCache,
+    pub scan: content::ScanCache,
     /// The content hash of each file as of the last load of incidents and maintenances.
     loaded: HashMap<(Kind, String), String>,
     /// Since when the daemon's monitoring cannot judge (set by the daemon; shown on the page).

@@ -127,8 +127,8 @@ impl Pipeline {
         *e = (*e).max(at);
     }
 
-    fn record(&mut self, mut batch: Vec<CheckResult>) {
-        match self.store.record_pings(&self.pings) {
+    fn record(&mut self, mut batch: Vec<CheckResult>, now: DateTime<Utc>) {
+        match self.store.record_pings(&self.pings, now) {
             Ok(()) => self.pings.clear(),
             Err(e) => error!(
                 store = %self.config.database_path().display(),
@@ -218,6 +218,20 @@ impl Pipeline {
         } else {
             return false;
         };
+        if let Ok(
+            crate::auto::Done::Opened(id)
+            | crate::auto::Done::Updated(id, _)
+            | crate::auto::Done::Resolved(id),
+        ) = &done
+        {
+            // Written whole by us: published without waiting for it to settle.
+            let path = self
+                .config
+                .content_path()
+                .join(crate::content::INCIDENTS_DIR)
+                .join(format!("{id}.md"));
+            self.inc.scan.trust(&path);
+        }
         match done {
             Ok(crate::auto::Done::Opened(id)) => {
                 info!(monitor = %m.id, incident = %id, "opened incident")
@@ -518,7 +532,7 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         }
         let pending = !batch.is_empty() || !p.pings.is_empty();
         if pending && (batch.len() >= BATCH_MAX || stop || timeout <= BATCH_WAIT) {
-            p.record(std::mem::take(&mut batch));
+            p.record(std::mem::take(&mut batch), clock());
         }
         let now = clock();
         if jumps.jumped(now) {
@@ -544,10 +558,14 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         }
         if stop {
             if !batch.is_empty() || !p.pings.is_empty() {
-                p.record(std::mem::take(&mut batch));
+                p.record(std::mem::take(&mut batch), clock());
             }
             if p.dirty_since.is_some() {
                 p.render(clock());
+            }
+            // Heartbeats' silence counted up to here (the next start goes on from it).
+            if let Err(e) = p.store.note_alive(clock()) {
+                warn!("cannot record the stop time: {e:#}");
             }
             info!("stopped");
             return;
@@ -1014,7 +1032,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
     store.sync_monitors(&monitors, clock())?;
     // A restart is not a ping: heartbeats go on from the pings recorded before it.
     let checker = Checker::new(clock());
-    checker.remember_pings(store.last_pings()?);
+    checker.remember(store.heartbeat_silences()?);
     let (tx, rx) = std::sync::mpsc::channel::<Msg>();
     let (publish_tx, publisher) = if config.publish.targets.iter().any(|t| t.enabled) {
         let (ptx, prx) = std::sync::mpsc::channel();
@@ -1114,6 +1132,9 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
                         Ok(new) => {
                             for t in tasks.drain(..) { t.abort(); }
                             let list = monitor::compile(&new);
+                            for m in list.iter().filter(|m| matches!(m.kind, monitor::Kind::Heartbeat(_))) {
+                                checker.listen_from(&m.id, clock());
+                            }
                             *tokens.write().unwrap() = monitor::heartbeat_tokens(&list);
                             tasks = spawn_all(&list);
                             // A channel stopped mid-send sends again with the same key.

@@ -924,7 +924,8 @@ fn impact_is_the_worst_reached_and_a_postmortem_waits_for_the_resolution() {
     let file = dir.join(format!("content/incidents/{id}.md"));
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replacen("title:", "impact: minor\ntitle:", 1)).unwrap();
-    assert_eq!(impact(dir), "minor", "an explicit impact wins");
+    // A hand edit is read once it has settled (daemon.settle), by the CLI too.
+    wait_until(5, "an explicit impact wins", || impact(dir) == "minor");
 
     let before = read(dir, &format!("content/incidents/{id}.md"));
     let (code, err) = fails(

@@ -51,7 +51,7 @@ fn snapshot_and_problems(
     now: DateTime<Utc>,
 ) -> Result<(Snapshot, Vec<crate::config::Problem>)> {
     let mut store = crate::store::Store::open(&config.database_path())?;
-    let mut inc = crate::build::Incremental::lenient(None);
+    let mut inc = crate::build::Incremental::lenient(Some(config.daemon.settle.0));
     let snap = crate::build::snapshot(config, &mut store, now, &mut inc)?;
     Ok((snap, inc.problems))
 }
@@ -106,8 +106,11 @@ fn maintenance_json(m: &MaintenanceInstance) -> Value {
 
 /// The occurrence of maintenance file `id` an update is about: the one in progress, else the
 /// next one, else the last one.
-fn current_window<'a>(snap: &'a Snapshot, id: &str) -> Option<&'a MaintenanceInstance> {
-    let of_file = || snap.maintenances.iter().filter(move |m| m.source_id == id);
+fn current_window<'a>(
+    windows: &'a [MaintenanceInstance],
+    id: &str,
+) -> Option<&'a MaintenanceInstance> {
+    let of_file = || windows.iter().filter(move |m| m.source_id == id);
     of_file()
         .find(|m| m.is_active())
         .or_else(|| {
@@ -273,15 +276,20 @@ fn from_editor(what: &str) -> Result<String> {
 }
 
 /// After a file was written: bring the store in line, and publish if asked.
-fn record(config: &Config, change: &Change, now: DateTime<Utc>) -> Result<()> {
+fn record(config: &Config, change: &Change, now: DateTime<Utc>, written: &Path) -> Result<()> {
     let mut store = crate::store::Store::open(&config.database_path())?;
-    // The file we wrote is valid; another one may not be: it keeps its last good version.
+    // The file we wrote is whole and valid; others are imported as the daemon would (a broken
+    // one keeps its last good version, one an editor is still saving waits).
+    let mut scan = crate::content::ScanCache::default();
+    scan.trust(written);
     let report = crate::build::import_content(
         config,
         &mut store,
         now,
-        crate::build::Strictness::Lenient { settle: None },
-        &mut crate::content::ScanCache::default(),
+        crate::build::Strictness::Lenient {
+            settle: Some(config.daemon.settle.0),
+        },
+        &mut scan,
     )?;
     warn_problems(&report.problems);
     drop(store);
@@ -353,7 +361,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
                 },
             )?;
             done(&change, "opened", Kind::Incident, &id, &path);
-            record(config, &change, now)
+            record(config, &change, now, &path)
         }
         IncidentCommand::Update {
             id,
@@ -369,7 +377,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             let at = when(&change, config, now)?;
             let path = admin::incident_update(config, &id, status, &text, &comps, at)?;
             done(&change, "updated", Kind::Incident, &id, &path);
-            record(config, &change, now)
+            record(config, &change, now, &path)
         }
         IncidentCommand::Resolve {
             id,
@@ -383,7 +391,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             let path =
                 admin::incident_update(config, &id, IncidentStatus::Resolved, &text, &[], at)?;
             done(&change, "resolved", Kind::Incident, &id, &path);
-            record(config, &change, now)
+            record(config, &change, now, &path)
         }
         IncidentCommand::Postmortem {
             id,
@@ -396,7 +404,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             let at = when(&change, config, now)?;
             let path = admin::incident_postmortem(config, &id, &text, at)?;
             done(&change, "added a postmortem to", Kind::Incident, &id, &path);
-            record(config, &change, now)
+            record(config, &change, now, &path)
         }
         IncidentCommand::List { open, json } => {
             let snap = snapshot(config, now)?;
@@ -501,7 +509,7 @@ pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
                 },
             )?;
             done(&change, "scheduled", Kind::Maintenance, &id, &path);
-            record(config, &change, now)
+            record(config, &change, now, &path)
         }
         MaintenanceCommand::Update {
             id,
@@ -512,9 +520,12 @@ pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
             admin::existing(config, Kind::Maintenance, &id)?;
             let text = message(m, "the update", None)?;
             let at = when(&change, config, now)?;
-            // The window's state at the update's time: what a note without --status keeps.
-            let snap = snapshot(config, at)?;
-            let current = current_window(&snap, &id);
+            // The window's state at the update's time (content imported as of now): what a
+            // note without --status keeps.
+            snapshot(config, now)?;
+            let stored = crate::store::Store::open(&config.database_path())?.maintenances()?;
+            let windows = crate::snapshot::expand_maintenances(&stored, tz, at);
+            let current = current_window(&windows, &id);
             let status = status.unwrap_or_else(|| {
                 current.map_or(crate::model::MaintenanceStatus::Scheduled, |w| w.status)
             });
@@ -537,12 +548,12 @@ pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
                     println!("{note}");
                 }
             }
-            record(config, &change, now)
+            record(config, &change, now, &path)
         }
         MaintenanceCommand::Cancel { id, change } => {
             let path = admin::maintenance_cancel(config, &id)?;
             done(&change, "cancelled", Kind::Maintenance, &id, &path);
-            record(config, &change, now)
+            record(config, &change, now, &path)
         }
         MaintenanceCommand::List { json } => {
             let snap = snapshot(config, now)?;

@@ -133,6 +133,19 @@ pub struct ScanCache {
     seen: HashMap<PathBuf, (FileStamp, std::time::Instant)>,
     /// Since when each (kind, id) the store may hold has been missing from disk.
     pub gone: HashMap<(Kind, String), std::time::Instant>,
+    /// Files Pharos itself just wrote whole (atomically), by their stamp right after: read at
+    /// once, without settling, unless they changed since.
+    trusted: HashMap<PathBuf, FileStamp>,
+}
+
+impl ScanCache {
+    /// `path` was just written whole by Pharos (a rename or a link of a complete temp file):
+    /// the next scans need not wait for it to settle, as long as nobody changes it.
+    pub fn trust(&mut self, path: &Path) {
+        if let Some((st, _)) = std::fs::metadata(path).ok().as_ref().and_then(stamp) {
+            self.trusted.insert(path.to_path_buf(), st);
+        }
+    }
 }
 
 /// (size, mtime ns, ctime ns, inode)
@@ -240,7 +253,16 @@ pub fn scan_cached(
                 continue;
             }
             let stamped = meta.as_ref().and_then(stamp);
-            if let (Some(settle), Some((st, modified))) = (settle, &stamped) {
+            // Trust lasts while the file is as Pharos wrote it.
+            let trusted = match (cache.trusted.get(&path), &stamped) {
+                (Some(t), Some((st, _))) if t == st => true,
+                (Some(_), _) => {
+                    cache.trusted.remove(&path);
+                    false
+                }
+                (None, _) => false,
+            };
+            if let (Some(settle), Some((st, modified)), false) = (settle, &stamped, trusted) {
                 let first = match cache.seen.get(&path) {
                     Some((known, at)) if known == st => *at,
                     _ => mono,

@@ -301,12 +301,22 @@ pub struct Checker {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Beat {
     pub last_ping: Option<DateTime<Utc>>,
+    /// Silence a daemon listened to before this checker started (since the last ping, or
+    /// since the monitor was configured): restarts neither reset nor stretch the count.
+    pub listened: chrono::Duration,
+    /// Since when this checker listens for the monitor, if later than its start (a monitor
+    /// added by a config reload).
+    pub from: Option<DateTime<Utc>>,
     /// The outcome last sent for it (a ping sends "up" at once only when that was not "up").
     pub sent: Option<Outcome>,
     /// Token bucket of accepted pings: tokens left and when it was last filled.
     tokens: f64,
     filled: Option<Instant>,
 }
+
+/// What the store knows of each heartbeat, by monitor id: (last ping, silence a daemon listened
+/// to since then).
+pub type Silences = HashMap<String, (Option<DateTime<Utc>>, chrono::Duration)>;
 
 /// Accepted pings per heartbeat token: a burst of this many, then this many per second.
 pub const PING_BURST: f64 = 5.0;
@@ -354,16 +364,37 @@ impl Checker {
     pub fn one_shot(pings: HashMap<String, DateTime<Utc>>) -> Arc<Checker> {
         crate::tls_provider();
         let checker = Checker::default();
-        checker.remember_pings(pings);
+        checker.remember(
+            pings
+                .into_iter()
+                .map(|(id, at)| (id, (Some(at), chrono::Duration::zero())))
+                .collect(),
+        );
         Arc::new(checker)
     }
 
-    /// Load recorded pings (after a restart: a restart is not a ping).
-    pub fn remember_pings(&self, pings: HashMap<String, DateTime<Utc>>) {
+    /// Load what the store knows of heartbeats (after a restart: a restart is not a ping, and
+    /// the silence listened to before it still counts): monitor id -> (last ping, listened).
+    pub fn remember(&self, known: Silences) {
         let mut beats = self.heartbeats.lock().unwrap();
-        for (id, at) in pings {
-            beats.entry(id).or_default().last_ping = Some(at);
+        for (id, (ping, listened)) in known {
+            let beat = beats.entry(id).or_default();
+            beat.last_ping = ping;
+            beat.listened = listened;
         }
+    }
+
+    /// Listen for heartbeat `id` from `now` on, unless it is known already (a monitor added
+    /// by a config reload: its silence counts from now, not from the daemon's start).
+    pub fn listen_from(&self, id: &str, now: DateTime<Utc>) {
+        self.heartbeats
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_insert_with(|| Beat {
+                from: Some(now),
+                ..Default::default()
+            });
     }
 
     /// Run one check of `m` at `now` (wall clock; used for heartbeats and the result's time).
@@ -420,10 +451,22 @@ impl Checker {
             .unwrap_or_else(|_| chrono::Duration::days(1))
     }
 
-    /// A heartbeat's state at `now`: up within `interval + grace` of the last ping; down once
-    /// that long has passed since the last ping *and* since this checker started (pings cannot
-    /// arrive while no daemon listens); inconclusive (unknown) in between, and for a one-shot
-    /// check of a monitor never pinged.
+    /// The silence a daemon has listened to at `now`: since the last ping if it came after this
+    /// checker started; else what was listened to before the start plus the time since. `None`
+    /// for a one-shot check of a monitor never pinged.
+    fn silence(&self, beat: &Beat, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        match (beat.from.or(self.started), beat.last_ping) {
+            (Some(s), Some(p)) if p >= s => Some(now - p),
+            (Some(s), _) => Some(beat.listened + (now - s)),
+            (None, Some(p)) => Some(now - p),
+            (None, None) => None,
+        }
+    }
+
+    /// A heartbeat's state at `now`: up within `interval + grace` of the last ping; down once a
+    /// daemon has listened to that much silence (pings cannot arrive while none listens, and a
+    /// restart is no ping); unknown (inconclusive) in between, and for a one-shot check of a
+    /// monitor never pinged.
     pub fn heartbeat(
         &self,
         m: &Monitor,
@@ -435,12 +478,11 @@ impl Checker {
         if beat.last_ping.is_some_and(|p| now - p <= allowed) {
             return (Outcome::Up, None);
         }
-        let since = beat.last_ping.max(self.started);
-        match since {
-            Some(since) if now - since > allowed => {
+        match self.silence(beat, now) {
+            Some(silence) if silence > allowed => {
                 let what = match beat.last_ping {
                     Some(p) => format!("no ping since {}", crate::time::iso(p)),
-                    None => format!("no ping yet; waiting since {}", crate::time::iso(since)),
+                    None => "never pinged".to_string(),
                 };
                 (Outcome::Down, Some(what))
             }
@@ -448,7 +490,7 @@ impl Checker {
                 Outcome::Inconclusive,
                 Some(match beat.last_ping {
                     Some(p) => format!(
-                        "no ping since {}, but the daemon has listened for less than interval + grace",
+                        "no ping since {}, but a daemon has listened for less than interval + grace",
                         crate::time::iso(p)
                     ),
                     None => "never pinged (the daemon records pings)".to_string(),
@@ -457,15 +499,20 @@ impl Checker {
         }
     }
 
-    /// When `m` goes down unless a ping comes: `interval + grace` after the later of its last
-    /// ping and this checker's start. `None` once "down" was sent (until the next ping).
+    /// When `m` goes down unless a ping comes: once a daemon has listened to `interval + grace`
+    /// of silence. `None` once "down" was sent (until the next ping).
     pub fn heartbeat_deadline(&self, m: &Monitor, spec: &HeartbeatSpec) -> Option<DateTime<Utc>> {
         let beats = self.heartbeats.lock().unwrap();
         let beat = beats.get(&m.id).copied().unwrap_or_default();
         if beat.sent == Some(Outcome::Down) {
             return None;
         }
-        Some(beat.last_ping.max(self.started)? + Self::allowed(m, spec))
+        let allowed = Self::allowed(m, spec);
+        match (beat.from.or(self.started), beat.last_ping) {
+            (Some(s), Some(p)) if p >= s => Some(p + allowed),
+            (Some(s), _) => Some(s + allowed - beat.listened),
+            (None, p) => Some(p? + allowed),
+        }
     }
 
     /// Judge heartbeat `m` at `now` and hand the result to `send` while holding the lock that

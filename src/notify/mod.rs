@@ -26,9 +26,10 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Whether `ch`'s filters let `e` through.
 pub fn wants(ch: &Notification, e: &Event) -> bool {
-    // What operators must fix is for operator channels only, never for a community channel.
-    if e.kind.is_operator() && !ch.operator {
-        return false;
+    // What operators must fix goes to every operator channel (whatever its filters, which are
+    // about the public's events) and never to another.
+    if e.kind.is_operator() {
+        return ch.operator;
     }
     if !ch.events.is_empty() && !ch.events.contains(&e.kind) {
         return false;

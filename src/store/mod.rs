@@ -153,6 +153,18 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every id of `kind` the store holds (with, for incidents, old ids that redirect): a new
+    /// file must not take one, or it would overwrite an incident kept after its file went.
+    pub fn ids(&self, kind: Kind) -> Result<HashSet<String>> {
+        let sql = match kind {
+            Kind::Incident => "SELECT id FROM incidents UNION SELECT old_id FROM incident_moves",
+            Kind::Maintenance => "SELECT id FROM maintenances",
+        };
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Names of the components removed from the config, by id.
     pub fn removed_components(&self) -> Result<HashMap<String, String>> {
         let mut stmt = self

@@ -76,11 +76,17 @@ impl Store {
                 tx.execute("DELETE FROM monitor_state WHERE monitor_id = ?1", [id])?;
             }
             let mut upsert = tx.prepare(
-                "INSERT INTO monitor_state (monitor_id, component_id, status, since, private) VALUES (?1, ?2, 'operational', ?3, ?4)
+                "INSERT INTO monitor_state (monitor_id, component_id, status, since, private, created_ms) VALUES (?1, ?2, 'operational', ?3, ?4, ?5)
                  ON CONFLICT(monitor_id) DO UPDATE SET component_id = excluded.component_id, private = excluded.private",
             )?;
             for m in monitors {
-                upsert.execute(params![m.id, m.component, ts(now), m.private])?;
+                upsert.execute(params![
+                    m.id,
+                    m.component,
+                    ts(now),
+                    m.private,
+                    now.timestamp_millis()
+                ])?;
             }
             // A changed down_status applies to a monitor that is down now.
             let mut fix = tx.prepare(
@@ -254,6 +260,53 @@ impl Store {
             .optional()?)
     }
 
+    /// For each monitor: its last accepted ping, and how long a daemon has listened to its
+    /// silence since then (or since the monitor was configured, if it never pinged), up to
+    /// the moment a daemon was last alive.
+    pub fn heartbeat_silences(&self) -> Result<crate::monitor::Silences> {
+        let alive: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT value FROM daemon_state WHERE name = 'alive_ms'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT monitor_id, last_ping_ms, created_ms FROM monitor_state")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (id, ping, created) = row?;
+            let listened = match (alive, ping.or(created)) {
+                (Some(alive), Some(from)) => chrono::Duration::milliseconds((alive - from).max(0)),
+                _ => chrono::Duration::zero(),
+            };
+            out.insert(
+                id,
+                (ping.and_then(DateTime::from_timestamp_millis), listened),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Remember that a daemon is alive (listening for pings) at `now`.
+    pub fn note_alive(&mut self, now: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO daemon_state (name, value) VALUES ('alive_ms', ?1)
+             ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+            [now.timestamp_millis()],
+        )?;
+        Ok(())
+    }
+
     /// The last accepted ping of each heartbeat monitor that has one.
     pub fn last_pings(&self) -> Result<HashMap<String, DateTime<Utc>>> {
         let mut stmt = self.conn.prepare(
@@ -270,14 +323,21 @@ impl Store {
         Ok(out)
     }
 
-    /// Keep heartbeat pings (monitor id -> time), in one transaction; a time never goes back.
-    pub fn record_pings(&mut self, pings: &HashMap<String, DateTime<Utc>>) -> Result<()> {
-        if pings.is_empty() {
-            return Ok(());
-        }
+    /// Keep heartbeat pings (monitor id -> time), and that a daemon listened until `alive`, in
+    /// one transaction; a time never goes back.
+    pub fn record_pings(
+        &mut self,
+        pings: &HashMap<String, DateTime<Utc>>,
+        alive: DateTime<Utc>,
+    ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO daemon_state (name, value) VALUES ('alive_ms', ?1)
+             ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+            [alive.timestamp_millis()],
+        )?;
         {
             let mut set = tx.prepare_cached(
                 "UPDATE monitor_state SET last_ping_ms = max(coalesce(last_ping_ms, 0), ?2) WHERE monitor_id = ?1",

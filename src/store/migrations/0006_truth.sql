@@ -14,3 +14,11 @@ CREATE TABLE incident_moves (
     new_id  TEXT NOT NULL,
     at      INTEGER NOT NULL
 );
+
+-- When each monitor was first configured, and when a daemon was last alive: silence of a
+-- heartbeat counts only while a daemon listened, so restarts neither reset nor stretch it.
+ALTER TABLE monitor_state ADD COLUMN created_ms INTEGER;
+CREATE TABLE daemon_state (
+    name   TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);
