@@ -208,9 +208,9 @@ pub fn judge(
             unknown
                 .into_iter()
                 .map(|mut p| {
+                    let id = p.message.split('"').nth(1).unwrap_or_default();
                     p.message = format!(
-                        "{}; kept as history, shown as a removed component",
-                        p.message
+                        "component {id:?} is not in the config (removed?); kept as history and shown as a removed component"
                     );
                     p
                 })
