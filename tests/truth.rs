@@ -9,7 +9,7 @@ mod receivers;
 
 use common::servers::HttpTarget;
 use common::{TestSite, free_port, start_daemon, stop_daemon, wait_until};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -97,6 +97,17 @@ fn log_lines(log: &Path, what: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `pharos run` in `site` as a child process, once it has published its first render: (its
+/// JSON log, the process).
+fn run(site: &TestSite) -> (PathBuf, std::process::Child) {
+    let log = site.path().join("daemon.log");
+    let daemon = start_daemon(site, &log);
+    wait_until(30, "first render", || {
+        site.out().join("api/v2/summary.json").exists()
+    });
+    (log, daemon)
+}
+
 /// A site with HTTP monitors, one per (component, target, extra monitor YAML).
 fn http_site(monitors: &[(&str, &HttpTarget, &str)]) -> TestSite {
     let site = TestSite::empty();
@@ -133,11 +144,7 @@ fn recovery_leaves_an_incident_an_admin_took_over_to_the_admin() {
         ("web", &web, "    auto_resolve: never\n"),
         ("db", &db, "    auto_resolve: always\n"),
     ]);
-    let log = site.path().join("daemon.log");
-    let mut daemon = start_daemon(&site, &log);
-    wait_until(30, "first render", || {
-        status_of(&site, "api") == "operational"
-    });
+    let (_log, mut daemon) = run(&site);
 
     for t in [&api, &web, &db] {
         t.set(|a| a.status = 500);
@@ -213,11 +220,7 @@ fn recovery_leaves_an_incident_an_admin_took_over_to_the_admin() {
 fn one_batch_with_failure_and_recovery_leaves_no_incident_open() {
     let api = HttpTarget::start();
     let site = http_site(&[("api", &api, "")]);
-    let log = site.path().join("daemon.log");
-    let mut daemon = start_daemon(&site, &log);
-    wait_until(30, "first render", || {
-        status_of(&site, "api") == "operational"
-    });
+    let (log, mut daemon) = run(&site);
     let db = site.path().join("pharos.db");
     {
         // Held for 14 s, longer than the daemon's 10 s busy timeout: its first write fails and
@@ -718,11 +721,7 @@ fn renaming_moves_an_incident_and_deleting_an_open_one_is_refused() {
         hook.url("/hook")
     ));
     site.write("config.yaml", &config);
-    let log = site.path().join("daemon.log");
-    let mut daemon = start_daemon(&site, &log);
-    wait_until(30, "first render", || {
-        status_of(&site, "api") == "operational"
-    });
+    let (log, mut daemon) = run(&site);
     let id = json_id(&ok(
         &site,
         &[
@@ -905,11 +904,7 @@ fn restarts_in_a_loop_still_see_a_silent_heartbeat() {
 fn a_monitor_resolves_its_incident_after_a_rename_or_a_refused_deletion() {
     let api = HttpTarget::start();
     let site = http_site(&[("api", &api, "")]);
-    let log = site.path().join("daemon.log");
-    let mut daemon = start_daemon(&site, &log);
-    wait_until(30, "first render", || {
-        status_of(&site, "api") == "operational"
-    });
+    let (log, mut daemon) = run(&site);
     let dir = site.path().join("content/incidents");
 
     api.set(|a| a.status = 500);
