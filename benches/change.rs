@@ -15,7 +15,7 @@ mod report;
 mod s3;
 
 use chrono::{DateTime, Utc};
-use pharos::build::{Incremental, build_site};
+use pharos::build::{Incremental, update};
 use pharos::config::Config;
 use pharos::monitor::{CheckResult, Outcome};
 use pharos::store::Store;
@@ -52,14 +52,14 @@ struct Bench {
 impl Bench {
     /// Build and publish once, returning the time to the folder and to the bucket.
     fn build_and_publish(&mut self, started: Instant) -> Sample {
-        let built = build_site(&mut self.store, &self.config, None, self.now, &mut self.inc)
+        let built = update(&mut self.store, &self.config, None, self.now, &mut self.inc)
             .expect("build")
             .written()
             .expect("write");
         let to_folder = started.elapsed();
         let report = self
             .rt
-            .block_on(pharos::publisher::publish_cached(
+            .block_on(pharos::publisher::publish(
                 &self.publisher_store,
                 &self.target,
                 &built.site,

@@ -12,11 +12,11 @@
 #[path = "common/report.rs"]
 mod report;
 
+use pharos::condition::{Observed, parse as parse_condition};
 use pharos::config::Config;
 use pharos::content::{
     Kind, ParseContext, SourceFile, parse_incident, parse_maintenance, render_markdown,
 };
-use pharos::monitor::condition::{Observed, parse as parse_condition};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -46,7 +46,7 @@ pub fn ids(config: &Config, kind: Kind) -> Vec<String> {
 /// The file of an existing incident or maintenance; an unknown id gets a "did you mean".
 pub fn existing(config: &Config, kind: Kind, id: &str) -> Result<PathBuf> {
     let path = folder(config, kind).join(format!("{id}.md"));
-    if crate::model::check_id(id).is_ok() && path.is_file() {
+    if crate::ids::check_id(id).is_ok() && path.is_file() {
         return Ok(path);
     }
     let known = ids(config, kind);
@@ -64,7 +64,7 @@ pub fn existing(config: &Config, kind: Kind, id: &str) -> Result<PathBuf> {
 }
 
 /// A readable id: the local date and a slug of the title (`2026-11-26-api-errors`), made
-/// unique with `-2`, `-3`... Always valid for [`crate::model::check_id`].
+/// unique with `-2`, `-3`... Always valid for [`crate::ids::check_id`].
 pub fn new_id(config: &Config, kind: Kind, title: &str, at: DateTime<Utc>) -> String {
     let mut slug = String::new();
     for c in title.chars().flat_map(char::to_lowercase) {
@@ -112,7 +112,7 @@ pub fn unique_id(dir: &Path, base: &str, taken: &std::collections::HashSet<Strin
 /// store, so it can be updated and resolved. Returns the path written, if any.
 pub fn restore_deleted_incident(config: &Config, id: &str) -> Result<Option<PathBuf>> {
     let path = folder(config, Kind::Incident).join(format!("{id}.md"));
-    if crate::model::check_id(id).is_err() || path.exists() {
+    if crate::ids::check_id(id).is_err() || path.exists() {
         return Ok(None);
     }
     let store = crate::store::Store::open(&config.database_path())?;
@@ -167,7 +167,7 @@ fn check_text(config: &Config, kind: Kind, path: &Path, id: &str, text: &str) ->
     crate::build::parse(&src, &ParseContext::of(config))
         .and_then(|(item, unknown)| crate::build::judge(item, unknown, chrono::Utc::now()))
         .map(drop)
-        .map_err(|p| crate::config::Problems(p).into())
+        .map_err(|p| crate::diag::Problems(p).into())
 }
 
 /// Headings in an update's text become level 3 or deeper: `#` and `##` lines start updates in
@@ -251,14 +251,19 @@ fn edit_file(
             Ok(after)
         }) {
             Ok(()) => return Ok(path),
-            Err(e) if e.to_string().contains("changed while it was being updated") => {
+            Err(e @ write::Error::Changed(_)) => {
                 last = Some(e);
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err(e) => return Err(e),
+            // A problem of the new text is reported as itself (exit 3 for content problems).
+            Err(write::Error::Edit(e)) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("{} keeps changing", path.display())))
+    Err(last.map_or_else(
+        || anyhow::anyhow!("{} keeps changing", path.display()),
+        anyhow::Error::from,
+    ))
 }
 
 /// Add an update (newest first) and optionally change component effects.
@@ -322,7 +327,7 @@ pub fn incident_postmortem(
         loaded: true,
     };
     let incident = crate::content::parse_incident(&src, &ParseContext::of(config))
-        .map_err(crate::config::Problems)?
+        .map_err(crate::diag::Problems)?
         .item;
     if incident.status().is_open() {
         bail!(

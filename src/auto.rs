@@ -145,7 +145,7 @@ pub fn down(config: &Config, store: &mut Store, m: &Monitor, at: DateTime<Utc>) 
     );
     if let Err(e) = content_write::create(&dir(config).join(format!("{id}.md")), &text) {
         let _ = store.set_open_incident(&m.id, None);
-        return Err(e);
+        return Err(e.into());
     }
     Ok(Done::Opened(id))
 }
@@ -186,7 +186,7 @@ pub fn recovered(
             // Resolved, or edited by hand meanwhile (then the admin owns it): either way the
             // monitor lets go of it.
             store.set_open_incident(&m.id, None)?;
-            result.map(|()| Done::Resolved(id))
+            Ok(result.map(|()| Done::Resolved(id))?)
         }
         Some(false) => {
             // The admin resolves; the component follows the monitor meanwhile: the effect the

@@ -3,8 +3,9 @@
 //! import content (only files that changed) -> read a snapshot from the store -> render (pure)
 //! -> write the output folder atomically. Any problem before the write leaves the old site as it was.
 
-use crate::config::{Config, Problem, Problems};
+use crate::config::Config;
 use crate::content::{self, Kind, ParseContext, SourceFile};
+use crate::diag::{Problem, Problems};
 use crate::output::{self, WriteReport};
 use crate::render::{self, Site};
 use crate::snapshot::{self, SiteInfo, Snapshot, StoredState};
@@ -64,7 +65,7 @@ pub fn import_content(
         Strictness::Lenient { settle } => settle,
         Strictness::Strict => None,
     };
-    let scan = content::scan_cached(&config.content_path(), &ctx, cache, settle);
+    let scan = content::scan(&config.content_path(), &ctx, cache, settle);
     let mut problems = scan.problems;
     let mut warnings = Vec::new();
     let mut settling = scan.settling.iter().map(|(_, _, left)| *left).min();
@@ -388,7 +389,7 @@ pub fn snapshot(
         incident_summary: inc.incident_summary.take(),
         component_events: store
             .recent_events(
-                &[crate::config::EventKind::ComponentStatus],
+                &[crate::model::EventKind::ComponentStatus],
                 config.site.feed_entries,
             )?
             .into_iter()
@@ -404,18 +405,14 @@ pub fn snapshot(
     Ok(snap)
 }
 
-pub fn render_site(config: &Config, snap: &Snapshot) -> Result<Site> {
-    render_site_cached(config, snap, &mut render::RenderCache::default())
-}
-
 /// Render with the config's theme, reusing unchanged pages from `cache`.
-pub fn render_site_cached(
+pub fn render_site(
     config: &Config,
     snap: &Snapshot,
     cache: &mut render::RenderCache,
 ) -> Result<Site> {
     let theme = crate::theme::load(config)?;
-    Ok(render::render_cached(snap, &theme, cache)?)
+    Ok(render::render(snap, &theme, cache)?)
 }
 
 #[derive(Debug)]
@@ -428,21 +425,11 @@ pub struct BuildReport {
     pub warnings: Vec<Problem>,
 }
 
-/// `pharos build`.
+/// `pharos build`: a full build from the store at the config's path, strict about content.
 pub fn build(config: &Config, out: Option<&Path>, now: DateTime<Utc>) -> Result<BuildReport> {
     let mut store = Store::open(&config.database_path())?;
-    build_with(&mut store, config, out, now).map(|(report, _)| report)
-}
-
-/// The pipeline on an open store (the daemon keeps one); also returns the snapshot it rendered.
-pub fn build_with(
-    store: &mut Store,
-    config: &Config,
-    out: Option<&Path>,
-    now: DateTime<Utc>,
-) -> Result<(BuildReport, Snapshot)> {
-    let built = build_site(store, config, out, now, &mut Incremental::default())?.written()?;
-    Ok((built.report, built.snapshot))
+    let built = update(&mut store, config, out, now, &mut Incremental::default())?.written()?;
+    Ok(built.report)
 }
 
 /// Everything one build produced.
@@ -468,10 +455,11 @@ impl Built {
     }
 }
 
-/// The pipeline, keeping the rendered site (to publish it). With a fresh [`Incremental`] this
-/// is a full build whose output replaces the folder atomically; with one kept from earlier
-/// builds, only what changed is imported, rendered and written.
-pub fn build_site(
+/// The pipeline as an update of what `inc` remembers, keeping the rendered site (to publish
+/// it). With a fresh [`Incremental`] this is a full build whose output replaces the folder
+/// atomically; with one kept from earlier builds, only what changed is imported, rendered and
+/// written.
+pub fn update(
     store: &mut Store,
     config: &Config,
     out: Option<&Path>,
@@ -486,11 +474,11 @@ pub fn build_site(
     inc.incident_summary = Some(snapshot.incident_summary.clone());
     let snapshot_time = t.elapsed();
     let t = Instant::now();
-    let site = render_site_cached(config, &snapshot, &mut inc.cache)?;
+    let site = render_site(config, &snapshot, &mut inc.cache)?;
     let render_time = t.elapsed();
     let t = Instant::now();
     let known = |path: &str| inc.cache.sha_of(path);
-    let manifest = output::Manifest::of_known(
+    let manifest = output::Manifest::of(
         &site,
         &config.publish.cache_control,
         &known,
@@ -499,9 +487,9 @@ pub fn build_site(
     let manifest = std::sync::Arc::new(manifest);
     let written = match &inc.wrote {
         Some((previous, stamp)) => {
-            output::write_changes_with(&site, &out, manifest.clone(), Some((previous, *stamp)))
+            output::write_changes(&site, &out, manifest.clone(), Some((previous, *stamp)))
         }
-        None => output::write_site_with(&site, &out, manifest.clone()),
+        None => output::write_site(&site, &out, manifest.clone()),
     }
     .with_context(|| format!("cannot write the site to {}", out.display()));
     let (write, write_error) = match written {

@@ -9,9 +9,10 @@
 
 use crate::build;
 use crate::config::{Config, ScheduleAction};
+use crate::monitor::state::Transition;
 use crate::monitor::{self, CheckResult, Checker, Level, Monitor};
 use crate::snapshot::Snapshot;
-use crate::store::{Store, Transition};
+use crate::store::Store;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -257,7 +258,7 @@ impl Pipeline {
 
     fn render(&mut self, now: DateTime<Utc>) {
         self.dirty_since = None;
-        match build::build_site(
+        match build::update(
             &mut self.store,
             &self.config,
             self.out.as_deref(),
@@ -671,7 +672,7 @@ fn publisher_loop(config: Config, rx: Receiver<ToPublisher>) {
             }
             let started = Instant::now();
             let now = Utc::now();
-            let result = runtime.block_on(crate::publisher::publish_cached(
+            let result = runtime.block_on(crate::publisher::publish(
                 &store,
                 target,
                 &built.site,

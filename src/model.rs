@@ -341,80 +341,56 @@ impl DailyRollup {
     }
 }
 
-/// Ids become file names and URL segments, so they are restricted to what is safe everywhere:
-/// lowercase ASCII letters, digits, `-` and `_`, starting with a letter or digit, at most 100
-/// characters. Nothing that could climb out of a folder (`..`, `/`, `%2f`, NUL) gets through.
-pub fn check_id(id: &str) -> Result<(), String> {
-    let ok_start = id
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let ok_chars = id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if id.is_empty() {
-        Err("id is empty; use lowercase letters, digits, '-' and '_', e.g. \"api\"".into())
-    } else if id.len() > 100 {
-        Err(format!(
-            "id is {} characters long; keep it at most 100",
-            id.len()
-        ))
-    } else if !ok_start || !ok_chars {
-        let suggestion = slugify(id);
-        Err(format!(
-            "invalid id {id:?}: use lowercase letters, digits, '-' and '_', starting with a letter or digit{}",
-            if suggestion.is_empty() {
-                String::new()
-            } else {
-                format!(" (e.g. {suggestion:?})")
-            }
-        ))
-    } else {
-        Ok(())
-    }
+/// The kinds of monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKind {
+    Http,
+    Tcp,
+    Dns,
+    Tls,
+    Heartbeat,
 }
 
-/// A best-effort id from free text.
-///
-/// ```
-/// assert_eq!(pharos::model::slugify("API Gateway (EU)"), "api-gateway-eu");
-/// assert_eq!(pharos::model::check_id("../etc").is_err(), true);
-/// ```
-pub fn slugify(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
+/// What an event (a notification, a feed entry) is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ComponentStatus,
+    IncidentOpened,
+    IncidentUpdated,
+    IncidentResolved,
+    MaintenanceScheduled,
+    MaintenanceStarted,
+    MaintenanceCompleted,
+    /// For operators only: a content file has problems (the site keeps its last good version).
+    ContentProblem,
+}
+
+impl EventKind {
+    /// Events for the people who run the page, not its visitors: only channels with
+    /// `operator: true` get them, and no public file shows them.
+    pub fn is_operator(self) -> bool {
+        matches!(self, EventKind::ContentProblem)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ContentProblem => "content_problem",
+            EventKind::ComponentStatus => "component_status",
+            EventKind::IncidentOpened => "incident_opened",
+            EventKind::IncidentUpdated => "incident_updated",
+            EventKind::IncidentResolved => "incident_resolved",
+            EventKind::MaintenanceScheduled => "maintenance_scheduled",
+            EventKind::MaintenanceStarted => "maintenance_started",
+            EventKind::MaintenanceCompleted => "maintenance_completed",
         }
     }
-    let out = out.trim_end_matches('-');
-    out.chars()
-        .take(100)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_reject_everything_that_could_escape_a_folder() {
-        for ok in ["api", "2026-11-20-db", "a_b", "x"] {
-            assert_eq!(check_id(ok), Ok(()), "{ok}");
-        }
-        let long = "a".repeat(300);
-        for bad in [
-            "", "..", "../etc", "a/b", "a%2fb", "a\0b", "/abs", "API", "-lead", "аpi", &long,
-            "a b", ".hidden",
-        ] {
-            assert!(check_id(bad).is_err(), "{bad:?} must be rejected");
-        }
-        assert_eq!(slugify("API Gateway (EU)"), "api-gateway-eu");
-    }
 
     #[test]
     fn worst_status_wins() {

@@ -62,14 +62,10 @@ pub type ManifestMemo = Option<(
 )>;
 
 impl Manifest {
-    pub fn of(site: &Site, cache: &CacheControl) -> Manifest {
-        Manifest::of_known(site, cache, &|_| None, &mut None)
-    }
-
-    /// Like [`Manifest::of`], taking the SHA-256 of files whose hash is already known (pages the
-    /// render cache reused) instead of hashing them again, and the history layer from `memo`
-    /// when the site's is the one it was made for.
-    pub fn of_known(
+    /// The manifest of `site`, taking the SHA-256 of files whose hash is already `known` (pages
+    /// the render cache reused) instead of hashing them again, and the history layer from `memo`
+    /// when the site's is the one it was made for (`&|_| None` and `&mut None`: from scratch).
+    pub fn of(
         site: &Site,
         cache: &CacheControl,
         known: &dyn Fn(&str) -> Option<String>,
@@ -83,8 +79,7 @@ impl Manifest {
                 CacheClass::Short => (CacheClassName::Short, short.clone()),
             };
             ManifestEntry {
-                sha256: known(path)
-                    .unwrap_or_else(|| crate::content::hex(&Sha256::digest(&f.bytes))),
+                sha256: known(path).unwrap_or_else(|| crate::ids::hex(&Sha256::digest(&f.bytes))),
                 size: f.bytes.len() as u64,
                 content_type: f.content_type.into(),
                 cache_class: class,
@@ -214,13 +209,8 @@ fn check_replaceable(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Write `site` as the new content of `out`, atomically.
-pub fn write_site(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
-    write_site_with(site, out, Manifest::of(site, cache).into())
-}
-
-/// [`write_site`] with the site's manifest already made.
-pub fn write_site_with(site: &Site, out: &Path, manifest: Arc<Manifest>) -> Result<WriteReport> {
+/// Write `site` (whose manifest is `manifest`) as the new content of `out`, atomically.
+pub fn write_site(site: &Site, out: &Path, manifest: Arc<Manifest>) -> Result<WriteReport> {
     check_replaceable(out)?;
     for path in site.files.keys() {
         check_relative(path)?;
@@ -298,15 +288,6 @@ pub fn rank(path: &str, class: CacheClassName) -> u8 {
     }
 }
 
-/// Bring `out` (a folder this writer wrote before) to `site` by replacing only the files whose
-/// bytes changed (each atomically, in [`rank`] order), then deleting files no longer rendered,
-/// then the manifest. This is what the daemon does after its first write: a change to one
-/// component touches a handful of files, not the whole history. Any other folder gets
-/// [`write_site`]'s full swap.
-pub fn write_changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
-    write_changes_with(site, out, Manifest::of(site, cache).into(), None)
-}
-
 /// When and how big the manifest files of `out` were written: if that is unchanged, the folder
 /// is as the last write left it.
 pub type ManifestStamp = [Option<(std::time::SystemTime, u64)>; 2];
@@ -319,10 +300,15 @@ pub fn manifest_stamp(out: &Path) -> Option<ManifestStamp> {
     Some([Some(stamp(MANIFEST_FILE)?), stamp(HISTORY_MANIFEST_FILE)])
 }
 
-/// [`write_changes`] with the site's manifest already made, and optionally the manifest of the
-/// folder as this process last wrote it with its [`manifest_stamp`] (used instead of reading it
-/// back while the file is unchanged: another `pharos build` on the folder is noticed).
-pub fn write_changes_with(
+/// Bring `out` (a folder this writer wrote before) to `site` by replacing only the files whose
+/// bytes changed (each atomically, in [`rank`] order), then deleting files no longer rendered,
+/// then the manifest. This is what the daemon does after its first write: a change to one
+/// component touches a handful of files, not the whole history. Any other folder gets
+/// [`write_site`]'s full swap.
+/// `previous`, if given: the manifest of the folder as this process last wrote it, with its
+/// [`manifest_stamp`] (used instead of reading it back while the file is unchanged: another
+/// `pharos build` on the folder is noticed).
+pub fn write_changes(
     site: &Site,
     out: &Path,
     manifest: Arc<Manifest>,
@@ -338,7 +324,7 @@ pub fn write_changes_with(
                 read = p;
                 (&read, true)
             }
-            None => return write_site_with(site, out, manifest),
+            None => return write_site(site, out, manifest),
         },
     };
     let mut changed: Vec<&String> = if stat {
@@ -503,6 +489,20 @@ fn swap(staging: &Path, out: &Path, old: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn manifest_of(site: &Site, cache: &CacheControl) -> Manifest {
+        Manifest::of(site, cache, &|_| None, &mut None)
+    }
+
+    /// A full write, the manifest made from scratch.
+    fn full(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
+        write_site(site, out, manifest_of(site, cache).into())
+    }
+
+    /// An in-place write against the manifest in the folder.
+    fn changes(site: &Site, out: &Path, cache: &CacheControl) -> Result<WriteReport> {
+        write_changes(site, out, manifest_of(site, cache).into(), None)
+    }
     use crate::render::OutputFile;
 
     fn site(files: &[(&str, &str)]) -> Site {
@@ -527,14 +527,14 @@ mod tests {
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join(".gitkeep"), "").unwrap();
         let cache = CacheControl::default();
-        let r = write_site(
+        let r = full(
             &site(&[("index.html", "a"), ("x/y.json", "b")]),
             &out,
             &cache,
         )
         .unwrap();
         assert_eq!(r.changed, ["index.html", "x/y.json"]);
-        let r = write_site(&site(&[("index.html", "a2")]), &out, &cache).unwrap();
+        let r = full(&site(&[("index.html", "a2")]), &out, &cache).unwrap();
         assert_eq!(
             (r.changed, r.removed),
             (vec!["index.html".to_string()], vec!["x/y.json".to_string()])
@@ -560,7 +560,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("publish");
         let cache = CacheControl::default();
-        write_site(
+        full(
             &site(&[
                 ("index.html", "a"),
                 ("incidents/x/index.html", "x"),
@@ -574,7 +574,7 @@ mod tests {
             .unwrap()
             .modified()
             .unwrap();
-        let r = write_changes(
+        let r = changes(
             &site(&[("index.html", "b"), ("incidents/x/index.html", "x")]),
             &out,
             &cache,
@@ -601,14 +601,14 @@ mod tests {
         assert!(!out.join("incidents/y").exists(), "emptied folders go too");
         assert_eq!(
             Manifest::read(&out).unwrap(),
-            Manifest::of(
+            manifest_of(
                 &site(&[("index.html", "b"), ("incidents/x/index.html", "x")]),
                 &cache
             )
         );
         // A hand-deleted file is written again.
         std::fs::remove_file(out.join("incidents/x/index.html")).unwrap();
-        let r = write_changes(
+        let r = changes(
             &site(&[("index.html", "b"), ("incidents/x/index.html", "x")]),
             &out,
             &cache,
@@ -621,7 +621,7 @@ mod tests {
     fn refuses_foreign_folders_and_bad_paths() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
-        let err = write_site(
+        let err = full(
             &site(&[("index.html", "a")]),
             dir.path(),
             &CacheControl::default(),
@@ -642,8 +642,8 @@ mod tests {
         let mut first = site(&[("index.html", "a")]);
         first.files.history = Arc::new(site(&[("incidents/x/index.html", "x")]).files.live);
         let mut memo = None;
-        let m1 = Manifest::of_known(&first, &cache, &|_| None, &mut memo);
-        let r1 = write_site_with(&first, &out, m1.into()).unwrap();
+        let m1 = Manifest::of(&first, &cache, &|_| None, &mut memo);
+        let r1 = write_site(&first, &out, m1.into()).unwrap();
         assert_eq!(r1.changed, ["incidents/x/index.html", "index.html"]);
         assert_eq!(
             Manifest::read(&out).unwrap(),
@@ -659,13 +659,13 @@ mod tests {
         // The next site shares the history layer: only the live layer is looked at and written.
         let mut second = site(&[("index.html", "b")]);
         second.files.history = first.files.history.clone();
-        let m2 = Manifest::of_known(&second, &cache, &|_| None, &mut memo);
+        let m2 = Manifest::of(&second, &cache, &|_| None, &mut memo);
         assert!(
             m2.files.same_history(&r1.manifest.files),
             "the memo shares it"
         );
         let stamp = manifest_stamp(&out).unwrap();
-        let r2 = write_changes_with(&second, &out, m2.into(), Some((&r1.manifest, stamp))).unwrap();
+        let r2 = write_changes(&second, &out, m2.into(), Some((&r1.manifest, stamp))).unwrap();
         assert_eq!(
             (r2.changed, r2.removed),
             (vec!["index.html".to_string()], vec![])
@@ -682,9 +682,9 @@ mod tests {
         // A new history layer is compared entry by entry, and its manifest written.
         let mut third = site(&[("index.html", "b")]);
         third.files.history = Arc::new(site(&[("incidents/y/index.html", "y")]).files.live);
-        let m3 = Manifest::of_known(&third, &cache, &|_| None, &mut memo);
+        let m3 = Manifest::of(&third, &cache, &|_| None, &mut memo);
         let stamp = manifest_stamp(&out).unwrap();
-        let r3 = write_changes_with(&third, &out, m3.into(), Some((&r2.manifest, stamp))).unwrap();
+        let r3 = write_changes(&third, &out, m3.into(), Some((&r2.manifest, stamp))).unwrap();
         assert_eq!(
             (r3.changed, r3.removed),
             (

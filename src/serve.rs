@@ -99,7 +99,7 @@ impl Preview {
     fn rebuild(&mut self, config: &Config, out: &Path) -> Option<Duration> {
         let started = std::time::Instant::now();
         let built = crate::store::Store::open(&config.database_path()).and_then(|mut store| {
-            crate::build::build_site(&mut store, config, Some(out), Utc::now(), &mut self.inc)?
+            crate::build::update(&mut store, config, Some(out), Utc::now(), &mut self.inc)?
                 .written()
         });
         match built {

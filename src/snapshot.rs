@@ -131,7 +131,7 @@ pub struct Snapshot {
     pub incident_summary: std::sync::Arc<IncidentSummary>,
     /// The newest component status changes (what notification channels were told), for the
     /// feeds: (idempotency key, event).
-    pub component_events: Vec<(String, crate::notify::event::Event)>,
+    pub component_events: Vec<(String, crate::event::Event)>,
     /// Since when monitoring cannot judge (no monitored target reachable: the daemon's own
     /// network may be down); statuses are the last known meanwhile.
     pub monitoring_impaired_since: Option<DateTime<Utc>>,
@@ -153,7 +153,7 @@ pub struct StoredState {
     /// list ([`IncidentSummary::of`] otherwise).
     pub incident_summary: Option<std::sync::Arc<IncidentSummary>>,
     /// The newest component status changes from the outbox: (idempotency key, event).
-    pub component_events: Vec<(String, crate::notify::event::Event)>,
+    pub component_events: Vec<(String, crate::event::Event)>,
     /// Names of components removed from the config (history may still name them).
     pub removed_components: HashMap<String, String>,
     /// Incidents whose file was renamed: (old id, id now).
@@ -229,7 +229,7 @@ impl SiteInfo {
     pub fn from_config(c: &Config, logo: Option<(String, Vec<u8>)>) -> SiteInfo {
         use sha2::{Digest, Sha256};
         let base_url = c.site.base_url.trim_end_matches('/').to_string();
-        let page_id = crate::content::hex(&Sha256::digest(base_url.as_bytes()))[..12].to_string();
+        let page_id = crate::ids::hex(&Sha256::digest(base_url.as_bytes()))[..12].to_string();
         SiteInfo {
             title: c.site.title.to_string(),
             description: c.site.description.as_ref().map(|d| d.to_string()),

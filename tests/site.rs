@@ -352,17 +352,17 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
     let snap =
         pharos::build::snapshot(&config, &mut store, now(), &mut Default::default()).unwrap();
     let mut cache = pharos::render::RenderCache::default();
-    let first = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
+    let first = pharos::render::render(&snap, &theme, &mut cache).unwrap();
     assert_eq!(cache.hits, 0);
     assert_eq!(
-        pharos::render::render_cached(&snap, &theme, &mut cache).unwrap(),
+        pharos::render::render(&snap, &theme, &mut cache).unwrap(),
         first
     );
     assert_eq!(
         cache.hits, 10,
         "the history layer (3 incident pages, 2 month pages, the month list) and 4 component pages come from the cache"
     );
-    let again = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
+    let again = pharos::render::render(&snap, &theme, &mut cache).unwrap();
     assert!(
         again.files.same_history(&first.files),
         "an unchanged history layer is shared, not copied"
@@ -375,14 +375,14 @@ fn a_cached_render_is_byte_identical_and_renders_only_changed_pages() {
     );
     let snap =
         pharos::build::snapshot(&config, &mut store, now(), &mut Default::default()).unwrap();
-    let cached = pharos::render::render_cached(&snap, &theme, &mut cache).unwrap();
+    let cached = pharos::render::render(&snap, &theme, &mut cache).unwrap();
     assert_eq!(
         cache.hits, 6,
         "the 2 other incidents, the other month, the 3 components it does not name"
     );
     assert_eq!(
         cached,
-        pharos::render::render(&snap, &theme).unwrap(),
+        pharos::render::render(&snap, &theme, &mut Default::default()).unwrap(),
         "same bytes as a fresh render"
     );
 }

@@ -209,10 +209,7 @@ fn hostile_ids_on_the_command_line_touch_nothing() {
                 .collect();
             for name in &made {
                 let stem = name.trim_end_matches(".md");
-                assert!(
-                    pharos::model::check_id(stem).is_ok(),
-                    "{id:?} made {name:?}"
-                );
+                assert!(pharos::ids::check_id(stem).is_ok(), "{id:?} made {name:?}");
             }
             for name in made {
                 std::fs::remove_file(site.join("content/incidents").join(name)).unwrap();

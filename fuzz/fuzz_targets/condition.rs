@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pharos::monitor::condition::{Observed, parse};
+use pharos::condition::{Observed, parse};
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -3,8 +3,9 @@
 
 use super::{Change, IncidentCommand, MaintenanceCommand};
 use crate::admin::{self, MaintenanceWindow, NewIncident, NewMaintenance};
-use crate::config::{Config, Problems};
+use crate::config::Config;
 use crate::content::Kind;
+use crate::diag::Problems;
 use crate::model::{ComponentStatus, Incident, IncidentStatus};
 use crate::snapshot::{MaintenanceInstance, Snapshot};
 use anyhow::{Context, Result, bail};
@@ -17,7 +18,11 @@ use std::path::Path;
 pub fn validate(config_path: &Path) -> Result<()> {
     let config = Config::load(config_path)?;
     let ctx = crate::content::ParseContext::of(&config);
-    let files = crate::content::scan(&config.content_path(), &ctx).map_err(Problems)?;
+    let scan = crate::content::scan(&config.content_path(), &ctx, &mut Default::default(), None);
+    if !scan.problems.is_empty() {
+        return Err(Problems(scan.problems).into());
+    }
+    let files = scan.files;
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let now = Utc::now();
@@ -49,7 +54,7 @@ pub fn validate(config_path: &Path) -> Result<()> {
 fn snapshot_and_problems(
     config: &Config,
     now: DateTime<Utc>,
-) -> Result<(Snapshot, Vec<crate::config::Problem>)> {
+) -> Result<(Snapshot, Vec<crate::diag::Problem>)> {
     let mut store = crate::store::Store::open(&config.database_path())?;
     let mut inc = crate::build::Incremental::lenient(Some(config.daemon.settle.0));
     let snap = crate::build::snapshot(config, &mut store, now, &mut inc)?;
@@ -63,7 +68,7 @@ fn snapshot(config: &Config, now: DateTime<Utc>) -> Result<Snapshot> {
     Ok(snap)
 }
 
-fn warn_problems(problems: &[crate::config::Problem]) {
+fn warn_problems(problems: &[crate::diag::Problem]) {
     if !problems.is_empty() {
         eprintln!(
             "warning: the site keeps the last good version of these files until they are fixed:\n{}",

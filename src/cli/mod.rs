@@ -3,7 +3,8 @@
 
 mod admin;
 
-use crate::config::{Config, DEFAULT_CONFIG_FILE, Problems};
+use crate::config::{Config, DEFAULT_CONFIG_FILE};
+use crate::diag::Problems;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
@@ -443,15 +444,16 @@ fn publish(
             now,
             &mut crate::build::Incremental::default(),
         )?;
-        let site = crate::build::render_site(config, &snap)?;
-        let manifest = crate::output::Manifest::of(&site, &config.publish.cache_control);
+        let site = crate::build::render_site(config, &snap, &mut Default::default())?;
+        let manifest =
+            crate::output::Manifest::of(&site, &config.publish.cache_control, &|_| None, &mut None);
         (
             std::sync::Arc::new(site),
             std::sync::Arc::new(manifest),
             true,
         )
     } else {
-        let mut b = crate::build::build_site(
+        let mut b = crate::build::update(
             &mut store,
             config,
             out,
@@ -494,7 +496,7 @@ fn publish(
         for target in crate::publisher::targets(config).await? {
             if dry_run {
                 let remote = store.remote_objects(&target.name)?;
-                let plan = crate::publisher::plan(&manifest, &remote, now, target.asset_grace);
+                let plan = crate::publisher::plan(&manifest, &remote, None, now, target.asset_grace);
                 println!("target {:?}: {} to upload, {} to delete", target.name, plan.puts.len(), plan.deletes.len());
                 for (path, why) in &plan.puts {
                     println!("  PUT    {path}  ({})", why.as_str());
@@ -540,7 +542,7 @@ fn publish(
                     eprintln!("{name}: {done}/{total} uploaded");
                 }
             };
-            let result = crate::publisher::publish(&store, &target, &site, &manifest, now, Some(&progress)).await;
+            let result = crate::publisher::publish(&store, &target, &site, &manifest, now, Some(&progress), &mut Default::default()).await;
             store.publish_attempt(&target.name, Utc::now(), result.as_ref().err().map(|e| format!("{e:#}")).as_deref())?;
             match result {
                 Ok(r) => println!(
@@ -562,9 +564,9 @@ fn publish(
 }
 
 /// Print content warnings (history naming removed components): not errors.
-fn warn_history(warnings: &[crate::config::Problem]) {
+fn warn_history(warnings: &[crate::diag::Problem]) {
     if !warnings.is_empty() {
-        eprintln!("warning:\n{}", crate::config::Problems(warnings.to_vec()));
+        eprintln!("warning:\n{}", crate::diag::Problems(warnings.to_vec()));
     }
 }
 
@@ -696,11 +698,10 @@ fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
                         .unwrap_or_else(|| format!("; channels: {}", ids.join(", ")))
                 );
             };
-            let event = crate::notify::event::Event {
-                kind: crate::config::EventKind::IncidentUpdated,
+            let event = crate::event::Event::Incident {
+                kind: crate::model::EventKind::IncidentUpdated,
                 at: Utc::now(),
-                component: None,
-                incident: Some(crate::notify::event::IncidentChange {
+                incident: crate::event::IncidentChange {
                     id: "pharos-test".into(),
                     title: "Test notification".into(),
                     status: crate::model::IncidentStatus::Resolved,
@@ -709,9 +710,7 @@ fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
                         "This is a test message from Pharos for channel {channel:?}. Nothing is wrong."
                     ),
                     components: Vec::new(),
-                }),
-                maintenance: None,
-                content: None,
+                },
             };
             let key = format!("test:{channel}:{}", Utc::now().timestamp_millis());
             let timeout = ch

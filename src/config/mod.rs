@@ -9,12 +9,12 @@ mod validate;
 pub use env::{Secret, Text};
 pub use validate::parse_status_spec;
 
-use crate::model::{ComponentStatus, Impact};
-use crate::yamlpos::{Pos, Spans};
+use crate::diag::{Problem, Problems, too_deep_problem, yaml_problem};
+use crate::model::{ComponentStatus, EventKind, Impact, MonitorKind};
+use crate::yamlpos::Spans;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,49 +40,6 @@ pub const DEFAULT_SETTLE: &str = "500ms";
 pub const DEFAULT_MAX_CONCURRENT_CHECKS: usize = 512;
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub const CACHE_SHORT: &str = "public, max-age=30, stale-while-revalidate=30, stale-if-error=86400";
-
-/// One problem in a config or content file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    pub pos: Pos,
-    /// What the problem is about: `monitor "api"`, `site.base_url`, `incident file`.
-    pub entity: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file.display(),
-            self.pos.line,
-            self.pos.col,
-            self.entity,
-            self.message
-        )
-    }
-}
-
-/// Every problem found, in file order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problems(pub Vec<Problem>);
-
-impl fmt::Display for Problems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Problems {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,16 +127,6 @@ pub struct Component {
     pub only_show_if_degraded: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MonitorKind {
-    Http,
-    Tcp,
-    Dns,
-    Tls,
-    Heartbeat,
-}
-
 /// A monitor. One flat shape for every kind keeps typos detectable (`deny_unknown_fields`);
 /// validation checks which fields a kind needs. The daemon issue gives these life.
 #[derive(Debug, Clone, Deserialize)]
@@ -247,7 +194,7 @@ pub struct Monitor {
     /// PEM file of CAs to trust instead of the system's (http, tls).
     #[serde(default)]
     pub ca_file: Option<Text>,
-    /// Conditions in Pharos' condition language (see `monitor::condition`).
+    /// Conditions in Pharos' condition language (see `crate::condition`).
     #[serde(default)]
     pub conditions: Vec<Text>,
     /// Open an automatic incident when this monitor confirms its component down (and resolve it
@@ -389,41 +336,6 @@ pub enum ChannelKind {
     GoogleChat,
     Mattermost,
     Email,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    ComponentStatus,
-    IncidentOpened,
-    IncidentUpdated,
-    IncidentResolved,
-    MaintenanceScheduled,
-    MaintenanceStarted,
-    MaintenanceCompleted,
-    /// For operators only: a content file has problems (the site keeps its last good version).
-    ContentProblem,
-}
-
-impl EventKind {
-    /// Events for the people who run the page, not its visitors: only channels with
-    /// `operator: true` get them, and no public file shows them.
-    pub fn is_operator(self) -> bool {
-        matches!(self, EventKind::ContentProblem)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::ContentProblem => "content_problem",
-            EventKind::ComponentStatus => "component_status",
-            EventKind::IncidentOpened => "incident_opened",
-            EventKind::IncidentUpdated => "incident_updated",
-            EventKind::IncidentResolved => "incident_resolved",
-            EventKind::MaintenanceScheduled => "maintenance_scheduled",
-            EventKind::MaintenanceStarted => "maintenance_started",
-            EventKind::MaintenanceCompleted => "maintenance_completed",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -672,117 +584,6 @@ fn default_rollup_retention() -> Dur {
     dur(DEFAULT_ROLLUP_RETENTION)
 }
 
-/// serde_yaml appends " at line L column C" to its messages; we print the position ourselves.
-fn strip_position(msg: &str) -> String {
-    let Some(at) = msg.find(" at line ") else {
-        return msg.to_string();
-    };
-    let rest = &msg[at + " at line ".len()..];
-    let end = rest
-        .find(" column ")
-        .map(|i| {
-            let after = &rest[i + " column ".len()..];
-            i + " column ".len()
-                + after
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(after.len())
-        })
-        .unwrap_or(0);
-    format!("{}{}", &msg[..at], &rest[end..])
-}
-
-/// serde_yaml places errors raised inside a value's own `Deserialize` (a bad time zone, a missing
-/// environment variable) at the enclosing mapping. When the message quotes the offending text,
-/// point at its first occurrence from there on instead.
-fn refine(text: &str, pos: Pos, message: &str) -> Pos {
-    let needle = match (message.find("${"), message.find('"')) {
-        (Some(i), _) => message[i..].split_inclusive('}').next(),
-        (None, Some(i)) => message[i + 1..].split('"').next(),
-        _ => None,
-    };
-    let Some(needle) = needle.filter(|n| !n.is_empty()) else {
-        return pos;
-    };
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(pos.line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let Some(found) = text
-        .get(start..)
-        .and_then(|rest| rest.find(needle))
-        .map(|i| start + i)
-    else {
-        return pos;
-    };
-    let line = text[..found].matches('\n').count() + 1;
-    let col = text[..found].rfind('\n').map_or(found, |nl| found - nl - 1) + 1;
-    Pos { line, col }
-}
-
-/// Turn a serde_yaml error on `text` into a located problem. serde_yaml prefixes the path
-/// (`components[1]: unknown field ...`); we keep it as the entity.
-/// The problem with YAML nested deeper than [`crate::yamlpos::MAX_FLOW_DEPTH`], if it is.
-pub(crate) fn too_deep_problem(
-    file: &Path,
-    text: &str,
-    line_offset: usize,
-    entity: &str,
-) -> Option<Problem> {
-    let pos = crate::yamlpos::too_deep(text)?;
-    Some(Problem {
-        file: file.to_path_buf(),
-        pos: Pos {
-            line: pos.line + line_offset,
-            col: pos.col,
-        },
-        entity: entity.to_string(),
-        message: format!(
-            "brackets nested more than {} deep: YAML this deep is refused",
-            crate::yamlpos::MAX_FLOW_DEPTH
-        ),
-    })
-}
-
-pub(crate) fn yaml_problem(
-    file: &Path,
-    text: &str,
-    err: &serde_yaml::Error,
-    line_offset: usize,
-    fallback: &str,
-) -> Problem {
-    let pos = err
-        .location()
-        .map(|l| Pos {
-            line: l.line(),
-            col: l.column(),
-        })
-        .unwrap_or(Pos { line: 1, col: 1 });
-    let msg = strip_position(&err.to_string());
-    let pos = refine(text, pos, &msg);
-    let pos = Pos {
-        line: pos.line + line_offset,
-        col: pos.col,
-    };
-    let (entity, message) = match msg.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') && !path.is_empty() => {
-            (path.to_string(), rest.to_string())
-        }
-        _ => (fallback.to_string(), msg),
-    };
-    let message = if message.starts_with("unknown field") {
-        format!("{message} (check the spelling; every field is documented in config.example.yaml)")
-    } else {
-        message
-    };
-    Problem {
-        file: file.to_path_buf(),
-        pos,
-        entity,
-        message,
-    }
-}
-
 impl Config {
     /// Parse and validate config text. `file` names it in messages and anchors relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Problems> {
@@ -852,25 +653,5 @@ impl Config {
     }
     pub fn database_path(&self) -> PathBuf {
         self.resolve(&self.store.path)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strips_serde_yaml_positions() {
-        assert_eq!(
-            strip_position("invalid type: string at line 3 column 7"),
-            "invalid type: string"
-        );
-        assert_eq!(
-            strip_position(
-                "did not find expected key at line 3 column 7, while parsing a block mapping"
-            ),
-            "did not find expected key, while parsing a block mapping"
-        );
-        assert_eq!(strip_position("no position"), "no position");
     }
 }

@@ -2,7 +2,7 @@
 //! Every problem is collected (not just the first) and located with [`Spans`].
 
 use super::*;
-use crate::model::check_id;
+use crate::ids::check_id;
 use std::collections::HashSet;
 
 struct Check<'a> {
@@ -490,9 +490,9 @@ fn monitor(
             format!("`ca_file` does not apply to {kind} monitors; remove it"),
         );
     }
-    let fields = crate::monitor::fields_for(m.kind);
+    let fields = crate::condition::fields_for(m.kind);
     for (j, text) in m.conditions.iter().enumerate() {
-        match crate::monitor::condition::parse(text) {
+        match crate::condition::parse(text) {
             Err(e) => k.add(
                 &format!("{p}.conditions[{j}]"),
                 &entity,

@@ -39,7 +39,7 @@ pub fn render_markdown(md: &str) -> String {
             if nesting(&raw) > MAX_NESTING {
                 // The sanitizer's time grows with the square of the nesting (64 KiB of `>` and
                 // an image took 18 s): such text is shown as it was written.
-                return format!("<pre>{}</pre>", crate::render::xml_escape(md));
+                return format!("<pre>{}</pre>", crate::escape::xml_escape(md));
             }
             cleaner().clean(&raw).to_string()
         }
@@ -111,9 +111,9 @@ fn plain_events<'a>(parser: Parser<'a>) -> Option<Vec<Event<'a>>> {
                 if !plainly_safe_url(&dest_url) {
                     return None;
                 }
-                let mut a = format!("<a href=\"{}\"", crate::render::xml_escape(&dest_url));
+                let mut a = format!("<a href=\"{}\"", crate::escape::xml_escape(&dest_url));
                 if !title.is_empty() {
-                    a.push_str(&format!(" title=\"{}\"", crate::render::xml_escape(&title)));
+                    a.push_str(&format!(" title=\"{}\"", crate::escape::xml_escape(&title)));
                 }
                 a.push_str(&format!(" rel=\"{LINK_REL}\">"));
                 Event::InlineHtml(CowStr::from(a))

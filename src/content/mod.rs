@@ -9,10 +9,11 @@ pub mod write;
 
 pub use markdown::render_markdown;
 
-use crate::config::{Problem, yaml_problem};
+use crate::diag::{Problem, yaml_problem};
+use crate::ids::{check_id, hex};
 use crate::model::{
     ComponentStatus, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus, Update,
-    Window, check_id,
+    Window,
 };
 use crate::yamlpos::{Pos, Spans};
 use chrono::{DateTime, Utc};
@@ -179,22 +180,13 @@ pub struct Scan {
     pub settling: Vec<(Kind, String, std::time::Duration)>,
 }
 
-/// Read every `*.md` file under `content/incidents` and `content/maintenance`, sorted by path.
-/// Hidden files, files starting with `_` and files without the `.md` extension are skipped.
-pub fn scan(content_dir: &Path, ctx: &ParseContext) -> Result<Vec<SourceFile>, Vec<Problem>> {
-    let scan = scan_cached(content_dir, ctx, &mut ScanCache::default(), None);
-    if scan.problems.is_empty() {
-        Ok(scan.files)
-    } else {
-        Err(scan.problems)
-    }
-}
-
-/// [`scan`], skipping the read and hash of files `cache` knows unchanged (their `text` is left
-/// empty and `loaded` false). With `settle`, a file is read only once it has looked the same for
+/// Every `*.md` file under `content/incidents` and `content/maintenance`, sorted by path
+/// (hidden files, files starting with `_` and files without the `.md` extension are skipped),
+/// reading and hashing only files whose metadata changed since the scan that filled `cache`
+/// (the others have `text` empty and `loaded` false). With `settle`, a file is read only once it has looked the same for
 /// that long (by its modification time, or since this cache first saw it so): an editor that
 /// truncates and then writes in parts is never read half way.
-pub fn scan_cached(
+pub fn scan(
     content_dir: &Path,
     ctx: &ParseContext,
     cache: &mut ScanCache,
@@ -327,16 +319,6 @@ pub fn scan_cached(
     }
     cache.files = remembered;
     cache.seen = seen;
-    out
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
     out
 }
 
@@ -495,7 +477,7 @@ fn front<T: for<'de> Deserialize<'de>>(
     entity: &str,
 ) -> Result<(T, Spans), Problem> {
     // Front matter starts on line 2 of the file.
-    if let Some(p) = crate::config::too_deep_problem(file, yaml, 1, entity) {
+    if let Some(p) = crate::diag::too_deep_problem(file, yaml, 1, entity) {
         return Err(p);
     }
     let value: T = serde_yaml::from_str(yaml).map_err(|e| {

@@ -222,9 +222,9 @@ fn a_cached_scan_reads_only_files_whose_metadata_changed() {
         components: Default::default(),
     };
     let mut cache = super::ScanCache::default();
-    let first = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
+    let first = super::scan(dir.path(), &ctx, &mut cache, None).files;
     assert!(first.iter().all(|f| f.loaded));
-    let second = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
+    let second = super::scan(dir.path(), &ctx, &mut cache, None).files;
     assert!(second.iter().all(|f| !f.loaded && f.text.is_empty()));
     assert_eq!(
         first.iter().map(|f| &f.hash).collect::<Vec<_>>(),
@@ -234,14 +234,14 @@ fn a_cached_scan_reads_only_files_whose_metadata_changed() {
 
     // Same size, new bytes, an older time: the metadata still differs (ctime), so it is read.
     write("b.md", "BBBB", 120);
-    let third = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
+    let third = super::scan(dir.path(), &ctx, &mut cache, None).files;
     assert!(!third[0].loaded);
     assert!(third[1].loaded && third[1].text == "BBBB");
     assert_ne!(third[1].hash, first[1].hash);
 
     // A file written just now is read again next time (a second edit could share its time).
     write("c.md", "cccc", 0);
-    super::scan_cached(dir.path(), &ctx, &mut cache, None);
-    let fourth = super::scan_cached(dir.path(), &ctx, &mut cache, None).files;
+    super::scan(dir.path(), &ctx, &mut cache, None);
+    let fourth = super::scan(dir.path(), &ctx, &mut cache, None).files;
     assert!(fourth[2].loaded);
 }

@@ -1,11 +1,41 @@
-//! The one routine that writes content files (the daemon now, the CLI later): atomic (a temp
-//! file renamed in the same folder) and careful (an update refuses to replace a file that
-//! changed after it was read, so nobody's edit is silently overwritten).
+//! The one routine that writes content files, for the CLI and the daemon's automatic incidents:
+//! atomic (a temp file renamed or linked in the same folder) and careful (an update refuses to
+//! replace a file that changed after it was read, so nobody's edit is silently overwritten).
 
 use crate::model::{ComponentStatus, IncidentStatus};
-use anyhow::{Context, Result, bail};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
+
+/// Why a content file was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Someone saved the file while it was being updated: nothing was overwritten, and trying
+    /// again on the new text is safe.
+    #[error(
+        "{} changed while it was being updated; nothing was overwritten, try again",
+        .0.display()
+    )]
+    Changed(PathBuf),
+    #[error("cannot {what} {}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The edit itself refused (the new text does not parse, say).
+    #[error(transparent)]
+    Edit(anyhow::Error),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
@@ -15,22 +45,22 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-fn write_temp(path: &Path, text: &str) -> Result<PathBuf> {
+fn write_temp(path: &Path, text: &str) -> Result<PathBuf, Error> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     }
     let tmp = temp_path(path);
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::write(&tmp, text).map_err(io("write", &tmp))?;
     Ok(tmp)
 }
 
 /// Create `path` with `text`; fails if it already exists.
-pub fn create(path: &Path, text: &str) -> Result<()> {
+pub fn create(path: &Path, text: &str) -> Result<(), Error> {
     let tmp = write_temp(path, text)?;
     // A hard link fails if the target exists: no check-then-write race.
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
-    linked.with_context(|| format!("cannot create {}", path.display()))
+    linked.map_err(io("create", path))
 }
 
 /// An exclusive lock on the folder of `path` (a hidden `.pharos.lock` file in it, which the
@@ -41,7 +71,7 @@ struct FolderLock {
 }
 
 impl FolderLock {
-    fn take(path: &Path) -> Result<FolderLock> {
+    fn take(path: &Path) -> Result<FolderLock, Error> {
         use std::os::fd::AsRawFd;
         let dir = path.parent().unwrap_or(Path::new("."));
         let lock = dir.join(".pharos.lock");
@@ -50,36 +80,29 @@ impl FolderLock {
             .truncate(false)
             .write(true)
             .open(&lock)
-            .with_context(|| format!("cannot open {}", lock.display()))?;
+            .map_err(io("open", &lock))?;
         // SAFETY: flock on a file descriptor we own; released when the file is closed.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!(
-                "cannot lock {}: {}",
-                lock.display(),
-                std::io::Error::last_os_error()
-            );
+            return Err(io("lock", &lock)(std::io::Error::last_os_error()));
         }
         Ok(FolderLock { _file: file })
     }
 }
 
 /// Replace `path` with `f(current text)`, unless the file changed while we worked (an editor
-/// saving it). Other Pharos processes wait for their turn (see [`FolderLock`]).
-pub fn update(path: &Path, f: impl FnOnce(&str) -> Result<String>) -> Result<()> {
+/// saving it: [`Error::Changed`]). Other Pharos processes wait for their turn (see
+/// [`FolderLock`]).
+pub fn update(path: &Path, f: impl FnOnce(&str) -> anyhow::Result<String>) -> Result<(), Error> {
     let _lock = FolderLock::take(path)?;
-    let before =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let after = f(&before)?;
+    let before = std::fs::read_to_string(path).map_err(io("read", path))?;
+    let after = f(&before).map_err(Error::Edit)?;
     let tmp = write_temp(path, &after)?;
     let now = std::fs::read_to_string(path).unwrap_or_default();
     if now != before {
         let _ = std::fs::remove_file(&tmp);
-        bail!(
-            "{} changed while it was being updated; nothing was overwritten, try again",
-            path.display()
-        );
+        return Err(Error::Changed(path.to_path_buf()));
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+    std::fs::rename(&tmp, path).map_err(io("replace", path))
 }
 
 /// A YAML scalar holding `s` exactly (JSON strings are YAML).
@@ -143,7 +166,12 @@ pub fn incident_file(i: &crate::model::Incident) -> String {
 }
 
 /// Add an update as the newest section, right below the front matter.
-pub fn add_update(text: &str, at: DateTime<Utc>, status: &str, message: &str) -> Result<String> {
+pub fn add_update(
+    text: &str,
+    at: DateTime<Utc>,
+    status: &str,
+    message: &str,
+) -> anyhow::Result<String> {
     let body_start = text
         .strip_prefix("---")
         .and_then(|rest| rest.find("\n---").map(|i| 3 + i + 4))
@@ -211,10 +239,7 @@ mod tests {
             Ok(t.to_string() + "mine")
         })
         .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("changed while it was being updated")
-        );
+        assert!(matches!(err, Error::Changed(_)), "{err}");
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             "---\ntitle: edited by a person\n---\n"

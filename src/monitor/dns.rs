@@ -4,7 +4,7 @@
 
 use super::DnsSpec;
 use super::Outcome;
-use super::condition::Observed;
+use crate::condition::Observed;
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use std::net::SocketAddr;

@@ -1,8 +1,8 @@
 //! HTTP(S) checks with reqwest: method, headers, body, redirects, TLS verification (optionally
 //! against a private CA), expected status, a capped body read for conditions.
 
-use super::condition::Observed;
 use super::{Checker, HttpSpec, MAX_BODY, Outcome};
+use crate::condition::Observed;
 use std::time::{Duration, Instant};
 
 pub fn build_client(spec: &HttpSpec) -> Result<reqwest::Client, String> {

@@ -4,7 +4,6 @@
 //! `Err`. The reason is private (it may contain URLs or server errors): it goes to the store and
 //! the admin's terminal, never to the public site.
 
-pub mod condition;
 mod dns;
 mod http;
 pub mod network;
@@ -12,10 +11,11 @@ pub mod state;
 mod tcp;
 mod tls;
 
-use crate::config::{self, MonitorKind};
+use crate::condition::{self, Condition, Observed};
+use crate::config;
 use crate::model::ComponentStatus;
+use crate::model::MonitorKind;
 use chrono::{DateTime, Utc};
-use condition::{Condition, Field, Observed};
 pub use state::{Level, Outcome, Streak};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -147,22 +147,6 @@ impl Monitor {
             Level::Degraded => ComponentStatus::DegradedPerformance,
             Level::Down => self.down_status,
         }
-    }
-}
-
-/// Which fields a monitor kind can give to conditions.
-pub fn fields_for(kind: MonitorKind) -> &'static [Field] {
-    match kind {
-        MonitorKind::Http => &[
-            Field::Status,
-            Field::ResponseTime,
-            Field::Body,
-            Field::Connected,
-        ],
-        MonitorKind::Tcp => &[Field::ResponseTime, Field::Body, Field::Connected],
-        MonitorKind::Dns => &[Field::ResponseTime, Field::DnsRcode, Field::DnsAnswer],
-        MonitorKind::Tls => &[Field::ResponseTime, Field::CertExpiry, Field::Connected],
-        MonitorKind::Heartbeat => &[],
     }
 }
 

@@ -1,7 +1,7 @@
 //! TCP checks: connect, optionally send bytes and wait for expected bytes in the answer.
 
-use super::condition::Observed;
 use super::{MAX_BODY, Outcome, TcpSpec};
+use crate::condition::Observed;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

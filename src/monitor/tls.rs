@@ -4,8 +4,8 @@
 //! The handshake uses a verifier that records the real verifier's verdict instead of failing, so
 //! the check can still read the certificate and say *why* it is invalid.
 
-use super::condition::Observed;
 use super::{Outcome, TlsSpec};
+use crate::condition::Observed;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};

@@ -3,12 +3,14 @@
 //! Every message says what changed, to what, when, and links to the page. Errors never carry a
 //! channel's address or credentials (reqwest errors are stripped of their URL).
 
-use super::event::Event;
-use crate::config::{ChannelKind, Config, EventKind, Notification, SmtpTls};
+use crate::config::{ChannelKind, Config, Notification, SmtpTls};
+use crate::event::Event;
+use crate::ids::delivery_id;
 use crate::model::ComponentStatus;
+use crate::model::EventKind;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::time::Duration;
 
 /// The webhook payload's version (the `version` field); bumped on incompatible changes.
@@ -62,83 +64,83 @@ fn when(config: &Config, t: chrono::DateTime<chrono::Utc>) -> String {
         .to_string()
 }
 
-/// The idempotency key receivers see: stable for an event across retries and restarts.
-pub fn delivery_id(key: &str) -> String {
-    format!(
-        "evt_{}",
-        &crate::content::hex(&Sha256::digest(key.as_bytes()))[..24]
-    )
-}
-
 pub fn message(config: &Config, e: &Event) -> Message {
     let base = config.site.base_url.as_str().trim_end_matches('/');
-    if let Some(c) = &e.component {
-        let name = component_name(config, &c.id);
-        return Message {
-            title: format!("{name}: {}", c.new_status.label()),
-            text: format!(
-                "{name} changed from {} to {} at {}.",
-                c.old_status.label(),
-                c.new_status.label(),
-                when(config, e.at)
-            ),
-            url: format!("{base}/components/{}/index.html", c.id),
-            colour: colour(c.new_status),
-        };
-    }
-    if let Some(i) = &e.incident {
-        let what = match e.kind {
-            EventKind::IncidentOpened => "New incident",
-            EventKind::IncidentResolved => "Resolved",
-            _ => "Update",
-        };
-        let mut text = format!(
-            "{} · {}\n{}",
-            i.status.label(),
-            when(config, e.at),
-            i.update.trim()
-        );
-        text.push_str(&affects(i.components.iter().map(|(c, s)| {
-            format!("{} ({})", component_name(config, c), s.label())
-        })));
-        let worst = i.components.iter().map(|(_, s)| *s).max();
-        return Message {
-            title: format!("{what}: {}", i.title),
-            text,
-            url: format!("{base}/incidents/{}/index.html", i.id),
-            colour: if e.kind == EventKind::IncidentResolved {
-                colour(ComponentStatus::Operational)
-            } else {
-                colour(worst.unwrap_or(ComponentStatus::DegradedPerformance))
-            },
-        };
-    }
-    if let Some(m) = &e.maintenance {
-        let what = match e.kind {
-            EventKind::MaintenanceScheduled => "Maintenance scheduled",
-            EventKind::MaintenanceStarted => "Maintenance started",
-            _ => "Maintenance completed",
-        };
-        let mut text = format!("{} – {}", when(config, m.from), when(config, m.until));
-        text.push_str(&affects(
-            m.components.iter().map(|c| component_name(config, c)),
-        ));
-        if !m.description.trim().is_empty() {
-            text.push_str(&format!("\n{}", m.description.trim()));
+    match e {
+        Event::Component { at, change: c } => {
+            let name = component_name(config, &c.id);
+            Message {
+                title: format!("{name}: {}", c.new_status.label()),
+                text: format!(
+                    "{name} changed from {} to {} at {}.",
+                    c.old_status.label(),
+                    c.new_status.label(),
+                    when(config, *at)
+                ),
+                url: format!("{base}/components/{}/index.html", c.id),
+                colour: colour(c.new_status),
+            }
         }
-        return Message {
-            title: format!("{what}: {}", m.title),
-            text,
-            url: format!("{base}/maintenance/{}/index.html", m.id),
-            colour: if e.kind == EventKind::MaintenanceCompleted {
-                colour(ComponentStatus::Operational)
-            } else {
-                colour(ComponentStatus::UnderMaintenance)
-            },
-        };
-    }
-    if let Some(c) = &e.content {
-        return Message {
+        Event::Incident {
+            kind,
+            at,
+            incident: i,
+        } => {
+            let what = match kind {
+                EventKind::IncidentOpened => "New incident",
+                EventKind::IncidentResolved => "Resolved",
+                _ => "Update",
+            };
+            let mut text = format!(
+                "{} · {}\n{}",
+                i.status.label(),
+                when(config, *at),
+                i.update.trim()
+            );
+            text.push_str(&affects(i.components.iter().map(|(c, s)| {
+                format!("{} ({})", component_name(config, c), s.label())
+            })));
+            let worst = i.components.iter().map(|(_, s)| *s).max();
+            Message {
+                title: format!("{what}: {}", i.title),
+                text,
+                url: format!("{base}/incidents/{}/index.html", i.id),
+                colour: if *kind == EventKind::IncidentResolved {
+                    colour(ComponentStatus::Operational)
+                } else {
+                    colour(worst.unwrap_or(ComponentStatus::DegradedPerformance))
+                },
+            }
+        }
+        Event::Maintenance {
+            kind,
+            maintenance: m,
+            ..
+        } => {
+            let what = match kind {
+                EventKind::MaintenanceScheduled => "Maintenance scheduled",
+                EventKind::MaintenanceStarted => "Maintenance started",
+                _ => "Maintenance completed",
+            };
+            let mut text = format!("{} – {}", when(config, m.from), when(config, m.until));
+            text.push_str(&affects(
+                m.components.iter().map(|c| component_name(config, c)),
+            ));
+            if !m.description.trim().is_empty() {
+                text.push_str(&format!("\n{}", m.description.trim()));
+            }
+            Message {
+                title: format!("{what}: {}", m.title),
+                text,
+                url: format!("{base}/maintenance/{}/index.html", m.id),
+                colour: if *kind == EventKind::MaintenanceCompleted {
+                    colour(ComponentStatus::Operational)
+                } else {
+                    colour(ComponentStatus::UnderMaintenance)
+                },
+            }
+        }
+        Event::Content { problem: c, .. } => Message {
             title: format!("Content problem: {}", c.file),
             text: format!(
                 "{}\nThe status page keeps the last good version of this file until it is fixed; everything else is published.",
@@ -146,19 +148,14 @@ pub fn message(config: &Config, e: &Event) -> Message {
             ),
             url: format!("{base}/index.html"),
             colour: colour(ComponentStatus::PartialOutage),
-        };
-    }
-    Message {
-        title: config.site.title.to_string(),
-        text: String::new(),
-        url: format!("{base}/index.html"),
-        colour: colour(ComponentStatus::Operational),
+        },
     }
 }
 
 /// The documented webhook payload (README, "Notifications").
 pub fn webhook_payload(config: &Config, id: &str, e: &Event) -> Value {
     let m = message(config, e);
+    let e = crate::event::Wire::from(e.clone());
     let base = config.site.base_url.as_str().trim_end_matches('/');
     json!({
         "version": PAYLOAD_VERSION,
@@ -200,14 +197,11 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
-    format!(
-        "t={t},v1={}",
-        crate::content::hex(&mac.finalize().into_bytes())
-    )
+    format!("t={t},v1={}", crate::ids::hex(&mac.finalize().into_bytes()))
 }
 
 fn html_escape(s: &str) -> String {
-    crate::render::xml_escape(s)
+    crate::escape::xml_escape(s)
 }
 
 /// The body a chat channel posts.
@@ -335,7 +329,7 @@ async fn post(
         .post(url)
         .header("content-type", "application/json")
         .header("idempotency-key", id)
-        .header("x-pharos-event", e.kind.as_str())
+        .header("x-pharos-event", e.kind().as_str())
         .header("x-pharos-delivery", id);
     if ch.kind == ChannelKind::Webhook {
         if let Some(secret) = &ch.secret {

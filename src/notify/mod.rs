@@ -9,12 +9,11 @@
 //! marking can cause.
 
 pub mod channels;
-pub mod event;
 
 use crate::config::{Config, Notification};
+use crate::event::Event;
 use crate::store::{OutboxEvent, Store};
 use chrono::Utc;
-use event::Event;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -28,10 +27,10 @@ const POLL: Duration = Duration::from_millis(250);
 pub fn wants(ch: &Notification, e: &Event) -> bool {
     // What operators must fix goes to every operator channel (whatever its filters, which are
     // about the public's events) and never to another.
-    if e.kind.is_operator() {
+    if e.kind().is_operator() {
         return ch.operator;
     }
-    if !ch.events.is_empty() && !ch.events.contains(&e.kind) {
+    if !ch.events.is_empty() && !ch.events.contains(&e.kind()) {
         return false;
     }
     if !ch.components.is_empty() {
@@ -46,7 +45,7 @@ pub fn wants(ch: &Notification, e: &Event) -> bool {
         }
     }
     ch.min_impact
-        .is_none_or(|min| e.incident.is_none() && e.component.is_none() || e.impact() >= min)
+        .is_none_or(|min| e.impact().is_none_or(|i| i >= min))
 }
 
 /// The wait before attempt `attempts + 1` of a failing channel: 1 s, 2 s, 4 s, ... up to
@@ -95,7 +94,7 @@ pub async fn drain(store: &mut Store, config: &Config, ch: &Notification) -> any
                 Ok(answer) => {
                     failpoint("notify-after-send");
                     store.channel_done(id, event_id, Some(&answer), Utc::now())?;
-                    info!(channel = id, event = event.kind.as_str(), delivery = %channels::delivery_id(&key), "notified: {answer}");
+                    info!(channel = id, event = event.kind().as_str(), delivery = %crate::ids::delivery_id(&key), "notified: {answer}");
                 }
                 Err(error) => {
                     let state = store.channel_state(id)?;
@@ -106,7 +105,7 @@ pub async fn drain(store: &mut Store, config: &Config, ch: &Notification) -> any
                     store.channel_failed(id, &error, attempts, next)?;
                     warn!(
                         channel = id,
-                        event = event.kind.as_str(),
+                        event = event.kind().as_str(),
                         attempts,
                         retry_in_s = wait.as_secs(),
                         "notification failed: {error}"

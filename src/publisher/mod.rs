@@ -60,19 +60,10 @@ impl Plan {
 
 use crate::output::rank;
 
-/// Decide what to upload and delete so the target matches `manifest`.
+/// Decide what to upload and delete so the target matches `manifest`. With `outside` (the
+/// target is known to hold the manifest's history layer as it is, and these are its other
+/// objects) only the live layer and `outside` are looked at.
 pub fn plan(
-    manifest: &Manifest,
-    remote: &HashMap<String, RemoteObject>,
-    now: DateTime<Utc>,
-    grace: Duration,
-) -> Plan {
-    plan_with(manifest, remote, None, now, grace)
-}
-
-/// [`plan`]; with `outside` (the target is known to hold the manifest's history layer as it is,
-/// and these are its other objects) only the live layer and `outside` are looked at.
-fn plan_with(
     manifest: &Manifest,
     remote: &HashMap<String, RemoteObject>,
     outside: Option<&BTreeSet<String>>,
@@ -137,28 +128,6 @@ pub struct Report {
 /// Progress: (objects uploaded so far, objects to upload).
 pub type Progress<'a> = &'a dyn Fn(usize, usize);
 
-/// Publish `site` to one target, following `plan`. Every stored object is recorded at once, so
-/// a failure part-way keeps what was done; the next attempt does the rest.
-pub async fn publish(
-    store: &Store,
-    target: &s3::S3Target,
-    site: &Site,
-    manifest: &Manifest,
-    now: DateTime<Utc>,
-    progress: Option<Progress<'_>>,
-) -> Result<Report> {
-    publish_cached(
-        store,
-        target,
-        site,
-        manifest,
-        now,
-        progress,
-        &mut RemoteCache::default(),
-    )
-    .await
-}
-
 /// What a target holds as recorded in the store, kept between publishes by a long-running
 /// publisher (the daemon) so that a publish does not read every row of a long history again,
 /// nor compare a history layer the target already holds. Emptied after a failure.
@@ -174,8 +143,10 @@ pub struct RemoteCache {
 /// A manifest's history layer.
 type HistoryLayer = Arc<BTreeMap<String, ManifestEntry>>;
 
-/// [`publish`], reusing (and keeping up to date) what the target holds in `cache`.
-pub async fn publish_cached(
+/// Publish `site` to one target, following `plan`. Every stored object is recorded at once, so
+/// a failure part-way keeps what was done; the next attempt does the rest.
+/// `cache` is what the target holds, reused and kept up to date between publishes.
+pub async fn publish(
     store: &Store,
     target: &s3::S3Target,
     site: &Site,
@@ -193,7 +164,7 @@ pub async fn publish_cached(
         .take()
         .filter(|(layer, _)| Arc::ptr_eq(layer, &manifest.files.history));
     let outside = synced.as_ref().map(|(_, paths)| paths);
-    let p = plan_with(manifest, &remote, outside, now, target.asset_grace);
+    let p = plan(manifest, &remote, outside, now, target.asset_grace);
     let result = publish_plan(
         store,
         target,
@@ -275,7 +246,7 @@ async fn publish_plan(
             let permit = limit.clone();
             set.spawn(async move {
                 let _permit = permit.acquire_owned().await;
-                let md5 = crate::content::hex(&md5::Md5::digest(&bytes));
+                let md5 = crate::ids::hex(&md5::Md5::digest(&bytes));
                 let result = t.put(&path, bytes, &ct, &cc).await;
                 (path, sha, md5, result)
             });
@@ -427,7 +398,7 @@ mod tests {
             ("assets/logo.old.svg", "o", Some(1_000_000 - 8 * 86_400)),
             ("assets/logo.recent.svg", "o", Some(1_000_000 - 86_400)),
         ]);
-        let p = plan(&m, &r, now, Duration::from_secs(7 * 86_400));
+        let p = plan(&m, &r, None, now, Duration::from_secs(7 * 86_400));
         let puts: Vec<&str> = p.puts.iter().map(|(x, _)| x.as_str()).collect();
         assert_eq!(
             puts,
@@ -456,6 +427,7 @@ mod tests {
                     ("api/v2/summary.json", "s2", None),
                     ("badge.svg", "x", None)
                 ]),
+                None,
                 now,
                 Duration::ZERO
             )
@@ -489,8 +461,8 @@ mod tests {
                 .map(String::from)
                 .into();
         let grace = Duration::from_secs(60);
-        let full = plan(&m, &r, now, grace);
-        assert_eq!(plan_with(&m, &r, Some(&outside), now, grace), full);
+        let full = plan(&m, &r, None, now, grace);
+        assert_eq!(plan(&m, &r, Some(&outside), now, grace), full);
         assert_eq!(
             full.puts,
             [

@@ -1,7 +1,8 @@
 //! Badges: `badges/<component>.svg` (flat, shields-style) and shields.io endpoint JSON
 //! `badges/<component>.json`; `badge.svg` / `badge.json` at the root for the whole page.
 
-use super::{CacheClass, RenderError, Site, content_type_for, public_json, xml_escape};
+use super::{CacheClass, RenderError, Site, content_type_for, public_json};
+use crate::escape::xml_escape;
 use crate::model::{ComponentStatus, Indicator};
 use crate::snapshot::Snapshot;
 use serde_json::json;

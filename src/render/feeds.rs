@@ -1,7 +1,8 @@
 //! `history.atom` and `history.rss`: incidents, maintenance windows and component status changes
 //! (the events notification channels get), newest change first, with every update in the entry. Timestamps come from the data, never from the clock.
 
-use super::{CacheClass, Site, content_type_for, xml_escape};
+use super::{CacheClass, Site, content_type_for};
+use crate::escape::xml_escape;
 use crate::model::Update;
 use crate::snapshot::Snapshot;
 use crate::time::{human, iso};
@@ -78,9 +79,11 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
         .chain(
             snap.component_events
                 .iter()
-                .filter(|(_, e)| e.at <= snap.now)
+                .filter(|(_, e)| e.at() <= snap.now)
                 .filter_map(|(key, e)| {
-                    let c = e.component.as_ref()?;
+                    let crate::event::Event::Component { change: c, .. } = e else {
+                        return None;
+                    };
                     let name = snap
                         .component(&c.id)
                         .map_or(c.id.as_str(), |x| x.info.name.as_str());
@@ -88,18 +91,18 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
                         id: format!(
                             "{base}/components/{}/#{}",
                             c.id,
-                            crate::notify::channels::delivery_id(key)
+                            crate::ids::delivery_id(key)
                         ),
                         title: format!("{name}: {}", c.new_status.label()),
                         url: format!("{base}/components/{}/index.html", c.id),
-                        published: e.at,
-                        updated: e.at,
+                        published: e.at(),
+                        updated: e.at(),
                         html: format!(
                             "<p>{} changed from {} to {} · {}</p>\n",
                             xml_escape(name),
                             c.old_status.label(),
                             c.new_status.label(),
-                            xml_escape(&human(e.at, snap.site.tz))
+                            xml_escape(&human(e.at(), snap.site.tz))
                         ),
                     })
                 }),

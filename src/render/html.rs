@@ -16,7 +16,7 @@ pub fn build_tera(theme: &Theme) -> Result<Tera, RenderError> {
     let mut tera = Tera::default();
     tera.autoescape_on(vec![".html"]);
     // Tera's default also escapes '/', which bloats every URL; these five are what HTML needs.
-    tera.set_escape_fn(super::xml_escape);
+    tera.set_escape_fn(crate::escape::xml_escape);
     tera.add_raw_templates(
         theme
             .templates
@@ -158,7 +158,7 @@ impl Pages<'_> {
         let rendered = crate::par_map(&misses, |j| {
             let ctx = (j.ctx)(views);
             let html = render_html(tera, site, &j.path, j.template, j.title.as_deref(), ctx)?;
-            let sha = crate::content::hex(&sha2::Sha256::digest(&html));
+            let sha = crate::ids::hex(&sha2::Sha256::digest(&html));
             // Shared bytes made here: converting all of them afterwards would hold every page
             // twice at the peak (230 MB at 50,000 incidents).
             let bytes: Arc<[u8]> = html.into();
@@ -173,7 +173,7 @@ impl Pages<'_> {
 
     /// Put a freshly rendered page into the layer and the cache.
     fn keep(&mut self, path: String, key: u64, bytes: Arc<[u8]>) {
-        let sha = crate::content::hex(&sha2::Sha256::digest(&bytes));
+        let sha = crate::ids::hex(&sha2::Sha256::digest(&bytes));
         self.keep_hashed(path, key, bytes, sha);
     }
 
@@ -364,7 +364,10 @@ fn render_layers(
 /// The page left at a renamed incident's old address: it sends visitors (and links in old
 /// notifications) to the new one, with JavaScript off too.
 fn moved_page(base_url: &str, new: &str, title: &str) -> String {
-    let (title, base_url) = (super::xml_escape(title), super::xml_escape(base_url));
+    let (title, base_url) = (
+        crate::escape::xml_escape(title),
+        crate::escape::xml_escape(base_url),
+    );
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0; url=../{new}/index.html\">\n<meta name=\"robots\" content=\"noindex\">\n<link rel=\"canonical\" href=\"{base_url}/incidents/{new}/index.html\">\n<title>{title}</title>\n</head>\n<body>\n<p>This incident has moved: <a href=\"../{new}/index.html\">{title}</a>.</p>\n</body>\n</html>\n"
     )

@@ -90,7 +90,7 @@ pub enum RenderError {
 
 /// `name.<first 10 hex of sha256>.ext`
 pub fn hashed_name(stem: &str, ext: &str, bytes: &[u8]) -> String {
-    let hash = crate::content::hex(&Sha256::digest(bytes));
+    let hash = crate::ids::hex(&Sha256::digest(bytes));
     format!("{stem}.{}.{ext}", &hash[..10])
 }
 
@@ -115,14 +115,9 @@ pub fn content_type_for(ext: &str) -> &'static str {
 
 pub use html::RenderCache;
 
-/// Render the whole site.
-pub fn render(snap: &Snapshot, theme: &Theme) -> Result<Site, RenderError> {
-    render_cached(snap, theme, &mut RenderCache::default())
-}
-
-/// Render the whole site, reusing pages from `cache` whose inputs did not change (same bytes as
-/// [`render`]).
-pub fn render_cached(
+/// Render the whole site, reusing pages from `cache` whose inputs did not change (the same bytes
+/// as with a fresh cache).
+pub fn render(
     snap: &Snapshot,
     theme: &Theme,
     cache: &mut RenderCache,
@@ -201,22 +196,4 @@ pub(crate) fn public_json<T: serde::Serialize>(
     }
     out.push('\n');
     Ok(out.into_bytes())
-}
-
-/// Escape text for XML/HTML content and attribute values.
-pub(crate) fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
-            c => out.push(c),
-        }
-    }
-    out
 }

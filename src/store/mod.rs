@@ -19,7 +19,6 @@ mod monitors;
 mod notify;
 mod publish;
 
-pub use monitors::{MonitorState, Transition};
 pub use notify::{ChannelState, NEWS_WINDOW, OutboxEvent};
 pub use publish::RemoteObject;
 

@@ -2,38 +2,14 @@
 //! write transaction that records them, live rollup counts, percentiles and pruning.
 
 use super::{Store, from_ts, ts};
-use crate::config::EventKind;
-use crate::model::ComponentStatus;
+use crate::monitor::state::{Judged, MonitorState, Transition, confirm};
 use crate::monitor::{CheckResult, Level, Monitor, Outcome, Streak};
-use crate::notify::event::{ComponentChange, Event};
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// A monitor's confirmed level changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    pub monitor: String,
-    pub component: String,
-    pub from: Level,
-    pub to: Level,
-    pub at: DateTime<Utc>,
-    /// The component was in a maintenance window: no automatic incident.
-    pub in_maintenance: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonitorState {
-    pub component: String,
-    pub streak: Streak,
-    pub status: ComponentStatus,
-    pub since: DateTime<Utc>,
-    pub open_incident: Option<String>,
-    pub last_check_at: Option<DateTime<Utc>>,
-}
 
 fn level(s: String) -> Level {
     Level::parse(&s).unwrap_or(Level::Up)
@@ -114,7 +90,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut transitions = Vec::new();
+        let transitions;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO check_results (monitor_id, component_id, at_ms, outcome, latency_ms, reason, in_maintenance, private)
@@ -130,6 +106,9 @@ impl Store {
                  ON CONFLICT(component_id, day) DO UPDATE SET up = up + excluded.up, degraded = degraded + excluded.degraded,
                    down = down + excluded.down",
             )?;
+            // Each monitor's state as stored (a fresh one at its first result), advanced by the
+            // batch in a pure function; what it decides is written below, in this transaction.
+            let mut judged = Vec::with_capacity(results.len());
             let mut states: HashMap<String, MonitorState> = HashMap::new();
             for r in results {
                 let Some(m) = monitors.get(&r.monitor) else {
@@ -159,58 +138,22 @@ impl Store {
                     let day = crate::time::local_day(r.at, tz).to_string();
                     daily.execute(params![m.component, day, u, g, d])?;
                 }
-                if !states.contains_key(&m.id) {
-                    let s = Store::read_state(&tx, &m.id)?.unwrap_or(MonitorState {
-                        component: m.component.clone(),
-                        streak: Streak::default(),
-                        status: ComponentStatus::Operational,
-                        since: r.at,
-                        open_incident: None,
-                        last_check_at: None,
-                    });
+                if !states.contains_key(&m.id)
+                    && let Some(s) = Store::read_state(&tx, &m.id)?
+                {
                     states.insert(m.id.clone(), s);
                 }
-                let s = states.get_mut(&m.id).expect("inserted above");
-                s.last_check_at = Some(r.at);
-                let before = s.streak.confirmed;
-                if let Some(to) =
-                    s.streak
-                        .apply(r.outcome, m.failure_threshold, m.success_threshold)
-                {
-                    let old_status = s.status;
-                    s.status = m.component_status(to);
-                    if s.status != old_status && !m.private {
-                        let event = Event {
-                            kind: EventKind::ComponentStatus,
-                            at: r.at,
-                            component: Some(ComponentChange {
-                                id: m.component.clone(),
-                                old_status,
-                                new_status: s.status,
-                            }),
-                            incident: None,
-                            maintenance: None,
-                            content: None,
-                        };
-                        let key = format!(
-                            "component:{}:{}:{}",
-                            m.id,
-                            r.at.timestamp_millis(),
-                            s.status.as_str()
-                        );
-                        super::notify::push(&tx, &key, &event, r.at)?;
-                    }
-                    s.since = r.at;
-                    transitions.push(Transition {
-                        monitor: m.id.clone(),
-                        component: m.component.clone(),
-                        from: before,
-                        to,
-                        at: r.at,
-                        in_maintenance: maintenance,
-                    });
-                }
+                judged.push(Judged {
+                    result: r,
+                    monitor: m,
+                    in_maintenance: maintenance,
+                });
             }
+            let confirmed = confirm(&mut states, &judged);
+            for (key, event) in &confirmed.events {
+                super::notify::push(&tx, key, event, event.at())?;
+            }
+            transitions = confirmed.transitions;
             let mut save = tx.prepare_cached(
                 "INSERT INTO monitor_state (monitor_id, component_id, status, since, last_check_at, level, candidate, streak, open_incident)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)

@@ -2,9 +2,9 @@
 //! each channel keeps a cursor of what it has handled, so a restart neither loses nor repeats.
 
 use super::{Store, from_ts, ts};
-use crate::config::EventKind;
+use crate::event::{Event, IncidentChange, MaintenanceChange};
+use crate::model::EventKind;
 use crate::model::{Incident, IncidentStatus};
-use crate::notify::event::{Event, IncidentChange, MaintenanceChange};
 use crate::snapshot::MaintenanceInstance;
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -45,7 +45,7 @@ pub(super) fn push(
     let payload = serde_json::to_string(event)?;
     let n = tx.execute(
         "INSERT OR IGNORE INTO outbox (key, kind, at, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![key, event.kind.as_str(), ts(event.at), ts(now), payload],
+        params![key, event.kind().as_str(), ts(event.at()), ts(now), payload],
     )?;
     Ok(n > 0)
 }
@@ -73,20 +73,17 @@ pub(super) fn incident_event(
         newest.at.timestamp(),
         newest.status.as_str()
     );
-    let event = Event {
+    let event = Event::Incident {
         kind,
         at: newest.at,
-        component: None,
-        incident: Some(IncidentChange {
+        incident: IncidentChange {
             id: new.id.clone(),
             title: new.title.clone(),
             status: newest.status,
             impact: new.impact,
             update: newest.body_md.clone(),
             components: new.components.clone(),
-        }),
-        maintenance: None,
-        content: None,
+        },
     };
     Some((key, event))
 }
@@ -128,17 +125,13 @@ impl Store {
     ) -> Result<bool> {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(problems.join("\n").as_bytes());
-        let key = format!("content:{file}:{}", &crate::content::hex(&digest)[..16]);
-        let event = Event {
-            kind: EventKind::ContentProblem,
+        let key = format!("content:{file}:{}", &crate::ids::hex(&digest)[..16]);
+        let event = Event::Content {
             at: now,
-            component: None,
-            incident: None,
-            maintenance: None,
-            content: Some(crate::notify::event::ContentProblem {
+            problem: crate::event::ContentProblem {
                 file: file.to_string(),
                 problems: problems.to_vec(),
-            }),
+            },
         };
         let tx = self
             .conn
@@ -192,13 +185,10 @@ impl Store {
                 continue;
             }
             let key = format!("maintenance:{}:{}:{}", m.id, ts(m.from), kind.as_str());
-            let event = Event {
+            let event = Event::Maintenance {
                 kind,
                 at: at.min(now),
-                component: None,
-                incident: None,
-                maintenance: Some(maintenance_change(m)),
-                content: None,
+                maintenance: maintenance_change(m),
             };
             if push(&tx, &key, &event, now)? {
                 added += 1;
@@ -371,7 +361,7 @@ mod tests {
                 .events_after(0, 100)
                 .unwrap()
                 .into_iter()
-                .map(|e| e.event.kind.as_str().to_string())
+                .map(|e| e.event.kind().as_str().to_string())
                 .collect()
         };
         assert_eq!(store.mark_maintenances(&w, at(10)).unwrap(), 1);
@@ -412,7 +402,7 @@ mod tests {
         };
         let opened = incident(vec![update(10, IncidentStatus::Investigating)]);
         let (_, e) = incident_event(None, &opened, now).unwrap();
-        assert_eq!(e.kind, EventKind::IncidentOpened);
+        assert_eq!(e.kind(), EventKind::IncidentOpened);
         let known = [(
             now - ChronoDuration::minutes(10),
             IncidentStatus::Investigating,
@@ -427,8 +417,14 @@ mod tests {
             update(10, IncidentStatus::Investigating),
         ]);
         let (key, e) = incident_event(Some(&known), &resolved, now).unwrap();
-        assert_eq!(e.kind, EventKind::IncidentResolved);
-        assert_eq!(e.incident.unwrap().update, "1");
+        assert_eq!(e.kind(), EventKind::IncidentResolved);
+        let Event::Incident {
+            incident: change, ..
+        } = e
+        else {
+            panic!("an incident event");
+        };
+        assert_eq!(change.update, "1");
         assert!(key.starts_with("incident:i:"));
         let old = incident(vec![update(60 * 25, IncidentStatus::Investigating)]);
         assert_eq!(incident_event(None, &old, now), None, "imported history");

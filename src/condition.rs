@@ -410,6 +410,24 @@ impl Condition {
     }
 }
 
+/// Which fields a monitor kind can give to conditions.
+pub fn fields_for(kind: crate::model::MonitorKind) -> &'static [Field] {
+    match kind {
+        crate::model::MonitorKind::Http => &[
+            Field::Status,
+            Field::ResponseTime,
+            Field::Body,
+            Field::Connected,
+        ],
+        crate::model::MonitorKind::Tcp => &[Field::ResponseTime, Field::Body, Field::Connected],
+        crate::model::MonitorKind::Dns => &[Field::ResponseTime, Field::DnsRcode, Field::DnsAnswer],
+        crate::model::MonitorKind::Tls => {
+            &[Field::ResponseTime, Field::CertExpiry, Field::Connected]
+        }
+        crate::model::MonitorKind::Heartbeat => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
