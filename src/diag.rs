@@ -97,8 +97,6 @@ fn refine(text: &str, pos: Pos, message: &str) -> Pos {
     Pos { line, col }
 }
 
-/// Turn a serde_yaml error on `text` into a located problem. serde_yaml prefixes the path
-/// (`components[1]: unknown field ...`); we keep it as the entity.
 /// The problem with YAML nested deeper than [`crate::yamlpos::MAX_FLOW_DEPTH`], if it is.
 pub fn too_deep_problem(
     file: &Path,
@@ -121,6 +119,8 @@ pub fn too_deep_problem(
     })
 }
 
+/// Turn a serde_yaml error on `text` into a located problem. serde_yaml prefixes the path
+/// (`components[1]: unknown field ...`); we keep it as the entity.
 pub fn yaml_problem(
     file: &Path,
     text: &str,

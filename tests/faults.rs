@@ -538,35 +538,56 @@ impl Drop for Volume {
     }
 }
 
-/// The output folder is whole: every file its manifest names has the bytes it says, and no
-/// temporary file is left behind.
-fn assert_folder_whole(out: &Path) {
+/// What is wrong with the output folder, if anything: a file its manifest names without the
+/// bytes it says, or a temporary file left behind.
+fn folder_fault(out: &Path) -> Option<String> {
     use sha2::Digest;
     let mut entries = serde_json::Map::new();
     for name in [".pharos-manifest.json", ".pharos-manifest-history.json"] {
         if let Ok(text) = std::fs::read_to_string(out.join(name)) {
-            let m: serde_json::Value = serde_json::from_str(&text).unwrap();
-            entries.extend(m["files"].as_object().unwrap().clone());
+            let m: serde_json::Value = serde_json::from_str(&text).ok()?;
+            entries.extend(m["files"].as_object()?.clone());
         }
     }
-    assert!(!entries.is_empty(), "a manifest in {}", out.display());
+    if entries.is_empty() {
+        return Some(format!("no manifest in {}", out.display()));
+    }
     for (path, e) in &entries {
-        let bytes = std::fs::read(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let Ok(bytes) = std::fs::read(out.join(path)) else {
+            return Some(format!("{path} is missing"));
+        };
         let sha = format!("{:x}", sha2::Sha256::digest(&bytes));
-        assert_eq!(
-            e["sha256"].as_str(),
-            Some(&sha[..]),
-            "{path} is not the file its manifest names"
-        );
+        if e["sha256"].as_str() != Some(&sha[..]) {
+            return Some(format!("{path} is not the file its manifest names"));
+        }
     }
     let mut stack = vec![out.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        for e in std::fs::read_dir(&dir).ok()?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            assert!(!name.ends_with(".tmp"), "leftover {}", e.path().display());
-            if e.file_type().unwrap().is_dir() {
+            if name.ends_with(".tmp") {
+                return Some(format!("leftover {}", e.path().display()));
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(e.path());
             }
+        }
+    }
+    None
+}
+
+/// The output folder is whole once any write in progress is done: in-place writes rename the
+/// changed files first and the manifest last, so a reader in between sees them disagree for a
+/// moment. A folder that stays broken (a write stopped half way) fails.
+fn assert_folder_whole(out: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match folder_fault(out) {
+            None => return,
+            Some(fault) if std::time::Instant::now() > deadline => {
+                panic!("the folder is not whole: {fault}")
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
 }

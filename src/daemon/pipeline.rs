@@ -1,0 +1,609 @@
+//! The pipeline thread: it owns the store (the one writer) and reads top to bottom. Collect
+//! messages (check results, pings, content and config changes) -> record them (confirmation
+//! decided in the write transaction) -> open, update or resolve automatic incidents -> when
+//! something public changed and the debounce passed: import content, snapshot, render, write
+//! the folder -> hand the site to the publisher thread -> record the maintenance events the
+//! notification senders pick up. Time-driven changes (maintenance edges, the freshness stamp,
+//! midnight, `schedules:`) come from its own wake-up time.
+
+use super::Msg;
+use super::publisher::ToPublisher;
+use super::scheduler::Schedules;
+use crate::build;
+use crate::config::{Config, ScheduleAction};
+use crate::monitor::state::Transition;
+use crate::monitor::{self, CheckResult, Level, Monitor};
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// How often rollups (percentiles) and pruning run.
+const ROLLUP_EVERY: Duration = Duration::from_secs(300);
+/// Results are written in batches of at most this many, or after this long.
+const BATCH_MAX: usize = 2000;
+const BATCH_WAIT: Duration = Duration::from_millis(50);
+
+/// State that the pipeline thread keeps between iterations.
+pub(super) struct Pipeline {
+    config: Config,
+    monitors: HashMap<String, Monitor>,
+    store: Store,
+    out: Option<PathBuf>,
+    /// Maintenance windows of the last snapshot: (component, from, until).
+    maintenance: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+    dirty_since: Option<Instant>,
+    wake_at: DateTime<Utc>,
+    last_rollup: Option<Instant>,
+    /// `schedules:` from the config with their next run.
+    schedules: Schedules,
+    /// Rendered pages, imported content, in-place writes: what makes a change cost little.
+    inc: build::Incremental,
+    /// Each rendered site goes here, to the publisher thread (when targets are enabled).
+    publish_tx: Option<Sender<ToPublisher>>,
+    /// Whether our own network works (all targets unreachable at once: cannot judge).
+    network: monitor::network::NetworkJudge,
+    /// Check results the store could not take yet (locked by another process, disk full).
+    unrecorded: Vec<CheckResult>,
+    /// Heartbeat pings not yet in the store: the newest per monitor.
+    pings: HashMap<String, DateTime<Utc>>,
+    /// Failed writes of the output folder in a row (full disk, read-only): sets the retry.
+    write_failures: u32,
+    /// Content files with problems (their last good version is published), and the problems
+    /// last reported for each.
+    content_problems: BTreeMap<String, Vec<String>>,
+}
+
+/// How many unrecorded check results are kept while the store is unavailable.
+const UNRECORDED_MAX: usize = 100_000;
+
+impl Pipeline {
+    pub(super) fn new(
+        config: Config,
+        store: Store,
+        out: Option<PathBuf>,
+        monitors: &[Monitor],
+        publish_tx: Option<Sender<ToPublisher>>,
+        clock: fn() -> DateTime<Utc>,
+    ) -> Pipeline {
+        Pipeline {
+            monitors: monitors.iter().map(|m| (m.id.clone(), m.clone())).collect(),
+            store,
+            out,
+            maintenance: Vec::new(),
+            dirty_since: None,
+            wake_at: clock(),
+            last_rollup: None,
+            schedules: Schedules::new(&config, clock()),
+            publish_tx,
+            inc: build::Incremental::lenient(Some(config.daemon.settle.0)),
+            network: network_judge(monitors),
+            unrecorded: Vec::new(),
+            pings: HashMap::new(),
+            write_failures: 0,
+            content_problems: BTreeMap::new(),
+            config,
+        }
+    }
+}
+
+/// Run `p` on its own thread until told to stop.
+pub(super) fn start(
+    p: Pipeline,
+    rx: Receiver<Msg>,
+    clock: fn() -> DateTime<Utc>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("pharos-pipeline".into())
+        .spawn(move || pipeline_loop(p, rx, clock))?)
+}
+
+/// The network judge for `monitors`.
+fn network_judge<'a>(
+    monitors: impl IntoIterator<Item = &'a Monitor>,
+) -> monitor::network::NetworkJudge {
+    monitor::network::NetworkJudge::new(
+        monitors
+            .into_iter()
+            .filter_map(|m| Some((m.id.clone(), m.endpoint()?))),
+    )
+}
+
+impl Pipeline {
+    fn content_changed(&mut self) {
+        self.inc.content_dirty = true;
+        self.mark_dirty();
+    }
+
+    fn mark_dirty(&mut self) {
+        self.dirty_since.get_or_insert_with(Instant::now);
+    }
+
+    fn ping(&mut self, monitor: String, at: DateTime<Utc>) {
+        let e = self.pings.entry(monitor).or_insert(at);
+        *e = (*e).max(at);
+    }
+
+    fn record(&mut self, mut batch: Vec<CheckResult>, now: DateTime<Utc>) {
+        match self.store.record_pings(&self.pings, now) {
+            Ok(()) => self.pings.clear(),
+            Err(e) => error!(
+                store = %self.config.database_path().display(),
+                "cannot record {} heartbeat pings (kept, will retry): {e:#}",
+                self.pings.len()
+            ),
+        }
+        if batch.is_empty() && self.unrecorded.is_empty() {
+            return;
+        }
+        let impaired = self.network.impaired_since();
+        self.network.judge(&mut batch);
+        if self.network.impaired_since().is_some() != impaired.is_some() {
+            match self.network.impaired_since() {
+                Some(_) => warn!("{}", monitor::network::CANNOT_JUDGE),
+                None => info!("a monitored target answers again: checks count again"),
+            }
+            self.inc.monitoring_impaired_since = self.network.impaired_since();
+            self.mark_dirty();
+        }
+        // Results the store could not take last time (locked, full) go first, in order.
+        if !self.unrecorded.is_empty() {
+            let mut all = std::mem::take(&mut self.unrecorded);
+            all.append(&mut batch);
+            batch = all;
+        }
+        let batch = &batch[..];
+        let maint = std::mem::take(&mut self.maintenance);
+        let in_maintenance = |c: &str, at: DateTime<Utc>| {
+            maint
+                .iter()
+                .any(|(mc, f, u)| mc == c && *f <= at && at < *u)
+        };
+        let tz = self.config.tz();
+        let result = self
+            .store
+            .record(batch, &self.monitors, tz, &in_maintenance);
+        self.maintenance = maint;
+        match result {
+            Ok(transitions) => {
+                for t in transitions {
+                    if self.transition(&t) {
+                        // An automatic incident file was written or updated.
+                        self.content_changed();
+                    }
+                    self.mark_dirty();
+                }
+            }
+            Err(e) => {
+                // Kept and tried again with the next results; a store that stays unavailable
+                // costs memory only up to a bound (the oldest are dropped, and it says so).
+                error!(
+                    store = %self.config.database_path().display(),
+                    "cannot record {} check results (kept, will retry): {e:#}",
+                    batch.len()
+                );
+                self.unrecorded = batch.to_vec();
+                if self.unrecorded.len() > UNRECORDED_MAX {
+                    let drop = self.unrecorded.len() - UNRECORDED_MAX;
+                    error!("dropping the {drop} oldest check results: the store is unavailable");
+                    self.unrecorded.drain(..drop);
+                }
+            }
+        }
+    }
+
+    /// A confirmed change: log it, open, update or resolve the automatic incident. Returns
+    /// whether a content file was written.
+    fn transition(&mut self, t: &Transition) -> bool {
+        info!(monitor = %t.monitor, component = %t.component, from = t.from.as_str(), to = t.to.as_str(), "confirmed");
+        let Some(m) = self.monitors.get(&t.monitor).cloned() else {
+            return false;
+        };
+        if m.private {
+            // Logged above; nothing public (no incident) comes from a private monitor.
+            return false;
+        }
+        // The monitor's incident is read from the store now, not from when the batch started:
+        // one batch may hold both the failure and the recovery (a store that was busy).
+        let done = if t.to == Level::Down {
+            if !m.incident.open || t.in_maintenance {
+                return false;
+            }
+            crate::auto::down(&self.config, &mut self.store, &m, t.at)
+        } else if t.from == Level::Down {
+            crate::auto::recovered(&self.config, &mut self.store, &m, t.at)
+        } else {
+            return false;
+        };
+        if let Ok(
+            crate::auto::Done::Opened(id)
+            | crate::auto::Done::Updated(id, _)
+            | crate::auto::Done::Resolved(id),
+        ) = &done
+        {
+            // Written whole by us: published without waiting for it to settle.
+            let path = self
+                .config
+                .content_path()
+                .join(crate::content::INCIDENTS_DIR)
+                .join(format!("{id}.md"));
+            self.inc.scan.trust(&path);
+        }
+        match done {
+            Ok(crate::auto::Done::Opened(id)) => {
+                info!(monitor = %m.id, incident = %id, "opened incident")
+            }
+            Ok(crate::auto::Done::Updated(id, status)) => {
+                info!(monitor = %m.id, incident = %id, status = status.as_str(), "updated incident (an admin resolves it)")
+            }
+            Ok(crate::auto::Done::Resolved(id)) => {
+                info!(monitor = %m.id, incident = %id, "resolved incident")
+            }
+            Ok(crate::auto::Done::Released(id)) => {
+                info!(monitor = %m.id, incident = %id, "the incident was resolved or removed by hand; nothing to do")
+            }
+            Ok(crate::auto::Done::Nothing) => return false,
+            // Edited by hand meanwhile (the admin's edit wins), or the folder is not writable.
+            Err(e) => {
+                warn!(monitor = %m.id, "did not write the automatic incident: {e:#}");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn render(&mut self, now: DateTime<Utc>) {
+        self.dirty_since = None;
+        match build::update(
+            &mut self.store,
+            &self.config,
+            self.out.as_deref(),
+            now,
+            &mut self.inc,
+        ) {
+            Ok(mut built) => {
+                let write_error = built.write_error.take();
+                let built = Arc::new(built);
+                let (report, snap) = (&built.report, &built.snapshot);
+                // A folder that cannot be written (full disk, read-only) keeps its last site and
+                // is tried again soon; the targets get the new site all the same.
+                let retry = match write_error {
+                    Some(e) => {
+                        self.write_failures += 1;
+                        let retry = (5i64 << self.write_failures.min(4).saturating_sub(1)).min(30);
+                        let targets = if self.publish_tx.is_some() {
+                            "; publish targets still get the new one"
+                        } else {
+                            ""
+                        };
+                        error!(
+                            failures = self.write_failures,
+                            retry_in_s = retry,
+                            "the output folder keeps its previous site{targets}:\n{e:#}"
+                        );
+                        Some(retry)
+                    }
+                    None => {
+                        if self.write_failures > 0 {
+                            info!(
+                                after = self.write_failures,
+                                "the output folder is written again"
+                            );
+                            self.write_failures = 0;
+                        }
+                        info!(
+                            files = report.write.files,
+                            changed = report.write.changed.len(),
+                            cached_pages = self.inc.cache.hits,
+                            snapshot_ms = report.phases[0].1.as_millis() as u64,
+                            render_ms = report.phases[1].1.as_millis() as u64,
+                            write_ms = report.phases[2].1.as_millis() as u64,
+                            ms = report.phases.iter().map(|p| p.1.as_millis()).sum::<u128>(),
+                            "site written"
+                        );
+                        None
+                    }
+                };
+                self.after_snapshot(snap, now);
+                if let Some(retry) = retry {
+                    self.wake_at = self.wake_at.min(now + chrono::Duration::seconds(retry));
+                }
+                self.report_content(now);
+                if let Some(tx) = &self.publish_tx {
+                    let _ = tx.send(ToPublisher::Site(built.clone()));
+                }
+                // After handing the site over: publishing does not wait for this.
+                match self.store.mark_maintenances(&snap.maintenances, now) {
+                    Ok(0) => {}
+                    Ok(n) => info!(events = n, "maintenance events recorded"),
+                    Err(e) => error!("cannot record maintenance events: {e:#}"),
+                }
+            }
+            Err(e) => {
+                // The last good site stays published; the next change or tick tries again.
+                error!("build failed, the previous site stays published:\n{e:#}");
+                self.wake_at = now + chrono::Duration::seconds(60);
+            }
+        }
+    }
+
+    /// Say what the last import found: each content file whose problems are new or changed
+    /// (an error in the log with file:line:col, and an operator notification), each fixed one,
+    /// each renamed incident; and import again once changes still settling have settled.
+    fn report_content(&mut self, now: DateTime<Utc>) {
+        let mut by_file: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in &self.inc.problems {
+            by_file
+                .entry(p.file.display().to_string())
+                .or_default()
+                .push(p.to_string());
+        }
+        for (file, problems) in &by_file {
+            if self.content_problems.get(file) == Some(problems) {
+                continue;
+            }
+            error!(
+                file = %file,
+                "content problem: the site keeps the last good version of this file (or leaves it out) and publishes everything else:\n{}",
+                problems.join("\n")
+            );
+            if let Err(e) = self.store.note_content_problem(file, problems, now) {
+                error!("cannot record the content problem for notification: {e:#}");
+            }
+        }
+        for file in self.content_problems.keys() {
+            if !by_file.contains_key(file) {
+                info!(file = %file, "content problem fixed");
+            }
+        }
+        self.content_problems = by_file;
+        for (old, new) in std::mem::take(&mut self.inc.moved) {
+            info!(from = %old, to = %new, "incident file renamed: the old address redirects to the new one");
+        }
+        if let Some(left) = self.inc.settling.take() {
+            // A file changed moments ago (an editor may still be writing it): read it again
+            // once it has stood still for `daemon.settle`.
+            self.inc.content_dirty = true;
+            let left = chrono::Duration::from_std(left + Duration::from_millis(20))
+                .unwrap_or(chrono::Duration::seconds(1));
+            self.wake_at = self.wake_at.min(now + left);
+        }
+    }
+
+    /// Remember maintenance windows and compute the next moment the site changes by itself.
+    fn after_snapshot(&mut self, snap: &Snapshot, now: DateTime<Utc>) {
+        self.maintenance = snap
+            .maintenances
+            .iter()
+            .flat_map(|m| {
+                m.components
+                    .iter()
+                    .map(move |c| (c.clone(), m.from, m.until))
+            })
+            .collect();
+        let freshness = snap.site.freshness;
+        let next_stamp = crate::time::floor_to(snap.now, freshness)
+            + chrono::Duration::from_std(freshness).unwrap_or(chrono::Duration::minutes(5));
+        let tz = snap.site.tz;
+        let tomorrow = crate::time::local_day(now, tz) + chrono::Duration::days(1);
+        let midnight = crate::time::day_start(tomorrow, tz);
+        let boundaries = snap
+            .maintenances
+            .iter()
+            .flat_map(|m| [m.from, m.until])
+            .filter(|t| *t > now);
+        self.wake_at = boundaries
+            .chain([next_stamp, midnight])
+            .min()
+            .unwrap_or(next_stamp);
+    }
+
+    /// Run `schedules:` entries whose time has come (cron in the site time zone).
+    fn run_schedules(&mut self, now: DateTime<Utc>) {
+        for (id, action) in self.schedules.due(now) {
+            match action {
+                ScheduleAction::Publish => self.mark_dirty(),
+                ScheduleAction::Rollup => self.last_rollup = None,
+                ScheduleAction::Verify => match &self.publish_tx {
+                    Some(tx) => {
+                        let _ = tx.send(ToPublisher::Verify);
+                    }
+                    None => {
+                        info!(schedule = %id, "nothing to verify: no publish targets are enabled")
+                    }
+                },
+            }
+        }
+    }
+
+    /// The earliest of the next render-worthy moment and the next scheduled job.
+    fn next_wake(&self) -> DateTime<Utc> {
+        self.schedules
+            .next()
+            .map_or(self.wake_at, |t| t.min(self.wake_at))
+    }
+
+    fn reload(&mut self, config: Config, now: DateTime<Utc>) {
+        let monitors = monitor::compile(&config);
+        if let Err(e) = self.store.sync_monitors(&monitors, now) {
+            error!("cannot apply the new monitors: {e:#}");
+            return;
+        }
+        self.network = network_judge(&monitors);
+        self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
+        self.schedules = Schedules::new(&config, now);
+        self.inc.mode = build::Strictness::Lenient {
+            settle: Some(config.daemon.settle.0),
+        };
+        self.config = config;
+        self.inc.content_dirty = true;
+        info!("config reloaded");
+        self.mark_dirty();
+    }
+}
+
+/// Notices when the wall clock moves differently from the monotonic one (NTP steps, a VM
+/// resumed, an admin setting the date): by more than [`ClockJumps::TOLERANCE`] either way.
+struct ClockJumps {
+    wall: DateTime<Utc>,
+    mono: Instant,
+}
+
+impl ClockJumps {
+    const TOLERANCE: Duration = Duration::from_secs(2);
+
+    fn new(wall: DateTime<Utc>) -> ClockJumps {
+        ClockJumps {
+            wall,
+            mono: Instant::now(),
+        }
+    }
+
+    /// Whether the clock jumped since the last call.
+    fn jumped(&mut self, wall: DateTime<Utc>) -> bool {
+        let mono = Instant::now();
+        let expected = self.wall
+            + chrono::Duration::from_std(mono - self.mono).unwrap_or(chrono::Duration::zero());
+        let drift = (wall - expected).abs();
+        (self.wall, self.mono) = (wall, mono);
+        drift > chrono::Duration::from_std(Self::TOLERANCE).unwrap_or(chrono::Duration::zero())
+    }
+}
+
+/// What one wait for messages brought.
+struct Collected {
+    /// Results to record now (the batch is full, its wait is over, or the daemon stops).
+    ready: bool,
+    stop: bool,
+}
+
+impl Pipeline {
+    /// Collect: wait for messages until the next thing to do (a batch's wait, the debounce, a
+    /// wake-up), adding results to the batch and taking the other messages as they come.
+    fn collect(
+        &mut self,
+        rx: &Receiver<Msg>,
+        batch: &mut Vec<CheckResult>,
+        clock: fn() -> DateTime<Utc>,
+    ) -> Collected {
+        let now = clock();
+        let until_wake = (self.next_wake() - now).to_std().unwrap_or(Duration::ZERO);
+        let debounce = self.config.daemon.debounce.0;
+        let until_render = self
+            .dirty_since
+            .map(|d| debounce.saturating_sub(d.elapsed()));
+        // While a render is pending, a passed wake-up time changes nothing: wait for the debounce
+        // (waiting for `until_wake`, which is zero then, would spin).
+        let mut timeout = until_render.unwrap_or(until_wake);
+        if !batch.is_empty() || !self.pings.is_empty() {
+            timeout = timeout.min(BATCH_WAIT);
+        }
+        // Takes one message; true for the stop.
+        let take = |p: &mut Pipeline, msg: Msg, batch: &mut Vec<CheckResult>| {
+            match msg {
+                Msg::Result(r) => batch.push(r),
+                Msg::Ping { monitor, at } => p.ping(monitor, at),
+                Msg::Content => p.content_changed(),
+                Msg::Config(c) => p.reload(*c, clock()),
+                Msg::Stop => return true,
+            }
+            false
+        };
+        let mut stop = false;
+        match rx.recv_timeout(timeout.min(Duration::from_secs(60))) {
+            Ok(first) => {
+                // Whatever else is waiting joins this batch.
+                stop = take(self, first, batch);
+                while batch.len() < BATCH_MAX && !stop {
+                    match rx.try_recv() {
+                        Ok(msg) => stop = take(self, msg, batch),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => stop = true,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let pending = !batch.is_empty() || !self.pings.is_empty();
+        Collected {
+            ready: pending && (batch.len() >= BATCH_MAX || stop || timeout <= BATCH_WAIT),
+            stop,
+        }
+    }
+
+    /// What time brings: a clock jump re-decides everything time-based; a passed wake-up time
+    /// (a maintenance edge, the freshness stamp, midnight) makes a render due; `schedules:`
+    /// run; rollups every [`ROLLUP_EVERY`].
+    fn keep_time(&mut self, jumps: &mut ClockJumps, now: DateTime<Utc>) {
+        if jumps.jumped(now) {
+            // Every time-based decision (maintenance windows, schedules, the next wake-up) was
+            // made on the old clock: make them again.
+            warn!(to = %now.to_rfc3339(), "the wall clock jumped; re-rendering and rescheduling");
+            self.schedules = Schedules::new(&self.config, now);
+            self.wake_at = now;
+        }
+        if now >= self.wake_at {
+            self.mark_dirty();
+        }
+        self.run_schedules(now);
+        if self.last_rollup.is_none_or(|t| t.elapsed() >= ROLLUP_EVERY) {
+            self.last_rollup = Some(Instant::now());
+            let (raw, keep) = (
+                self.config.store.raw_retention.0,
+                self.config.store.rollup_retention.0,
+            );
+            if let Err(e) = self.store.rollup(now, self.config.tz(), raw, keep) {
+                error!(store = %self.config.database_path().display(), "rollup failed (tried again at the next one): {e:#}");
+            }
+        }
+    }
+
+    /// A render is due: something public changed and the debounce has passed.
+    fn render_due(&self) -> bool {
+        self.dirty_since
+            .is_some_and(|d| d.elapsed() >= self.config.daemon.debounce.0)
+    }
+
+    /// Before stopping: record and publish what is pending, and note when we stopped listening.
+    fn finish(&mut self, batch: Vec<CheckResult>, now: DateTime<Utc>) {
+        if !batch.is_empty() || !self.pings.is_empty() {
+            self.record(batch, now);
+        }
+        if self.dirty_since.is_some() {
+            self.render(now);
+        }
+        // Heartbeats' silence counted up to here (the next start goes on from it).
+        if let Err(e) = self.store.note_alive(now) {
+            warn!("cannot record the stop time: {e:#}");
+        }
+        info!("stopped");
+    }
+}
+
+/// The pipeline thread's loop, top to bottom; returns when told to stop (or when every sender
+/// is gone).
+fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc>) {
+    let mut batch: Vec<CheckResult> = Vec::new();
+    let mut jumps = ClockJumps::new(clock());
+    p.render(clock());
+    loop {
+        let got = p.collect(&rx, &mut batch, clock);
+        if got.ready {
+            // Record -> automatic incidents (in `transition`).
+            p.record(std::mem::take(&mut batch), clock());
+        }
+        p.keep_time(&mut jumps, clock());
+        if got.stop {
+            return p.finish(batch, clock());
+        }
+        if p.render_due() {
+            // Snapshot -> render -> write -> hand to the publishers -> maintenance events.
+            p.render(clock());
+        }
+    }
+}
