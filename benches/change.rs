@@ -11,7 +11,7 @@
 mod generator;
 #[path = "common/report.rs"]
 mod report;
-#[path = "../tests/common/s3.rs"]
+#[path = "../tests/it/common/s3.rs"]
 mod s3;
 
 use chrono::{DateTime, Utc};

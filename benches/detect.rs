@@ -10,7 +10,7 @@
 
 #[path = "common/report.rs"]
 mod report;
-#[path = "../tests/common/servers.rs"]
+#[path = "../tests/it/common/servers.rs"]
 mod servers;
 
 use std::io::{Read, Write};

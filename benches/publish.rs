@@ -15,7 +15,7 @@ mod generator;
 mod http_target;
 #[path = "common/report.rs"]
 mod report;
-#[path = "../tests/common/s3.rs"]
+#[path = "../tests/it/common/s3.rs"]
 mod s3;
 
 use std::path::Path;

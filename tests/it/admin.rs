@@ -1,0 +1,1023 @@
+//! The admin CLI run as a user runs it: `pharos init`, `validate`, `incident ...`,
+//! `maintenance ...`, `status`, `serve`, alone and next to a running daemon, mixed with edits
+//! made by hand in an editor.
+
+use crate::common;
+
+use assert_cmd::Command;
+use common::{free_port, wait_until};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn pharos(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("pharos").unwrap();
+    c.env_remove("PHAROS_CONFIG")
+        .env_remove("EDITOR")
+        .env_remove("VISUAL")
+        .current_dir(dir);
+    c
+}
+
+/// Run `pharos ARGS` in `dir`; returns stdout, panics with stderr on failure.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = pharos(dir).args(args).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "pharos {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// Run `pharos ARGS` expecting failure; returns (exit code, stderr).
+fn fails(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = pharos(dir).args(args).output().unwrap();
+    assert!(!out.status.success(), "pharos {args:?} should fail");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// A site made by `pharos init`, without its example monitor (no network in tests), in `zone`.
+fn init_site(zone: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["init"]);
+    let config = read(dir.path(), "config.yaml");
+    let start = config.find("monitors:").unwrap();
+    let end = config.find("publish:").unwrap();
+    let config = format!("{}{}", &config[..start], &config[end..])
+        .replace("time_zone: UTC", &format!("time_zone: {zone}"));
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    dir
+}
+
+/// Run a command that creates something with `--json`; returns its id.
+fn created(dir: &Path, args: &[&str]) -> String {
+    let out = json(&ok(dir, &[args, &["--json"]].concat()));
+    out["id"].as_str().unwrap().to_string()
+}
+
+fn open_incident_ids(dir: &Path) -> Vec<String> {
+    json(&ok(dir, &["status", "--json"]))["open_incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn init_scaffolds_a_site_that_validates_and_builds_and_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["init", "site"]);
+    assert!(out.contains("created"), "{out}");
+    let site = dir.path().join("site");
+    for f in ["config.yaml", ".gitignore"] {
+        assert!(site.join(f).is_file(), "{f}");
+    }
+    assert!(
+        read(&site, "config.yaml").contains("# "),
+        "the config has comments"
+    );
+    assert!(read(&site, ".gitignore").contains("/publish/"));
+    ok(&site, &["validate"]);
+    ok(&site, &["build"]);
+    let index = read(&site, "publish/index.html");
+    assert!(
+        index.contains("Example maintenance"),
+        "the sample maintenance is upcoming"
+    );
+    assert!(
+        index.contains("Example incident"),
+        "the sample incident is recent"
+    );
+    let (_, err) = fails(dir.path(), &["init", "site"]);
+    assert!(err.contains("refusing to overwrite"), "{err}");
+}
+
+#[test]
+fn an_incident_runs_from_first_report_to_postmortem_with_only_the_cli() {
+    let site = init_site("Europe/Berlin");
+    let dir = site.path();
+    ok(dir, &["validate"]);
+
+    // Open.
+    let id = created(
+        dir,
+        &[
+            "incident",
+            "new",
+            "Elevated API errors",
+            "--component",
+            "api=major_outage",
+            "--message",
+            "We are **investigating** errors on the API.",
+            "--publish",
+        ],
+    );
+    assert!(
+        regex_like_id(&id, "elevated-api-errors"),
+        "a readable id with the date: {id}"
+    );
+    let file = format!("content/incidents/{id}.md");
+    let text = read(dir, &file);
+    assert!(
+        text.starts_with(
+            "---\ntitle: \"Elevated API errors\"\ncomponents:\n  api: major_outage\n---\n## "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("· investigating\nWe are **investigating** errors on the API.\n"),
+        "{text}"
+    );
+    assert_eq!(open_incident_ids(dir), [id.as_str()], "the store has it");
+    let summary = json(&read(dir, "publish/api/v2/summary.json"));
+    assert_eq!(summary["incidents"][0]["id"], id.as_str());
+    let api = summary["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "api")
+        .unwrap();
+    assert_eq!(api["status"], "major_outage");
+    let page = read(dir, &format!("publish/incidents/{id}/index.html"));
+    assert!(
+        page.contains("<strong>investigating</strong>"),
+        "Markdown is rendered"
+    );
+
+    // Update, with a component getting better and another one affected.
+    ok(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "identified",
+            "--component",
+            "api=degraded_performance",
+            "--component",
+            "website=partial_outage",
+            "--message",
+            "A bad deploy; rolling back.",
+            "--publish",
+        ],
+    );
+    let text = read(dir, &file);
+    assert!(
+        text.contains("  api: degraded_performance\n  website: partial_outage\n"),
+        "{text}"
+    );
+    let first = text.find("A bad deploy").unwrap();
+    assert!(first < text.find("We are").unwrap(), "newest update first");
+    let summary = json(&read(dir, "publish/api/v2/summary.json"));
+    assert_eq!(summary["incidents"][0]["status"], "identified");
+    let statuses: Vec<(String, String)> = summary["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().into(),
+                c["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        statuses.contains(&("api".into(), "degraded_performance".into())),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&("website".into(), "partial_outage".into())),
+        "{statuses:?}"
+    );
+
+    // Resolve (default message).
+    ok(dir, &["incident", "resolve", &id, "--publish"]);
+    assert!(read(dir, &file).contains("· resolved\nThis incident has been resolved.\n"));
+    assert!(open_incident_ids(dir).is_empty());
+    let summary = json(&read(dir, "publish/api/v2/summary.json"));
+    assert_eq!(summary["status"]["indicator"], "none");
+    assert!(
+        summary["incidents"].as_array().unwrap().is_empty(),
+        "no unresolved incident"
+    );
+
+    // Postmortem from stdin, with its own headings.
+    let out = pharos(dir)
+        .args(["incident", "postmortem", &id, "--publish"])
+        .write_stdin("## What happened\nA config change.\n\n## What we changed\nA check in CI.\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = read(dir, &file);
+    assert!(
+        text.contains("· postmortem\n### What happened\nA config change.\n\n### What we changed\n"),
+        "{text}"
+    );
+    let page = read(dir, &format!("publish/incidents/{id}/index.html"));
+    assert!(
+        page.contains("What we changed") && page.contains("Postmortem"),
+        "the page shows the postmortem"
+    );
+
+    // The same story through list and show.
+    let list = json(&ok(dir, &["incident", "list", "--json"]));
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["status"], "postmortem");
+    let shown = json(&ok(dir, &["incident", "show", &id, "--json"]));
+    let statuses: Vec<&str> = shown["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["postmortem", "resolved", "identified", "investigating"]
+    );
+    assert!(ok(dir, &["incident", "list", "--open"]).contains("No open incidents"));
+    ok(dir, &["validate"]);
+}
+
+/// `2026-11-26-elevated-api-errors`: a date, then the slug.
+fn regex_like_id(id: &str, slug: &str) -> bool {
+    let (date, rest) = id.split_at(10);
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok() && rest == format!("-{slug}")
+}
+
+#[test]
+fn hand_edits_and_cli_edits_of_one_incident_are_both_kept() {
+    let site = init_site("UTC");
+    let dir = site.path();
+    let id = created(
+        dir,
+        &[
+            "incident",
+            "new",
+            "Slow search",
+            "-C",
+            "api",
+            "-m",
+            "Looking into it.",
+        ],
+    );
+    let file = dir.join(format!("content/incidents/{id}.md"));
+    // An admin fixes the title and adds a sentence in an editor...
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text
+        .replace(
+            "title: \"Slow search\"",
+            "title: Slow search results # renamed by hand",
+        )
+        .replace(
+            "Looking into it.",
+            "Looking into it. Only EU customers are affected.",
+        );
+    std::fs::write(&file, text).unwrap();
+    // ... the CLI adds an update ...
+    ok(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "monitoring",
+            "-m",
+            "A fix is out.",
+        ],
+    );
+    // ... the admin adds another update by hand ...
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (head, body) = text.split_at(text.find("## ").unwrap());
+    std::fs::write(
+        &file,
+        format!("{head}## 2099-01-01 00:00 UTC · monitoring\nStill watching.\n\n{body}"),
+    )
+    .unwrap();
+    // ... and the CLI resolves it.
+    ok(dir, &["incident", "resolve", &id, "-m", "All good."]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    for kept in [
+        "# renamed by hand",
+        "Only EU customers are affected.",
+        "A fix is out.",
+        "Still watching.",
+        "All good.",
+    ] {
+        assert!(text.contains(kept), "{kept:?} lost:\n{text}");
+    }
+    let shown = json(&ok(dir, &["incident", "show", &id, "--json"]));
+    assert_eq!(shown["title"], "Slow search results");
+    assert_eq!(shown["updates"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn mistakes_get_clear_errors_with_hints_and_change_nothing() {
+    let site = init_site("Europe/Berlin");
+    let dir = site.path();
+    let id = created(
+        dir,
+        &["incident", "new", "Outage", "-C", "api", "-m", "Down."],
+    );
+    let file = format!("content/incidents/{id}.md");
+    let before = read(dir, &file);
+    let typo = id.replace("outage", "outgae");
+    let (code, err) = fails(
+        dir,
+        &[
+            "incident",
+            "update",
+            &typo,
+            "--status",
+            "identified",
+            "-m",
+            "x",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("did you mean {id:?}")), "{err}");
+    let (_, err) = fails(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "identified",
+            "-C",
+            "apii=major_outage",
+            "-m",
+            "x",
+        ],
+    );
+    assert!(
+        err.contains("unknown component \"apii\": did you mean \"api\"?"),
+        "{err}"
+    );
+    let (_, err) = fails(
+        dir,
+        &["incident", "update", &id, "--status", "fixed", "-m", "x"],
+    );
+    assert!(
+        err.contains("expected one of: investigating, identified"),
+        "{err}"
+    );
+    // 02:30 on 29 March 2026 does not exist in Berlin (clocks jump from 02:00 to 03:00).
+    let (_, err) = fails(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "identified",
+            "--at",
+            "2026-03-29 02:30",
+            "-m",
+            "x",
+        ],
+    );
+    assert!(err.contains("does not exist in Europe/Berlin"), "{err}");
+    // No text and no editor: a clear error. With $EDITOR, the text typed there is the update.
+    let (_, err) = fails(dir, &["incident", "update", &id, "--status", "identified"]);
+    assert!(err.contains("--message"), "no text and no editor: {err}");
+    assert_eq!(read(dir, &file), before, "nothing was written");
+    let out = pharos(dir)
+        .env("EDITOR", "printf 'Typed in an editor.\\n' >")
+        .args(["incident", "update", &id, "--status", "identified"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(read(dir, &file).contains("· identified\nTyped in an editor.\n"));
+}
+
+#[test]
+fn maintenance_times_follow_the_site_time_zone_across_a_dst_change() {
+    let site = init_site("Europe/Berlin");
+    let dir = site.path();
+    // Clocks go back from 03:00 CEST to 02:00 CET on 25 October 2026: 01:00 to 04:00 local
+    // is four hours.
+    let id = created(
+        dir,
+        &[
+            "maintenance",
+            "new",
+            "Database upgrade",
+            "-C",
+            "api",
+            "--from",
+            "2026-10-25 01:00",
+            "--until",
+            "2026-10-25 04:00",
+            "-m",
+            "Upgrade.",
+        ],
+    );
+    assert_eq!(
+        id, "2026-10-25-database-upgrade",
+        "dated by the local start"
+    );
+    let text = read(dir, &format!("content/maintenance/{id}.md"));
+    assert!(text.contains("scheduled_for: \"2026-10-25 01:00 +02:00\"\nscheduled_until: \"2026-10-25 04:00 +01:00\"\n"), "{text}");
+    // An ambiguous wall time (02:30 happens twice) is the first one, as people mean it.
+    let failover = created(
+        dir,
+        &[
+            "maintenance",
+            "new",
+            "Failover",
+            "-C",
+            "api",
+            "--from",
+            "2026-10-25 02:30",
+            "--until",
+            "+10000d",
+            "-m",
+            "x",
+        ],
+    );
+    let text = read(dir, &format!("content/maintenance/{failover}.md"));
+    assert!(
+        text.contains("scheduled_for: \"2026-10-25 02:30 +02:00\""),
+        "{text}"
+    );
+    // A recurring window in the site time zone, then an update and a cancellation.
+    let weekly = created(
+        dir,
+        &[
+            "maintenance",
+            "new",
+            "Weekly patching",
+            "-C",
+            "website",
+            "--cron",
+            "0 3 * * Sun",
+            "--duration",
+            "30m",
+            "-m",
+            "Routine.",
+        ],
+    );
+    let list = json(&ok(dir, &["maintenance", "list", "--json"]));
+    let next = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["source_id"] == weekly.as_str())
+        .expect("listed");
+    let from: chrono::DateTime<chrono::Utc> = next["from"].as_str().unwrap().parse().unwrap();
+    let local = from.with_timezone(&chrono_tz::Europe::Berlin);
+    assert_eq!(local.format("%a %H:%M").to_string(), "Sun 03:00", "{from}");
+    ok(
+        dir,
+        &[
+            "maintenance",
+            "update",
+            &weekly,
+            "--status",
+            "scheduled",
+            "-m",
+            "Moved to **04:00** this week.",
+        ],
+    );
+    let text = read(dir, &format!("content/maintenance/{weekly}.md"));
+    assert!(
+        text.contains("Routine.\n\n## ")
+            && text.contains("· scheduled\nMoved to **04:00** this week.\n"),
+        "{text}"
+    );
+    ok(dir, &["maintenance", "cancel", &weekly]);
+    assert!(
+        read(dir, &format!("content/maintenance/{weekly}.md")).contains("cancelled: true\n---\n")
+    );
+    let list = json(&ok(dir, &["maintenance", "list", "--json"]));
+    assert!(
+        !list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["source_id"] == weekly.as_str()),
+        "cancelled"
+    );
+    ok(dir, &["validate"]);
+}
+
+#[test]
+fn validate_reports_every_problem_of_a_folder_of_broken_files() {
+    let site = init_site("UTC");
+    let dir = site.path();
+    let files = [
+        ("content/incidents/no-front-matter.md", "Just text.\n"),
+        (
+            "content/incidents/bad-status.md",
+            "---\ntitle: X\ncomponents:\n  api: sideways\n---\n## 2026-11-20 10:00 UTC · investigating\nText.\n",
+        ),
+        (
+            "content/incidents/unknown-component.md",
+            "---\ntitle: X\ncomponents:\n  apii: major_outage\n---\n## 2026-11-20 10:00 UTC · investigating\nText.\n",
+        ),
+        (
+            "content/incidents/bad-heading.md",
+            "---\ntitle: X\n---\n## yesterday · investigating\nText.\n",
+        ),
+        (
+            "content/maintenance/no-window.md",
+            "---\ntitle: X\ncomponents: [api]\n---\nText.\n",
+        ),
+    ];
+    for (rel, text) in files {
+        std::fs::write(dir.join(rel), text).unwrap();
+    }
+    let (code, err) = fails(dir, &["validate"]);
+    assert_eq!(code, 3);
+    for expected in [
+        "content/incidents/bad-heading.md:4:1: incident \"bad-heading\":",
+        "content/incidents/bad-status.md:4:8: incident \"bad-status\": component \"api\": unknown component status \"sideways\"",
+        "content/incidents/no-front-matter.md:1:1: incident \"no-front-matter\":",
+        "content/incidents/unknown-component.md:4:3: incident \"unknown-component\": unknown component \"apii\" (did you mean \"api\"?)",
+        "content/maintenance/no-window.md:",
+        "5 problems found",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(!dir.join("publish").exists(), "validate writes nothing");
+}
+
+/// `pharos run` as a child process; killed on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(dir: &Path, args: &[&str], log: &Path) -> Child {
+    Child(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("PHAROS_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn published(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join("publish").join(rel)).unwrap_or_default()
+}
+
+#[test]
+fn cli_and_hand_edits_reach_a_running_daemon_without_lock_errors_or_lost_updates() {
+    let site = init_site("UTC");
+    let dir = site.path().to_path_buf();
+    let mut config = read(&dir, "config.yaml");
+    config.push_str(&format!(
+        "daemon:\n  listen: 127.0.0.1:{}\n  debounce: 100ms\n",
+        free_port()
+    ));
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let log = dir.join("daemon.log");
+    let _daemon = spawn(&dir, &["run"], &log);
+    wait_until(60, "the first build", || {
+        published(&dir, "index.html").contains("Example incident")
+    });
+
+    // A CLI command shows on the site within seconds.
+    let started = Instant::now();
+    let id = created(
+        &dir,
+        &[
+            "incident",
+            "new",
+            "Queue delays",
+            "-C",
+            "api",
+            "-m",
+            "Delays.",
+        ],
+    );
+    wait_until(10, "the new incident on the page", || {
+        published(&dir, "index.html").contains("Queue delays")
+    });
+    eprintln!(
+        "incident new -> on the page in {} ms",
+        started.elapsed().as_millis()
+    );
+
+    // Many CLI commands at once, on the same incident and on new ones, while the daemon renders.
+    let threads: Vec<_> = (0..8)
+        .map(|n| {
+            let (dir, id) = (dir.clone(), id.clone());
+            std::thread::spawn(move || {
+                let m = format!("Update number {n}.");
+                let update = pharos(&dir)
+                    .args([
+                        "incident",
+                        "update",
+                        &id,
+                        "--status",
+                        "identified",
+                        "-m",
+                        &m,
+                    ])
+                    .output()
+                    .unwrap();
+                let title = format!("Parallel incident {n}");
+                let new = pharos(&dir)
+                    .args(["incident", "new", &title, "-C", "website", "-m", "x"])
+                    .output()
+                    .unwrap();
+                (update, new)
+            })
+        })
+        .collect();
+    for t in threads {
+        let (update, new) = t.join().unwrap();
+        for out in [update, new] {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            assert!(!err.contains("locked"), "{err}");
+        }
+    }
+    let text = read(&dir, &format!("content/incidents/{id}.md"));
+    for n in 0..8 {
+        assert!(
+            text.contains(&format!("Update number {n}.")),
+            "update {n} lost:\n{text}"
+        );
+    }
+    wait_until(10, "every update on the incident page", || {
+        let page = published(&dir, &format!("incidents/{id}/index.html"));
+        (0..8).all(|n| page.contains(&format!("Update number {n}.")))
+    });
+    wait_until(10, "every parallel incident on the page", || {
+        let page = published(&dir, "index.html");
+        (0..8).all(|n| page.contains(&format!("Parallel incident {n}")))
+    });
+
+    // A hand-saved file shows within seconds; a broken one changes nothing public; deleting a
+    // file removes its incident.
+    let started = Instant::now();
+    std::fs::write(
+        dir.join("content/incidents/hand-written.md"),
+        "---\ntitle: Written by hand\ncomponents:\n  website: degraded_performance\n---\n## 2026-11-26 09:00 UTC · investigating\nSlow pages.\n",
+    )
+    .unwrap();
+    wait_until(10, "the hand-written incident", || {
+        published(&dir, "index.html").contains("Written by hand")
+    });
+    eprintln!(
+        "hand edit -> on the page in {} ms",
+        started.elapsed().as_millis()
+    );
+    let before = published(&dir, "api/v2/summary.json");
+    std::fs::write(dir.join("content/incidents/broken.md"), "---\ntitle: Broken\ncomponents:\n  nope: major_outage\n---\n## 2026-11-26 09:00 UTC · investigating\nx\n").unwrap();
+    wait_until(10, "the problem in the log", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("broken.md:4:3")
+    });
+    assert_eq!(
+        published(&dir, "api/v2/summary.json"),
+        before,
+        "a broken file changes nothing public"
+    );
+    std::fs::remove_file(dir.join("content/incidents/broken.md")).unwrap();
+    // Deleting an open incident's file is refused: it stays published, and the log says so.
+    std::fs::remove_file(dir.join("content/incidents/hand-written.md")).unwrap();
+    wait_until(10, "the refusal in the log", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("the file of this open incident (investigating) was deleted")
+    });
+    assert!(published(&dir, "index.html").contains("Written by hand"));
+    // Resolving writes the file back; a resolved incident's file may go.
+    let out = pharos(&dir)
+        .args(["incident", "resolve", "hand-written"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote it back from the store"));
+    assert!(read(&dir, "content/incidents/hand-written.md").contains("Slow pages."));
+    wait_until(10, "resolved on the page", || {
+        !published(&dir, "index.html").contains("Slow pages.")
+    });
+    std::fs::remove_file(dir.join("content/incidents/hand-written.md")).unwrap();
+    wait_until(10, "the deleted incident gone", || {
+        let page = published(&dir, "index.html");
+        !page.is_empty() && !page.contains("Written by hand")
+    });
+    assert!(!dir.join("publish/incidents/hand-written").exists());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("database is locked"), "{log}");
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn serve_previews_the_site_and_rebuilds_on_every_change() {
+    let site = init_site("UTC");
+    let dir: PathBuf = site.path().to_path_buf();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _serve = spawn(&dir, &["serve", "--addr", &addr], &dir.join("serve.log"));
+    // The scaffold was written a moment ago: it shows once it has settled (`daemon.settle`).
+    wait_until(60, "the preview", || {
+        get(&addr, "/").1.contains("Example incident")
+    });
+    assert_eq!(get(&addr, "/api/v2/summary.json").0, 200);
+    assert_eq!(
+        get(&addr, "/../config.yaml").0,
+        404,
+        "nothing outside the folder"
+    );
+    assert_eq!(get(&addr, "/.pharos-manifest.json").0, 404);
+    // Content, theme and config edits show without a restart.
+    std::fs::write(
+        dir.join("content/incidents/preview.md"),
+        "---\ntitle: Previewed incident\n---\n## 2026-11-26 09:00 UTC · investigating\nText.\n",
+    )
+    .unwrap();
+    wait_until(10, "the edit in the preview", || {
+        get(&addr, "/").1.contains("Previewed incident")
+    });
+    // A broken file keeps its last good version; the next edit elsewhere still shows.
+    std::fs::write(
+        dir.join("content/incidents/preview.md"),
+        "---\ntitle: Previewed incident\ncomponents:\n  api: partial_outag\n---\n## 2026-11-26 09:00 UTC · investigating\nText.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("content/incidents/second.md"),
+        "---\ntitle: Second preview\n---\n## 2026-11-26 09:30 UTC · investigating\nMore.\n",
+    )
+    .unwrap();
+    wait_until(10, "the other edit despite the broken file", || {
+        let page = get(&addr, "/").1;
+        page.contains("Second preview") && page.contains("Previewed incident")
+    });
+    wait_until(10, "the problem on the terminal", || {
+        read(&dir, "serve.log").contains("preview.md:4:")
+    });
+    std::fs::create_dir_all(dir.join("themes/default")).unwrap();
+    std::fs::write(
+        dir.join("themes/default/style.css"),
+        "body { color: rebeccapurple }\n",
+    )
+    .unwrap();
+    wait_until(10, "the theme edit", || {
+        let (_, index) = get(&addr, "/");
+        let css = index
+            .split("assets/style.")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(|h| format!("/assets/style.{h}"));
+        css.is_some_and(|c| get(&addr, &c).1.contains("rebeccapurple"))
+    });
+    let config = read(&dir, "config.yaml").replace("title: My Status", "title: Renamed Status");
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    wait_until(10, "the config edit", || {
+        get(&addr, "/").1.contains("Renamed Status")
+    });
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: &[&[&str]] = &[
+        &["init"],
+        &["validate"],
+        &["status"],
+        &["serve"],
+        &["build"],
+        &["run"],
+        &["publish"],
+        &["check"],
+        &["incident"],
+        &["incident", "new"],
+        &["incident", "update"],
+        &["incident", "resolve"],
+        &["incident", "postmortem"],
+        &["incident", "list"],
+        &["incident", "show"],
+        &["maintenance"],
+        &["maintenance", "new"],
+        &["maintenance", "update"],
+        &["maintenance", "cancel"],
+        &["maintenance", "list"],
+    ];
+    for args in commands {
+        let help = ok(dir.path(), &[*args, &["--help"]].concat());
+        assert!(
+            help.contains("Examples:\n  pharos"),
+            "{args:?} --help has no examples:\n{help}"
+        );
+    }
+}
+
+/// Issue 15, defect 10: without an explicit impact an incident keeps the worst impact it
+/// reached; a postmortem is refused while the incident is open.
+#[test]
+fn impact_is_the_worst_reached_and_a_postmortem_waits_for_the_resolution() {
+    let site = init_site("Europe/Berlin");
+    let dir = site.path();
+    let id = created(
+        dir,
+        &[
+            "incident",
+            "new",
+            "API errors",
+            "-C",
+            "api=partial_outage",
+            "-m",
+            "Looking.",
+        ],
+    );
+    let impact = |dir: &Path| {
+        json(&ok(dir, &["incident", "show", &id, "--json"]))["impact"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(impact(dir), "major");
+    ok(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "monitoring",
+            "-C",
+            "api=degraded_performance",
+            "-m",
+            "Better.",
+        ],
+    );
+    assert_eq!(impact(dir), "major", "lowering a component keeps the worst");
+    ok(dir, &["build"]);
+    let unresolved = json(&read(dir, "publish/api/v2/incidents/unresolved.json"));
+    assert_eq!(unresolved["incidents"][0]["impact"], "major");
+    assert!(
+        read(dir, &format!("publish/incidents/{id}/index.html")).contains("Major"),
+        "the page shows the worst impact"
+    );
+    // Worse raises it; an explicit impact wins.
+    ok(
+        dir,
+        &[
+            "incident",
+            "update",
+            &id,
+            "--status",
+            "identified",
+            "-C",
+            "api=major_outage",
+            "-m",
+            "Worse.",
+        ],
+    );
+    assert_eq!(impact(dir), "critical");
+    let file = dir.join(format!("content/incidents/{id}.md"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("title:", "impact: minor\ntitle:", 1)).unwrap();
+    // A hand edit is read once it has settled (daemon.settle), by the CLI too.
+    wait_until(5, "an explicit impact wins", || impact(dir) == "minor");
+
+    let before = read(dir, &format!("content/incidents/{id}.md"));
+    let (code, err) = fails(
+        dir,
+        &["incident", "postmortem", &id, "-m", "What happened."],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("still open") && err.contains(&format!("pharos incident resolve {id}")),
+        "{err}"
+    );
+    assert_eq!(
+        read(dir, &format!("content/incidents/{id}.md")),
+        before,
+        "nothing written"
+    );
+    ok(dir, &["incident", "resolve", &id]);
+    ok(
+        dir,
+        &["incident", "postmortem", &id, "-m", "What happened."],
+    );
+    assert!(read(dir, &format!("content/incidents/{id}.md")).contains("· postmortem\n"));
+}
+
+/// Issue 15, defect 5: a note on a window ahead keeps it scheduled; starting it early takes an
+/// explicit `--status in_progress`, which says what it did.
+#[test]
+fn a_maintenance_note_keeps_the_window_status() {
+    let site = init_site("Europe/Berlin");
+    let dir = site.path();
+    let id = created(
+        dir,
+        &[
+            "maintenance",
+            "new",
+            "Database upgrade",
+            "-C",
+            "api",
+            "--from",
+            "+2d",
+            "--until",
+            "+2d2h",
+            "-m",
+            "Writes may pause.",
+        ],
+    );
+    let status = |dir: &Path| {
+        json(&ok(dir, &["maintenance", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["source_id"] == id.as_str())
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let out = ok(
+        dir,
+        &["maintenance", "update", &id, "-m", "Replicas first."],
+    );
+    assert!(!out.contains("in progress"), "{out}");
+    assert!(
+        read(dir, &format!("content/maintenance/{id}.md")).contains("· scheduled\nReplicas first.")
+    );
+    assert_eq!(status(dir), "scheduled");
+    ok(dir, &["build"]);
+    assert!(
+        json(&read(
+            dir,
+            "publish/api/v2/scheduled-maintenances/active.json"
+        ))["scheduled_maintenances"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing in progress"
+    );
+    let out = ok(
+        dir,
+        &[
+            "maintenance",
+            "update",
+            &id,
+            "--status",
+            "in_progress",
+            "-m",
+            "Starting early.",
+        ],
+    );
+    assert!(
+        out.contains("in progress from") && out.contains("scheduled to start"),
+        "{out}"
+    );
+    assert_eq!(status(dir), "in_progress");
+}

@@ -1,0 +1,22 @@
+//! The integration tests, one binary (the suite links aws-sdk-s3 and the rest once): each
+//! module is what a user or an integrator does with Pharos, end to end, against real servers on
+//! loopback, the built binary and a real headless Chromium.
+
+mod common;
+
+mod admin;
+mod browser;
+mod cli;
+mod config;
+mod daemon;
+mod engine;
+mod faults;
+mod monitors;
+mod notify;
+mod publish;
+mod secrets;
+mod site;
+mod statuspage;
+mod traversal;
+mod truth;
+mod xss;
