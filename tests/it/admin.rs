@@ -569,18 +569,9 @@ fn validate_reports_every_problem_of_a_folder_of_broken_files() {
     assert!(!dir.join("publish").exists(), "validate writes nothing");
 }
 
-/// `pharos run` as a child process; killed on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(dir: &Path, args: &[&str], log: &Path) -> Child {
-    Child(
+/// `pharos ARGS` as a child process in `dir`; killed on drop.
+fn spawn(dir: &Path, args: &[&str], log: &Path) -> common::Running {
+    common::Running(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("pharos"))
             .args(args)
             .current_dir(dir)
@@ -824,33 +815,39 @@ fn serve_previews_the_site_and_rebuilds_on_every_change() {
     std::thread::sleep(Duration::from_millis(10));
 }
 
+/// Every command and subcommand clap knows (so a new one is checked without editing this list).
+fn commands(c: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+    for sub in c.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut p = path.clone();
+        p.push(sub.get_name().to_string());
+        out.push(p.clone());
+        commands(sub, p, out);
+    }
+}
+
 #[test]
 fn every_command_has_help_with_examples() {
+    use clap::CommandFactory;
     let dir = tempfile::tempdir().unwrap();
-    let commands: &[&[&str]] = &[
-        &["init"],
-        &["validate"],
-        &["status"],
-        &["serve"],
-        &["build"],
-        &["run"],
-        &["publish"],
-        &["check"],
-        &["incident"],
-        &["incident", "new"],
-        &["incident", "update"],
-        &["incident", "resolve"],
-        &["incident", "postmortem"],
-        &["incident", "list"],
-        &["incident", "show"],
-        &["maintenance"],
-        &["maintenance", "new"],
-        &["maintenance", "update"],
-        &["maintenance", "cancel"],
-        &["maintenance", "list"],
-    ];
-    for args in commands {
-        let help = ok(dir.path(), &[*args, &["--help"]].concat());
+    let mut all = Vec::new();
+    commands(&pharos::cli::Cli::command(), Vec::new(), &mut all);
+    let names: Vec<String> = all.iter().map(|p| p.join(" ")).collect();
+    // The walk sees what was added lately too.
+    for known in [
+        "notify",
+        "notify test",
+        "notify send",
+        "incident postmortem",
+        "maintenance update",
+    ] {
+        assert!(
+            names.iter().any(|n| n == known),
+            "{known} missing from {names:?}"
+        );
+    }
+    for args in &all {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let help = ok(dir.path(), &[&args[..], &["--help"]].concat());
         assert!(
             help.contains("Examples:\n  pharos"),
             "{args:?} --help has no examples:\n{help}"

@@ -2,8 +2,8 @@
 //! overall status and the incidents. `.ci/run` installs Debian's chromium; on a machine without
 //! it the test says so and passes, except under CI (CI=true), where a missing browser fails.
 
-use crate::common::browser as cdp;
 use crate::common;
+use crate::common::browser as cdp;
 
 use cdp::{Browser, browser, serve, text_of};
 use common::TestSite;
@@ -11,10 +11,12 @@ use scraper::{Html, Selector};
 use std::time::Duration;
 
 #[test]
+#[cfg_attr(
+    pharos_no_chromium,
+    ignore = "no chromium on PATH: install Debian's chromium (.ci/run does) or set PHAROS_CHROMIUM"
+)]
 fn a_visitor_reads_status_and_incidents_without_javascript() {
-    let Some((mut chrome, _watchdog)) = browser() else {
-        return;
-    };
+    let (mut chrome, _watchdog) = browser();
     let site = TestSite::fixture("basic");
     site.build();
     let tab = chrome.tab(false);
@@ -85,10 +87,12 @@ fn badge_text(chrome: &mut Browser, tab: &str, url: &str) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    pharos_no_chromium,
+    ignore = "no chromium on PATH: install Debian's chromium (.ci/run does) or set PHAROS_CHROMIUM"
+)]
 fn embed_js_shows_the_status_on_a_customer_page() {
-    let Some((mut chrome, _watchdog)) = browser() else {
-        return;
-    };
+    let (mut chrome, _watchdog) = browser();
     let site = TestSite::fixture("basic");
     // The widget's stale_after is compared with the browser's real clock.
     let now = chrono::Utc::now();
@@ -130,10 +134,12 @@ fn artifacts(sub: &str) -> std::path::PathBuf {
 /// mode: saved as PNGs for a human to look at, and checked to really differ by scheme. The
 /// page's own policy is in force here: the stylesheet loads under it and nothing is blocked.
 #[test]
+#[cfg_attr(
+    pharos_no_chromium,
+    ignore = "no chromium on PATH: install Debian's chromium (.ci/run does) or set PHAROS_CHROMIUM"
+)]
 fn screenshots_in_light_and_dark_mode() {
-    let Some((mut chrome, _watchdog)) = browser() else {
-        return;
-    };
+    let (mut chrome, _watchdog) = browser();
     let site = TestSite::fixture("basic");
     site.build();
     let base = serve(site.out());
@@ -177,10 +183,12 @@ fn screenshots_in_light_and_dark_mode() {
 /// The Content-Security-Policy of every page forbids inline script: a page that tries one
 /// (with JavaScript on, policy in force) does not run it.
 #[test]
+#[cfg_attr(
+    pharos_no_chromium,
+    ignore = "no chromium on PATH: install Debian's chromium (.ci/run does) or set PHAROS_CHROMIUM"
+)]
 fn the_page_policy_blocks_inline_script() {
-    let Some((mut chrome, _watchdog)) = browser() else {
-        return;
-    };
+    let (mut chrome, _watchdog) = browser();
     let site = TestSite::fixture("basic");
     site.build();
     let index = site.read("index.html");

@@ -133,7 +133,8 @@ fn the_daemon_keeps_the_site_true_to_what_it_observes() {
     // Restart while down: state comes back, no duplicate incident.
     daemon.stop();
     let daemon = Daemon::start(&site);
-    std::thread::sleep(Duration::from_secs(3));
+    // Evidence: the restarted daemon checked (and failed) three more times.
+    common::wait_for_results(&site, "api-http", 3);
     assert_eq!(incident_files(&site).len(), 1, "no duplicate after restart");
     assert_eq!(status_of(&site, "api"), "major_outage");
 
@@ -163,7 +164,17 @@ fn the_daemon_keeps_the_site_true_to_what_it_observes() {
         "content/incidents/2026-11-26-broken.md",
         "---\ntitle: [broken\n---\n",
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Evidence: the daemon read the broken file (and told the operators).
+    wait_until(10, "the broken file noticed", || {
+        common::db(&site)
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE kind = 'content_problem'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0)
+            > 0
+    });
     assert!(
         site.read("index.html").contains("Written by hand"),
         "the last good site stays"
@@ -186,7 +197,8 @@ fn maintenance_windows_start_and_end_on_time_and_the_config_reloads() {
         )
     };
     site.write("config.yaml", &config("Database", ""));
-    let daemon = Daemon::start(&site);
+    let log = site.path().join("daemon.log");
+    let mut daemon = common::start_daemon(&site, &log);
     wait_until(20, "first render", || {
         status_of(&site, "db") == "operational"
     });
@@ -220,7 +232,12 @@ fn maintenance_windows_start_and_end_on_time_and_the_config_reloads() {
             .contains("Primary database")
     });
     site.write("config.yaml", &config("Broken", "unknown_key: 1\n"));
-    std::thread::sleep(Duration::from_millis(1500));
+    // Evidence: the daemon read the broken config and said why it keeps the running one.
+    wait_until(10, "the refusal in the log", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("config not reloaded")
+    });
     assert!(
         site.read("api/v2/summary.json")
             .contains("Primary database"),
@@ -230,7 +247,7 @@ fn maintenance_windows_start_and_end_on_time_and_the_config_reloads() {
     wait_until(10, "fixed config applies", || {
         site.read("api/v2/summary.json").contains("Fixed")
     });
-    daemon.stop();
+    common::stop_daemon(&mut daemon);
 }
 
 #[test]
@@ -292,7 +309,9 @@ fn when_no_target_is_reachable_the_daemon_says_it_cannot_judge() {
             .contains("Monitoring cannot reach any service")
     });
     // Several more rounds of failures: still nothing published as down, no incident opened.
-    std::thread::sleep(Duration::from_secs(4));
+    for i in 0..3 {
+        common::wait_for_results(&site, &format!("m{i}"), 3);
+    }
     for i in 0..3 {
         assert_eq!(status_of(&site, &format!("c{i}")), "operational", "c{i}");
     }

@@ -380,7 +380,16 @@ fn the_daemon_publishes_each_render_and_a_restart_resumes_a_pending_publish() {
     wait_until(20, "first render", || {
         site.out().join("index.html").exists()
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // Evidence: the publisher tried and recorded the failure.
+    wait_until(20, "a failed attempt recorded", || {
+        common::db(&site)
+            .query_row(
+                "SELECT attempts FROM publish_state WHERE target = 'test'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .is_ok_and(|n| n >= 1)
+    });
     let _ = stop.send(());
     thread.join().unwrap();
     assert!(server.keys().is_empty());

@@ -98,7 +98,7 @@ fn log_lines(log: &Path, what: &str) -> Vec<serde_json::Value> {
 
 /// `pharos run` in `site` as a child process, once it has published its first render: (its
 /// JSON log, the process).
-fn run(site: &TestSite) -> (PathBuf, std::process::Child) {
+fn run(site: &TestSite) -> (PathBuf, common::Running) {
     let log = site.path().join("daemon.log");
     let daemon = start_daemon(site, &log);
     wait_until(30, "first render", || {

@@ -214,11 +214,36 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A child process killed when dropped, so a failing test leaves no daemon behind.
+pub struct Running(pub std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `pharos run` in `site` as a child process, logging JSON to the end of `log`, with extra
 /// environment.
-pub fn start_daemon_env(site: &TestSite, log: &Path, env: &[(&str, &str)]) -> std::process::Child {
+pub fn start_daemon_env(site: &TestSite, log: &Path, env: &[(&str, &str)]) -> Running {
     use std::process::{Command, Stdio};
-    Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+    let child = Command::new(assert_cmd::cargo::cargo_bin("pharos"))
         .args(["--log-format", "json", "run"])
         .current_dir(site.path())
         .env_remove("PHAROS_CONFIG")
@@ -233,10 +258,11 @@ pub fn start_daemon_env(site: &TestSite, log: &Path, env: &[(&str, &str)]) -> st
                 .unwrap(),
         )
         .spawn()
-        .unwrap()
+        .unwrap();
+    Running(child)
 }
 
-pub fn start_daemon(site: &TestSite, log: &Path) -> std::process::Child {
+pub fn start_daemon(site: &TestSite, log: &Path) -> Running {
     start_daemon_env(site, log, &[])
 }
 
@@ -251,4 +277,47 @@ pub fn kill9(child: &mut std::process::Child) {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
+}
+
+/// The site's store, read by a second connection (as another process would).
+pub fn db(site: &TestSite) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(site.path().join("pharos.db")).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    c
+}
+
+/// How many check results the store holds for `monitor`.
+pub fn results_of(site: &TestSite, monitor: &str) -> i64 {
+    db(site)
+        .query_row(
+            "SELECT count(*) FROM check_results WHERE monitor_id = ?1",
+            [monitor],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+}
+
+/// Evidence that time passed for the daemon: `n` more results of `monitor` recorded from now.
+pub fn wait_for_results(site: &TestSite, monitor: &str, n: i64) {
+    let start = results_of(site, monitor);
+    wait_until(30, &format!("{n} more results of {monitor}"), || {
+        results_of(site, monitor) >= start + n
+    });
+}
+
+/// Evidence that nothing more is coming: each of `channels` has handled every event of the
+/// outbox (so a duplicate, if there were one, would have been sent).
+pub fn outbox_drained(site: &TestSite, channels: &[&str]) -> bool {
+    let c = db(site);
+    let newest: i64 = c
+        .query_row("SELECT coalesce(max(id), 0) FROM outbox", [], |r| r.get(0))
+        .unwrap_or(0);
+    channels.iter().all(|ch| {
+        c.query_row(
+            "SELECT cursor FROM notify_channels WHERE channel = ?1",
+            [ch],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|cursor| cursor >= newest)
+    })
 }
