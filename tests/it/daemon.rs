@@ -4,27 +4,12 @@
 
 use crate::common;
 
-use common::{free_port, wait_until};
+use common::{free_port, status_of, wait_until};
 
 use common::servers::HttpTarget;
 use common::{Daemon, TestSite};
 use std::io::{Read, Write};
 use std::time::Duration;
-
-fn status_of(site: &TestSite, component: &str) -> String {
-    let Ok(text) = std::fs::read_to_string(site.out().join("api/v2/summary.json")) else {
-        return String::new();
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return String::new();
-    };
-    v["components"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["id"] == component))
-        .and_then(|c| c["status"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
 
 fn incident_files(site: &TestSite) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(site.path().join("content/incidents"))

@@ -417,7 +417,6 @@ fn mistakes_get_clear_errors_with_hints_and_change_nothing() {
     assert!(read(dir, &file).contains("· identified\nTyped in an editor.\n"));
 }
 
-
 #[test]
 fn validate_reports_every_problem_of_a_folder_of_broken_files() {
     let site = init_site("UTC");
@@ -477,7 +476,6 @@ fn published(dir: &Path, rel: &str) -> String {
     std::fs::read_to_string(dir.join("publish").join(rel)).unwrap_or_default()
 }
 
-
 fn get(addr: &str, path: &str) -> (u16, String) {
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return (0, String::new());
@@ -492,7 +490,6 @@ fn get(addr: &str, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (code, body)
 }
-
 
 /// Every command and subcommand clap knows (so a new one is checked without editing this list).
 fn commands(c: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {

@@ -321,3 +321,21 @@ pub fn outbox_drained(site: &TestSite, channels: &[&str]) -> bool {
         .is_ok_and(|cursor| cursor >= newest)
     })
 }
+
+/// The published `api/v2/summary.json` (null while there is none).
+pub fn summary(site: &TestSite) -> serde_json::Value {
+    std::fs::read_to_string(site.out().join("api/v2/summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// A component's status in the published `summary.json` ("" while there is none).
+pub fn status_of(site: &TestSite, component: &str) -> String {
+    summary(site)["components"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == component))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .to_string()
+}

@@ -398,8 +398,6 @@ fn each_chat_channel_gets_a_message_in_its_own_format() {
     assert_eq!(hooks.requests().len(), 6);
 }
 
-
-
 #[test]
 fn filters_pick_components_kinds_and_impact() {
     let hooks = HttpReceiver::start();
@@ -541,7 +539,6 @@ fn notify_test_prints_the_answer_and_errors_leak_no_secret() {
     let state = store.channel_state("down").unwrap();
     assert!(!state.last_error.unwrap().contains("SECRET-PATH-CANARY"));
 }
-
 
 #[test]
 fn maintenance_windows_announce_their_schedule_and_start() {

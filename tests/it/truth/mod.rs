@@ -7,7 +7,7 @@ use crate::common;
 use crate::common::receivers;
 
 use common::servers::HttpTarget;
-use common::{TestSite, free_port, start_daemon, stop_daemon, wait_until};
+use common::{TestSite, free_port, start_daemon, status_of, stop_daemon, summary, wait_until};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -30,22 +30,6 @@ fn ok(site: &TestSite, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn summary(site: &TestSite) -> serde_json::Value {
-    std::fs::read_to_string(site.out().join("api/v2/summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
-fn status_of(site: &TestSite, component: &str) -> String {
-    summary(site)["components"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["id"] == component))
-        .and_then(|c| c["status"].as_str())
-        .unwrap_or("")
-        .to_string()
 }
 
 /// Ids of the incidents `incidents/unresolved.json` lists.
@@ -315,8 +299,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-
-
 /// Defect 6: a `verify` schedule compares each active target with what was recorded and uploads
 /// again what was deleted or edited in the bucket, as `pharos publish --verify` does.
 #[test]
@@ -358,7 +340,6 @@ fn events(r: &receivers::HttpReceiver) -> Vec<serde_json::Value> {
     r.requests().iter().map(|q| q.json()).collect()
 }
 
-
 /// A resolved incident with five updates, as a file.
 fn five_updates(id_title: &str) -> String {
     let mut text = format!("---\ntitle: {id_title}\ncomponents:\n  api: major_outage\n---\n");
@@ -371,16 +352,12 @@ fn five_updates(id_title: &str) -> String {
     text
 }
 
-
-
 fn json_id(out: &str) -> String {
     serde_json::from_str::<serde_json::Value>(out).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string()
 }
-
-
 
 /// Review of defects 4 and 13: the monitor follows its incident through a rename, and resolves
 /// one whose file was deleted while it was open (the file is written back, resolved).
@@ -427,5 +404,5 @@ fn a_monitor_resolves_its_incident_after_a_rename_or_a_refused_deletion() {
     stop_daemon(&mut daemon);
 }
 
-mod heartbeats;
 mod content;
+mod heartbeats;
