@@ -91,12 +91,17 @@ macro_rules! wire_names {
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
                     $($name => Ok(<$ty>::$variant),)+
-                    _ => Err(format!(
-                        "unknown {} {:?} (expected one of: {})",
-                        $what,
-                        s,
-                        Self::NAMES.trim_end().replace(' ', ", ")
-                    )),
+                    _ => {
+                        let names: Vec<&str> = Self::NAMES.split_whitespace().collect();
+                        let expected = format!("expected one of: {}", names.join(", "));
+                        Err(match crate::suggest::closest(s, &names) {
+                            Some(near) => format!(
+                                "unknown {} {s:?} (did you mean {near:?}?; {expected})",
+                                $what
+                            ),
+                            None => format!("unknown {} {s:?} ({expected})", $what),
+                        })
+                    }
                 }
             }
         }

@@ -123,12 +123,39 @@ pub fn parse_timestamp(text: &str, site_tz: Tz) -> Result<DateTime<Utc>, String>
             Ok(t.with_timezone(&Utc))
         }
         Some(z) => {
-            let tz: Tz = z
-                .parse()
-                .map_err(|_| format!("unknown time zone {z:?} in {s:?}: use UTC, an offset like +02:00 or an IANA name like Europe/Berlin"))?;
+            let tz: Tz = z.parse().map_err(|_| {
+                format!(
+                    "unknown time zone {z:?} in {s:?}{}: use UTC, an offset like +02:00 or an IANA name like Europe/Berlin",
+                    tz_hint(z)
+                )
+            })?;
             local_to_utc(naive, tz, s)
         }
     }
+}
+
+/// An IANA time zone name (`Europe/Berlin`); an unknown one gets a "did you mean".
+///
+/// ```
+/// assert!(pharos::time::parse_tz("Europe/Berln").unwrap_err().contains("did you mean \"Europe/Berlin\"?"));
+/// ```
+pub fn parse_tz(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>().map_err(|_| {
+        format!(
+            "unknown time zone {name:?}{}: use an IANA name such as \"UTC\" or \"Europe/Berlin\"",
+            tz_hint(name)
+        )
+    })
+}
+
+/// ` (did you mean "Europe/Berlin"?)` for a misspelt zone name, or nothing.
+fn tz_hint(name: &str) -> String {
+    let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+    // Typos are judged by the city: every name in a region shares the rest.
+    let city = name.rsplit('/').next().unwrap_or(name).chars().count();
+    crate::suggest::closest_within(name, &names, (city / 3).max(1))
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
 }
 
 fn fmt_of(date_time: &str) -> &'static str {
