@@ -67,6 +67,7 @@ pub fn import_content(
     };
     let scan = content::scan(&config.content_path(), &ctx, cache, settle);
     let mut problems = scan.problems;
+    problems.extend(misnamed_problems(&scan.misnamed, &ctx, now));
     let mut warnings = Vec::new();
     let mut settling = scan.settling.iter().map(|(_, _, left)| *left).min();
     let known = store.content_hashes()?;
@@ -184,6 +185,23 @@ pub fn import_content(
         settling,
         moved,
     })
+}
+
+/// The problems of the text of files with a bad name (reported with the name, all at once).
+pub fn misnamed_problems(
+    files: &[SourceFile],
+    ctx: &ParseContext,
+    now: DateTime<Utc>,
+) -> Vec<Problem> {
+    files
+        .iter()
+        .flat_map(|f| {
+            parse(f, ctx)
+                .and_then(|(item, unknown)| judge(item, unknown, now))
+                .err()
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Components the config does not have, named by a parsed file: warnings in history (a

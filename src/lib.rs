@@ -29,6 +29,7 @@ pub mod store;
 pub mod suggest;
 pub mod theme;
 pub mod time;
+pub mod yamlcheck;
 pub mod yamlpos;
 
 /// Install rustls' ring crypto provider for the process (once; later calls do nothing).

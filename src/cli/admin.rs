@@ -14,37 +14,50 @@ use serde_json::{Value, json};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-/// `pharos validate`: every problem of the config and of every content file, or none.
+/// `pharos validate`: every problem of the config and of every content file, or none. Content
+/// is checked even when the config has problems (against what of it could be read), so one
+/// run shows them all.
 pub fn validate(config_path: &Path) -> Result<()> {
-    let config = Config::load(config_path)?;
-    let ctx = crate::content::ParseContext::of(&config);
-    let scan = crate::content::scan(&config.content_path(), &ctx, &mut Default::default(), None);
-    if !scan.problems.is_empty() {
-        return Err(Problems(scan.problems).into());
-    }
-    let files = scan.files;
-    let mut problems = Vec::new();
+    let (config, mut problems) = Config::load_checked(config_path)?;
     let mut warnings = Vec::new();
-    let now = Utc::now();
-    for f in &files {
-        match crate::build::parse(f, &ctx)
-            .and_then(|(item, unknown)| crate::build::judge(item, unknown, now))
-        {
-            Ok((_, mut w)) => warnings.append(&mut w),
-            Err(mut p) => problems.append(&mut p),
+    let mut files = 0;
+    if let Some(config) = &config {
+        let ctx = crate::content::ParseContext::of(config);
+        let scan =
+            crate::content::scan(&config.content_path(), &ctx, &mut Default::default(), None);
+        let now = Utc::now();
+        problems.extend(scan.problems);
+        problems.extend(crate::build::misnamed_problems(&scan.misnamed, &ctx, now));
+        files = scan.files.len() + scan.misnamed.len();
+        for f in &scan.files {
+            match crate::build::parse(f, &ctx)
+                .and_then(|(item, unknown)| crate::build::judge(item, unknown, now))
+            {
+                Ok((_, mut w)) => warnings.append(&mut w),
+                Err(mut p) => problems.append(&mut p),
+            }
         }
     }
     if !warnings.is_empty() {
         eprintln!("warning:\n{}", Problems(warnings));
     }
     if !problems.is_empty() {
+        // The config first, then each file, each in its own order.
+        problems.sort_by(|a, b| {
+            (a.file != config_path, &a.file, a.pos.line, a.pos.col).cmp(&(
+                b.file != config_path,
+                &b.file,
+                b.pos.line,
+                b.pos.col,
+            ))
+        });
         return Err(Problems(problems).into());
     }
     println!(
         "{}: config and {} content file{} are valid",
-        config.file.display(),
-        files.len(),
-        if files.len() == 1 { "" } else { "s" }
+        config_path.display(),
+        files,
+        if files == 1 { "" } else { "s" }
     );
     Ok(())
 }

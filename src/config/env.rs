@@ -45,6 +45,29 @@ fn expand_env(s: &str) -> Result<String, String> {
     expand(s, |name| std::env::var(name).ok())
 }
 
+/// Deserialize a string with `${VAR}` expanded, then `then` applied. The work happens inside the
+/// deserializer's visit, so an error names the value's own path and position
+/// (`monitors[1].url`), not the mapping around it.
+pub(super) fn expanded<'de, D, T>(
+    d: D,
+    then: impl FnOnce(String) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Visit<F>(F);
+    impl<'de, T, F: FnOnce(String) -> Result<T, String>> serde::de::Visitor<'de> for Visit<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            expand_env(v).and_then(self.0).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Visit(then))
+}
+
 /// A config string, environment references expanded.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Text(String);
@@ -82,8 +105,7 @@ impl fmt::Display for Text {
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        expand_env(&raw).map(Text).map_err(serde::de::Error::custom)
+        expanded(d, |s| Ok(Text(s)))
     }
 }
 
@@ -106,11 +128,8 @@ impl fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
         // The error text of a failed expansion names the variable, never a value.
-        expand_env(&raw)
-            .map(Secret)
-            .map_err(serde::de::Error::custom)
+        expanded(d, |s| Ok(Secret(s)))
     }
 }
 

@@ -11,6 +11,7 @@ pub use validate::parse_status_spec;
 
 use crate::diag::{Problem, Problems, too_deep_problem, yaml_problem};
 use crate::model::{ComponentStatus, EventKind, Impact, MonitorKind};
+use crate::yamlcheck::{About, Doc, Found};
 use crate::yamlpos::Spans;
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -476,10 +477,7 @@ pub struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let t = Text::deserialize(d)?;
-        crate::time::parse_duration(&t)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
+        env::expanded(d, |t| crate::time::parse_duration(&t).map(Dur))
     }
 }
 
@@ -489,13 +487,7 @@ pub struct TimeZoneName(pub Tz);
 
 impl<'de> Deserialize<'de> for TimeZoneName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let t = Text::deserialize(d)?;
-        t.parse::<Tz>().map(TimeZoneName).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "unknown time zone {:?}: use an IANA name such as \"UTC\" or \"Europe/Berlin\"",
-                t.as_str()
-            ))
-        })
+        env::expanded(d, |t| crate::time::parse_tz(&t).map(TimeZoneName))
     }
 }
 
@@ -587,49 +579,74 @@ fn default_rollup_retention() -> Dur {
 impl Config {
     /// Parse and validate config text. `file` names it in messages and anchors relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Config, Problems> {
+        match Config::check(text, file) {
+            (Some(config), problems) if problems.is_empty() => Ok(config),
+            (_, problems) => Err(Problems(problems)),
+        }
+    }
+
+    /// Every problem of config text, in file order, and the config as far as it could be read
+    /// (a node serde refused left out or replaced by a stand-in), so that checks that go on
+    /// from it (content against its components) find their problems in the same run.
+    pub fn check(text: &str, file: &Path) -> (Option<Config>, Vec<Problem>) {
         if let Some(p) = too_deep_problem(file, text, 0, "config") {
-            return Err(Problems(vec![p]));
+            return (None, vec![p]);
         }
-        let mut config: Config = serde_yaml::from_str(text)
-            .map_err(|e| Problems(vec![yaml_problem(file, text, &e, 0, "config")]))?;
-        config.file = file.to_path_buf();
-        config.base_dir = file
-            .parent()
-            .map(Path::to_path_buf)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("."));
-        let spans = Spans::index(text);
-        let problems = validate::validate(&config, &spans);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(Problems(problems))
-        }
+        let read = match crate::yamlcheck::read::<Config>(text, 0) {
+            Ok(read) => read,
+            Err(e) => return (None, vec![yaml_problem(file, text, &e, 0, "config")]),
+        };
+        let mut problems: Vec<Problem> = read
+            .problems
+            .iter()
+            .map(|f| serde_problem(file, &read.doc, f))
+            .collect();
+        let config = read.value.map(|mut config| {
+            config.file = file.to_path_buf();
+            config.base_dir = file
+                .parent()
+                .map(Path::to_path_buf)
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(|| PathBuf::from("."));
+            problems.extend(validate::validate(&config, &read.doc));
+            config
+        });
+        problems.sort_by_key(|p| (p.pos.line, p.pos.col));
+        (config, problems)
     }
 
     /// Read and parse a config file; checks that files it names (the logo) exist.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
+        match Config::load_checked(path)? {
+            (Some(config), problems) if problems.is_empty() => Ok(config),
+            (_, problems) => Err(Problems(problems).into()),
+        }
+    }
+
+    /// [`Config::check`] of a file, with the files it names; `Err` only when it cannot be read.
+    pub fn load_checked(path: &Path) -> anyhow::Result<(Option<Config>, Vec<Problem>)> {
         use anyhow::Context;
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let config = Config::parse(&text, path)?;
-        if let Some(logo) = &config.site.logo {
+        let (config, mut problems) = Config::check(&text, path);
+        if let Some(config) = &config
+            && let Some(logo) = &config.site.logo
+        {
             let p = config.resolve(logo);
             if !p.is_file() {
-                let spans = Spans::index(&text);
-                return Err(Problems(vec![Problem {
+                problems.push(Problem {
                     file: path.to_path_buf(),
-                    pos: spans.at("site.logo"),
+                    pos: Spans::index(&text).at("site.logo"),
                     entity: "site.logo".into(),
                     message: format!(
                         "file {} does not exist (paths are relative to the config file's folder)",
                         p.display()
                     ),
-                }])
-                .into());
+                });
+                problems.sort_by_key(|p| (p.pos.line, p.pos.col));
             }
         }
-        Ok(config)
+        Ok((config, problems))
     }
 
     /// A path from the config, relative to the config file's folder.
@@ -653,5 +670,63 @@ impl Config {
     }
     pub fn database_path(&self) -> PathBuf {
         self.resolve(&self.store.path)
+    }
+}
+
+/// Lists whose items are named by a field: (path, noun, field).
+const NAMED_LISTS: [(&str, &str, &str); 6] = [
+    ("groups", "group", "id"),
+    ("components", "component", "id"),
+    ("monitors", "monitor", "id"),
+    ("notifications", "notification", "id"),
+    ("schedules", "schedule", "id"),
+    ("publish.targets", "publish target", "name"),
+];
+
+/// The entity a config path is about, as validation names it (`monitors[1].url` ->
+/// `monitor "api"`, and `url` left to say), or the path itself (`site.time_zone`).
+fn entity_of(doc: &Doc, path: &str) -> (String, String) {
+    for (list, noun, field) in NAMED_LISTS {
+        let Some((index, rest)) = path
+            .strip_prefix(list)
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.split_once(']'))
+        else {
+            continue;
+        };
+        let item = format!("{list}[{index}]");
+        let entity = match doc.text(&format!("{item}.{field}")) {
+            Some(id) if !id.contains("${") => format!("{noun} {id:?}"),
+            _ => item,
+        };
+        return (entity, rest.trim_start_matches('.').to_string());
+    }
+    match path {
+        "" => ("config".into(), String::new()),
+        p => (p.to_string(), String::new()),
+    }
+}
+
+/// A problem serde found, named as validation names its problems.
+fn serde_problem(file: &Path, doc: &Doc, f: &Found) -> Problem {
+    let about = match f.what {
+        // An unknown key is a problem of the mapping it is in.
+        About::UnknownKey => f.path.rsplit_once('.').map_or("", |(parent, _)| parent),
+        About::Value | About::MissingField => f.path.as_str(),
+    };
+    let (entity, field) = entity_of(doc, about);
+    let mut message = if field.is_empty() {
+        f.message.clone()
+    } else {
+        format!("{field}: {}", f.message)
+    };
+    if f.what == About::UnknownKey && !message.contains("did you mean") {
+        message.push_str(" (check the spelling; every field is documented in config.example.yaml)");
+    }
+    Problem {
+        file: file.to_path_buf(),
+        pos: f.pos,
+        entity,
+        message,
     }
 }

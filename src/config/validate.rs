@@ -1,5 +1,6 @@
 //! Checks serde cannot express: references between entities, ranges, per-kind fields.
-//! Every problem is collected (not just the first) and located with [`Spans`].
+//! Every problem is collected (not just the first) and located with [`Doc`]; a node whose
+//! problem serde already reported (removed, or a stand-in) is not judged again.
 
 use super::*;
 use crate::ids::check_id;
@@ -7,18 +8,45 @@ use std::collections::HashSet;
 
 struct Check<'a> {
     file: &'a Path,
-    spans: &'a Spans,
+    doc: &'a Doc,
     problems: Vec<Problem>,
 }
 
 impl Check<'_> {
     fn add(&mut self, path: &str, entity: impl Into<String>, message: impl Into<String>) {
+        if self.doc.touched(path) {
+            return;
+        }
         self.problems.push(Problem {
             file: self.file.to_path_buf(),
-            pos: self.spans.at(path),
+            pos: self.doc.at(path),
             entity: entity.into(),
             message: message.into(),
         });
+    }
+
+    /// A problem of the entity at `path` about its `fields` (one is missing, or they clash):
+    /// said only when none of them had a problem of its own already.
+    fn about(
+        &mut self,
+        path: &str,
+        fields: &[&str],
+        entity: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        if !fields
+            .iter()
+            .any(|f| self.doc.touched(&format!("{path}.{f}")))
+        {
+            self.add(path, entity, message);
+        }
+    }
+
+    /// "did you mean" among `known`, for an unknown reference.
+    fn hint(word: &str, known: &HashSet<&str>) -> String {
+        let mut known: Vec<&str> = known.iter().copied().collect();
+        known.sort_unstable();
+        crate::suggest::hint(word, &known)
     }
 
     /// Check an id's syntax and that it is unique within `seen`.
@@ -40,7 +68,7 @@ impl Check<'_> {
     /// A required private http(s) URL: the message never repeats the value.
     fn secret_url(&mut self, path: &str, entity: &str, url: Option<&super::Secret>, missing: &str) {
         match url {
-            None => self.add(path, entity, missing),
+            None => self.about(path, &["url"], entity, missing),
             Some(u)
                 if !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) =>
             {
@@ -77,10 +105,10 @@ impl Check<'_> {
     }
 }
 
-pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
+pub(super) fn validate(c: &Config, doc: &Doc) -> Vec<Problem> {
     let mut k = Check {
         file: &c.file,
-        spans,
+        doc,
         problems: Vec::new(),
     };
     site(&mut k, &c.site);
@@ -121,8 +149,9 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
                 &format!("{p}.group"),
                 &entity,
                 format!(
-                    "unknown group {:?}; define it under `groups:` or remove `group:`",
-                    g.as_str()
+                    "unknown group {:?}{}; define it under `groups:` or remove `group:`",
+                    g.as_str(),
+                    Check::hint(g, &groups)
                 ),
             );
         }
@@ -180,7 +209,7 @@ pub(super) fn validate(c: &Config, spans: &Spans) -> Vec<Problem> {
             );
         }
         if t.access_key_id.is_some() != t.secret_access_key.is_some() {
-            k.add(&path, &entity, "set both access_key_id and secret_access_key, or neither (to use the standard AWS credential chain)");
+            k.about(&path, &["access_key_id", "secret_access_key"], &entity, "set both access_key_id and secret_access_key, or neither (to use the standard AWS credential chain)");
         }
         if let Some(prefix) = &t.prefix
             && (prefix.starts_with('/') || prefix.split('/').any(|s| s == ".." || s == "."))
@@ -405,8 +434,9 @@ fn monitor(
             &format!("{p}.component"),
             &entity,
             format!(
-                "unknown component {:?}; it must be the id of an entry under `components:`",
-                m.component.as_str()
+                "unknown component {:?}{}; it must be the id of an entry under `components:`",
+                m.component.as_str(),
+                Check::hint(&m.component, components)
             ),
         );
     }
@@ -420,9 +450,37 @@ fn monitor(
             ),
         );
     }
+    if m.down_status == ComponentStatus::Operational {
+        k.add(&format!("{p}.down_status"), &entity, "down_status cannot be operational; use degraded_performance, partial_outage or major_outage");
+    }
+    if let Some(method) = &m.method
+        && !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str())
+    {
+        k.add(
+            &format!("{p}.method"),
+            &entity,
+            format!(
+                "unknown method {:?} (use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)",
+                method.as_str()
+            ),
+        );
+    }
+    for (j, s) in m.expected_status.iter().enumerate() {
+        if let Err(e) = parse_status_spec(s) {
+            k.add(&format!("{p}.expected_status[{j}]"), &entity, e);
+        }
+    }
+    // What follows depends on the kind: with a kind serde refused (a stand-in now), it would
+    // judge the wrong one.
+    if k.doc.touched(&format!("{p}.kind")) {
+        return;
+    }
     let interval_ok = m.interval.0 >= Duration::from_secs(1);
     if m.timeout.0.is_zero()
-        || (interval_ok && m.kind != MonitorKind::Heartbeat && m.timeout.0 > m.interval.0)
+        || (interval_ok
+            && !k.doc.touched(&format!("{p}.interval"))
+            && m.kind != MonitorKind::Heartbeat
+            && m.timeout.0 > m.interval.0)
     {
         k.add(
             &format!("{p}.timeout"),
@@ -447,9 +505,6 @@ fn monitor(
             ),
             _ => {}
         }
-    }
-    if m.down_status == ComponentStatus::Operational {
-        k.add(&format!("{p}.down_status"), &entity, "down_status cannot be operational; use degraded_performance, partial_outage or major_outage");
     }
 
     let set: [(&str, bool); 18] = [
@@ -532,13 +587,19 @@ fn monitor(
         ),
         MonitorKind::Tcp => {
             if m.host.is_none() || m.port.is_none() {
-                k.add(&p, &entity, "tcp monitors need `host` and `port`");
+                k.about(
+                    &p,
+                    &["host", "port"],
+                    &entity,
+                    "tcp monitors need `host` and `port`",
+                );
             }
         }
         MonitorKind::Dns => {
             if m.name.is_none() {
-                k.add(
+                k.about(
                     &p,
+                    &["name"],
                     &entity,
                     "dns monitors need `name` (the name to resolve)",
                 );
@@ -568,8 +629,9 @@ fn monitor(
         }
         MonitorKind::Tls => {
             if m.host.is_none() && m.url.is_none() {
-                k.add(
+                k.about(
                     &p,
+                    &["host", "url"],
                     &entity,
                     "tls monitors need `host` (and optionally `port`, default 443) or `url`",
                 );
@@ -577,25 +639,8 @@ fn monitor(
         }
         MonitorKind::Heartbeat => {
             if m.token.is_none() {
-                k.add(&p, &entity, "heartbeat monitors need `token` (a secret, e.g. token: ${BACKUP_HEARTBEAT_TOKEN}); it is part of the ping URL");
+                k.about(&p, &["token"], &entity, "heartbeat monitors need `token` (a secret, e.g. token: ${BACKUP_HEARTBEAT_TOKEN}); it is part of the ping URL");
             }
-        }
-    }
-    if let Some(method) = &m.method
-        && !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str())
-    {
-        k.add(
-            &format!("{p}.method"),
-            &entity,
-            format!(
-                "unknown method {:?} (use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)",
-                method.as_str()
-            ),
-        );
-    }
-    for (j, s) in m.expected_status.iter().enumerate() {
-        if let Err(e) = parse_status_spec(s) {
-            k.add(&format!("{p}.expected_status[{j}]"), &entity, e);
         }
     }
 }
@@ -629,7 +674,9 @@ fn notification(
     let p = format!("notifications[{i}]");
     let entity = format!("notification {:?}", n.id.as_str());
     k.id(&format!("{p}.id"), &entity, &n.id, seen);
+    let kind_known = !k.doc.touched(&format!("{p}.kind"));
     match n.kind {
+        _ if !kind_known => {}
         ChannelKind::Webhook
         | ChannelKind::Slack
         | ChannelKind::Discord
@@ -643,8 +690,9 @@ fn notification(
         ),
         ChannelKind::Telegram => {
             if n.bot_token.is_none() || n.chat_id.is_none() {
-                k.add(
+                k.about(
                     &p,
+                    &["bot_token", "chat_id"],
                     &entity,
                     "telegram channels need `bot_token` and `chat_id`",
                 );
@@ -652,8 +700,9 @@ fn notification(
         }
         ChannelKind::Email => {
             if n.smtp_host.is_none() || n.from.is_none() || n.to.is_empty() {
-                k.add(
+                k.about(
                     &p,
+                    &["smtp_host", "from", "to"],
                     &entity,
                     "email channels need `smtp_host`, `from` and at least one address in `to`",
                 );
@@ -674,7 +723,11 @@ fn notification(
             k.add(
                 &format!("{p}.components[{j}]"),
                 &entity,
-                format!("unknown component {:?}", c.as_str()),
+                format!(
+                    "unknown component {:?}{}",
+                    c.as_str(),
+                    Check::hint(c, components)
+                ),
             );
         }
     }

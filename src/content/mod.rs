@@ -15,7 +15,8 @@ use crate::model::{
     ComponentStatus, Impact, Incident, IncidentStatus, Maintenance, MaintenanceStatus, Update,
     Window,
 };
-use crate::yamlpos::{Pos, Spans};
+use crate::yamlcheck::{About, Doc};
+use crate::yamlpos::Pos;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -174,6 +175,9 @@ pub struct Scan {
     pub files: Vec<SourceFile>,
     /// Files that cannot be read or have a bad name.
     pub problems: Vec<Problem>,
+    /// Files with a bad name, read (with `loaded` true) so that the problems of their text are
+    /// found in the same run; never imported.
+    pub misnamed: Vec<SourceFile>,
     /// Files that exist but could not be read: (kind, id).
     pub unreadable: Vec<(Kind, String)>,
     /// Files changed less than the settle time ago, not read yet: (kind, id, time left).
@@ -235,15 +239,7 @@ pub fn scan(
                 continue;
             }
             let id = name.trim_end_matches(".md");
-            if let Err(e) = check_id(id) {
-                out.problems.push(problem(
-                    &path,
-                    1,
-                    "file name",
-                    format!("{e}; the file name (without .md) is the id"),
-                ));
-                continue;
-            }
+            let misnamed = check_id(id).err();
             let stamped = meta.as_ref().and_then(stamp);
             // Trust lasts while the file is as Pharos wrote it.
             let trusted = match (cache.trusted.get(&path), &stamped) {
@@ -268,6 +264,25 @@ pub fn scan(
                     out.settling.push((kind, id.to_string(), settle - age));
                     continue;
                 }
+            }
+            if let Some(e) = misnamed {
+                out.problems.push(problem(
+                    &path,
+                    1,
+                    "file name",
+                    format!("{e}; the file name (without .md) is the id"),
+                ));
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    out.misnamed.push(SourceFile {
+                        kind,
+                        id: id.to_string(),
+                        path,
+                        text,
+                        loaded: true,
+                        hash: String::new(),
+                    });
+                }
+                continue;
             }
             if let Some((st, _)) = &stamped
                 && let Some((known, hash)) = cache.files.get(&path)
@@ -471,24 +486,44 @@ struct MaintenanceFront {
     cancelled: bool,
 }
 
+/// The front matter as a `T` as far as it can be read, where its nodes are, and every problem
+/// serde found in it (the checks after it go on with what it could read).
 fn front<T: for<'de> Deserialize<'de>>(
     yaml: &str,
     file: &Path,
     entity: &str,
-) -> Result<(T, Spans), Problem> {
+) -> (Option<T>, Doc, Vec<Problem>) {
     // Front matter starts on line 2 of the file.
     if let Some(p) = crate::diag::too_deep_problem(file, yaml, 1, entity) {
-        return Err(p);
+        return (None, Doc::default(), vec![p]);
     }
-    let value: T = serde_yaml::from_str(yaml).map_err(|e| {
-        let mut p = yaml_problem(file, yaml, &e, 1, entity);
-        if p.entity != entity {
-            p.message = format!("{}: {}", p.entity, p.message);
-            p.entity = entity.to_string();
+    match crate::yamlcheck::read::<T>(yaml, 1) {
+        Err(e) => {
+            let mut p = yaml_problem(file, yaml, &e, 1, entity);
+            if p.entity != entity {
+                p.message = format!("{}: {}", p.entity, p.message);
+                p.entity = entity.to_string();
+            }
+            (None, Doc::default(), vec![p])
         }
-        p
-    })?;
-    Ok((value, Spans::index(yaml).with_line_offset(1)))
+        Ok(read) => {
+            let mut problems: Vec<Problem> = read
+                .problems
+                .into_iter()
+                .map(|f| {
+                    let message = match f.what {
+                        About::Value if !f.path.is_empty() => format!("{}: {}", f.path, f.message),
+                        _ => f.message,
+                    };
+                    at(file, f.pos, entity, message)
+                })
+                .collect();
+            if read.value.is_none() && problems.is_empty() {
+                problems.push(problem(file, 2, entity, "the front matter cannot be read"));
+            }
+            (read.value, read.doc, problems)
+        }
+    }
 }
 
 fn at(file: &Path, pos: Pos, entity: &str, message: impl Into<String>) -> Problem {
@@ -517,18 +552,21 @@ pub fn parse_incident(
     let entity = format!("incident {:?}", src.id);
     let (yaml, body, body_line) =
         split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
-    let (fm, spans): (IncidentFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
-    let mut problems = Vec::new();
+    let (fm, doc, mut problems) = front::<IncidentFront>(yaml, file, &entity);
     let mut unknown_components = Vec::new();
-    if fm.title.trim().is_empty() {
-        problems.push(at(file, spans.at("title"), &entity, "title is empty"));
-    }
     let mut components = Vec::new();
-    for (k, v) in &fm.components {
+    let no_components = serde_yaml::Mapping::new();
+    if let Some(fm) = &fm
+        && fm.title.trim().is_empty()
+        && !doc.touched("title")
+    {
+        problems.push(at(file, doc.at("title"), &entity, "title is empty"));
+    }
+    for (k, v) in fm.as_ref().map_or(&no_components, |fm| &fm.components) {
         let Some(id) = k.as_str() else {
             problems.push(at(
                 file,
-                spans.at("components"),
+                doc.at("components"),
                 &entity,
                 "component ids must be strings",
             ));
@@ -538,7 +576,7 @@ pub fn parse_incident(
         if !ctx.components.contains(id) {
             unknown_components.push(at(
                 file,
-                spans.key(&path),
+                doc.key(&path),
                 &entity,
                 unknown_component(id, &ctx.components),
             ));
@@ -546,15 +584,15 @@ pub fn parse_incident(
         match v.as_str().map(ComponentStatus::from_str) {
             Some(Ok(ComponentStatus::Operational)) => problems.push(at(
                 file,
-                spans.at(&path),
+                doc.at(&path),
                 &entity,
                 format!("component {id:?}: operational is not an effect; use degraded_performance, partial_outage, major_outage or under_maintenance, or remove the line"),
             )),
             Some(Ok(s)) => components.push((id.to_string(), s)),
-            Some(Err(e)) => problems.push(at(file, spans.at(&path), &entity, format!("component {id:?}: {e}"))),
+            Some(Err(e)) => problems.push(at(file, doc.at(&path), &entity, format!("component {id:?}: {e}"))),
             None => problems.push(at(
                 file,
-                spans.at(&path),
+                doc.at(&path),
                 &entity,
                 format!("component {id:?}: write the status it has while the incident is open, e.g. `{id}: partial_outage`"),
             )),
@@ -602,9 +640,9 @@ pub fn parse_incident(
             Err(p) => problems.push(p),
         }
     }
-    if !problems.is_empty() {
+    let Some(fm) = fm.filter(|_| problems.is_empty()) else {
         return Err(with_unknown(problems, unknown_components));
-    }
+    };
     // Newest first; equal times keep file order (a stable sort on the reversed key).
     updates.sort_by_key(|u| std::cmp::Reverse(u.at));
     let mut incident = Incident {
@@ -644,6 +682,8 @@ fn unknown_component(id: &str, known: &HashSet<String>) -> String {
     )
 }
 
+const MAINTENANCE_EXAMPLE: &str = "2026-12-01 02:30 UTC · in_progress";
+
 pub fn parse_maintenance(
     src: &SourceFile,
     ctx: &ParseContext,
@@ -652,17 +692,29 @@ pub fn parse_maintenance(
     let entity = format!("maintenance {:?}", src.id);
     let (yaml, body, body_line) =
         split_front_matter(&src.text, file, &entity).map_err(|p| vec![p])?;
-    let (fm, spans): (MaintenanceFront, Spans) = front(yaml, file, &entity).map_err(|p| vec![p])?;
-    let mut problems = Vec::new();
+    let (fm, doc, mut problems) = front::<MaintenanceFront>(yaml, file, &entity);
     let mut unknown_components = Vec::new();
-    if fm.title.trim().is_empty() {
-        problems.push(at(file, spans.at("title"), &entity, "title is empty"));
+    let Some(fm) = fm else {
+        // The body is checked all the same (its updates' headings).
+        let (_, _, secs) = sections(body, body_line);
+        for s in &secs {
+            if let Err(p) =
+                parse_heading::<MaintenanceStatus>(s, ctx.tz, file, &entity, MAINTENANCE_EXAMPLE)
+            {
+                problems.push(p);
+            }
+        }
+        return Err(with_unknown(problems, unknown_components));
+    };
+    if fm.title.trim().is_empty() && !doc.touched("title") {
+        problems.push(at(file, doc.at("title"), &entity, "title is empty"));
     }
     for (i, c) in fm.components.iter().enumerate() {
-        if !ctx.components.contains(c) {
+        let path = format!("components[{i}]");
+        if !ctx.components.contains(c) && !doc.touched(&path) {
             unknown_components.push(at(
                 file,
-                spans.at(&format!("components[{i}]")),
+                doc.at(&path),
                 &entity,
                 unknown_component(c, &ctx.components),
             ));
@@ -670,9 +722,10 @@ pub fn parse_maintenance(
     }
     let time = |field: &str, v: &str, problems: &mut Vec<Problem>| {
         crate::time::parse_timestamp(v, ctx.tz)
-            .map_err(|e| problems.push(at(file, spans.at(field), &entity, format!("{field}: {e}"))))
+            .map_err(|e| problems.push(at(file, doc.at(field), &entity, format!("{field}: {e}"))))
             .ok()
     };
+    let window_fields = ["scheduled_for", "scheduled_until", "schedule", "duration"];
     let window = match (
         &fm.scheduled_for,
         &fm.scheduled_until,
@@ -687,7 +740,7 @@ pub fn parse_maintenance(
                 (Some(_), Some(_)) => {
                     problems.push(at(
                         file,
-                        spans.at("scheduled_until"),
+                        doc.at("scheduled_until"),
                         &entity,
                         "scheduled_until must be after scheduled_for",
                     ));
@@ -698,7 +751,7 @@ pub fn parse_maintenance(
         }
         (None, None, Some(s), Some(d)) => {
             if let Err(e) = crate::schedule::parse_cron(s) {
-                problems.push(at(file, spans.at("schedule"), &entity, e));
+                problems.push(at(file, doc.at("schedule"), &entity, e));
             }
             match crate::time::parse_duration(d) {
                 Ok(dur) if dur.as_secs() >= 60 => Some(Window::Recurring {
@@ -708,18 +761,20 @@ pub fn parse_maintenance(
                 Ok(_) => {
                     problems.push(at(
                         file,
-                        spans.at("duration"),
+                        doc.at("duration"),
                         &entity,
                         "duration must be at least 1m",
                     ));
                     None
                 }
                 Err(e) => {
-                    problems.push(at(file, spans.at("duration"), &entity, e));
+                    problems.push(at(file, doc.at("duration"), &entity, e));
                     None
                 }
             }
         }
+        // A field serde refused was reported already.
+        _ if window_fields.iter().any(|f| doc.touched(f)) => None,
         _ => {
             problems.push(at(
                 file,
@@ -732,10 +787,9 @@ pub fn parse_maintenance(
     };
 
     let (description, _, secs) = sections(body, body_line);
-    let example = "2026-12-01 02:30 UTC · in_progress";
     let mut updates = Vec::new();
     for s in &secs {
-        match parse_heading::<MaintenanceStatus>(s, ctx.tz, file, &entity, example) {
+        match parse_heading::<MaintenanceStatus>(s, ctx.tz, file, &entity, MAINTENANCE_EXAMPLE) {
             Ok((at, status)) => {
                 let md = s.body.trim().to_string();
                 updates.push(Update {

@@ -245,3 +245,80 @@ fn a_cached_scan_reads_only_files_whose_metadata_changed() {
     let fourth = super::scan(dir.path(), &ctx, &mut cache, None).files;
     assert!(fourth[2].loaded);
 }
+
+#[test]
+fn every_problem_of_an_incident_is_reported_at_once() {
+    // Five mistakes, in the front matter and in the updates: one run names them all.
+    let p = incident(
+        "---\ntitle: x\nimpakt: major\nimpact: huge\ncomponents:\n  api: partial\n---\n\
+         ## 2026-11-20 25:00 UTC · investigating\nx\n\
+         ## 2026-11-20 10:00 UTC · fixing\nx\n",
+    )
+    .unwrap_err();
+    let got: Vec<String> = p
+        .iter()
+        .map(|p| format!("{}: {}", p.pos.line, p.message))
+        .collect();
+    assert_eq!(got.len(), 5, "{got:#?}");
+    assert!(
+        got[0].starts_with("3: unknown field `impakt` (did you mean \"impact\"?)"),
+        "{got:#?}"
+    );
+    assert!(
+        got[1].starts_with("4: impact: unknown variant `huge`"),
+        "{got:#?}"
+    );
+    assert!(
+        got[2].starts_with("6: component \"api\": unknown component status \"partial\" (did you mean \"partial_outage\"?"),
+        "{got:#?}"
+    );
+    assert!(
+        got[3].starts_with("8: invalid time \"2026-11-20 25:00 UTC\""),
+        "{got:#?}"
+    );
+    assert!(
+        got[4].starts_with("10: unknown incident status \"fixing\""),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn a_broken_front_matter_field_still_lets_the_rest_be_checked() {
+    // A required field of the wrong type gets a stand-in: nothing more is said about it, and
+    // the other fields and the updates are still checked.
+    let p = strict(parse_maintenance(
+        &src(
+            Kind::Maintenance,
+            "---\ntitle: [x]\ncomponents: [web, {a: 1}, nope]\nscheduled_for: 2026-12-01 02:00\nscheduled_until: 2026-12-01 01:00\n---\n## 2026-12-01 02:05 · in_progres\nx\n",
+        ),
+        &ctx(),
+    ))
+    .unwrap_err();
+    let got: Vec<String> = p
+        .iter()
+        .map(|p| format!("{}:{}: {}", p.pos.line, p.pos.col, p.message))
+        .collect();
+    assert_eq!(got.len(), 5, "{got:#?}");
+    assert!(
+        got[0].starts_with("2:8: title: invalid type: sequence, expected a string"),
+        "{got:#?}"
+    );
+    assert!(
+        got[1].starts_with("3:19: components[1]: invalid type: map"),
+        "{got:#?}"
+    );
+    assert!(
+        got[2].starts_with("3:27: unknown component \"nope\""),
+        "{got:#?}"
+    );
+    assert!(
+        got[3].starts_with("5:18: scheduled_until must be after scheduled_for"),
+        "{got:#?}"
+    );
+    assert!(
+        got[4].starts_with(
+            "7:1: unknown maintenance status \"in_progres\" (did you mean \"in_progress\"?"
+        ),
+        "{got:#?}"
+    );
+}

@@ -204,7 +204,7 @@ fn environment_references_expand_and_missing_ones_are_named() {
         .to_string();
     assert!(
         err.starts_with(
-            "c.yaml:6:11: components[0]: environment variable PHAROS_TEST_UNSET_9C1B is not set"
+            "c.yaml:6:11: component \"a\": name: environment variable PHAROS_TEST_UNSET_9C1B is not set"
         ),
         "{err}"
     );
@@ -224,5 +224,98 @@ fn all_problems_are_reported_at_once() {
             "c.yaml:6:9: component \"API\": invalid id \"API\": use lowercase letters, digits, '-' and '_', starting with a letter or digit (e.g. \"api\")",
             "c.yaml:10:12: component \"web\": unknown group \"nope\"; define it under `groups:` or remove `group:`",
         ]
+    );
+}
+
+fn pharos() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("pharos").unwrap();
+    c.env_remove("PHAROS_CONFIG");
+    c
+}
+
+/// `pharos validate` in `site`: (exit code, stderr).
+fn validate(site: &TestSite) -> (Option<i32>, String) {
+    let out = pharos()
+        .args(["-c", site.config_path().to_str().unwrap(), "validate"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every line of `want` is in `got` (`DIR` is the site's folder).
+fn assert_lines(site: &TestSite, got: &str, want: &[&str]) {
+    let dir = site.path().to_string_lossy().into_owned();
+    for line in want {
+        let line = line.replace("DIR", &dir);
+        assert!(got.contains(&line), "missing\n  {line}\nin\n{got}");
+    }
+}
+
+#[test]
+fn validate_reports_every_problem_of_every_file_in_one_run() {
+    let site = TestSite::empty();
+    site.write(
+        "config.yaml",
+        "site:\n  titel: Acme\n  base_url: https://status.acme.test\n  time_zone: Europe/Berln\ncomponents:\n  - id: website\n    name: Website\n  - id: api\n    name: API\nmonitors:\n  - id: web\n    component: websit\n    kind: http\n    url: https://acme.test\n    interval: 60\n  - id: api\n    component: api\n    kind: htp\n    url: https://api.acme.test\n",
+    );
+    // Five mistakes in one incident.
+    site.write(
+        "content/incidents/2026-11-20-api.md",
+        "---\ntitle: API down\nimpakt: major\ncomponents:\n  api: partial\n  websit: major_outage\n---\n## 2026-11-20 14:02 UTC · investigatng\nWe look.\n\n## 2026-11-20 25:00 UTC · resolved\nFixed.\n## 2026-11-20 15:00 Europe/Berln · monitoring\nx\n",
+    );
+    // A bad file name hides neither its own text's problems nor other files'.
+    site.write(
+        "content/incidents/API_Down.md",
+        "---\ntitle: x\nimpact: huge\n---\n## 2026-11-20 14:02 UTC · investigating\nx\n",
+    );
+    site.write(
+        "content/maintenance/upgrade.md",
+        "---\ntitle: Upgrade\ncomponents: [websit]\nscheduled_for: 2030-12-01 02:00\nscheduled_until: tomorrow\n---\nx\n",
+    );
+    let (code, err) = validate(&site);
+    assert_eq!(code, Some(3), "{err}");
+    assert_lines(
+        &site,
+        &err,
+        &[
+            "DIR/config.yaml:2:3: site: unknown field `titel` (did you mean \"title\"?), expected one of `title`, `base_url`",
+            "DIR/config.yaml:4:14: site.time_zone: unknown time zone \"Europe/Berln\" (did you mean \"Europe/Berlin\"?)",
+            "DIR/config.yaml:12:16: monitor \"web\": unknown component \"websit\" (did you mean \"website\"?)",
+            "DIR/config.yaml:15:15: monitor \"web\": interval: invalid duration \"60\": missing unit (ms, s, m, h, d or w), e.g. \"60s\"",
+            "DIR/config.yaml:18:11: monitor \"api\": kind: unknown variant `htp` (did you mean \"http\"?), expected one of `http`, `tcp`",
+            "DIR/content/incidents/2026-11-20-api.md:3:1: incident \"2026-11-20-api\": unknown field `impakt` (did you mean \"impact\"?)",
+            "DIR/content/incidents/2026-11-20-api.md:5:8: incident \"2026-11-20-api\": component \"api\": unknown component status \"partial\" (did you mean \"partial_outage\"?",
+            "DIR/content/incidents/2026-11-20-api.md:6:3: incident \"2026-11-20-api\": unknown component \"websit\" (did you mean \"website\"?)",
+            "DIR/content/incidents/2026-11-20-api.md:8:1: incident \"2026-11-20-api\": unknown incident status \"investigatng\" (did you mean \"investigating\"?",
+            "DIR/content/incidents/2026-11-20-api.md:11:1: incident \"2026-11-20-api\": invalid time \"2026-11-20 25:00 UTC\"",
+            "DIR/content/incidents/2026-11-20-api.md:13:1: incident \"2026-11-20-api\": unknown time zone \"Europe/Berln\" in \"2026-11-20 15:00 Europe/Berln\" (did you mean \"Europe/Berlin\"?)",
+            "DIR/content/incidents/API_Down.md:1:1: file name: invalid id \"API_Down\"",
+            "DIR/content/incidents/API_Down.md:3:9: incident \"API_Down\": impact: unknown variant `huge`",
+            "DIR/content/maintenance/upgrade.md:3:14: maintenance \"upgrade\": unknown component \"websit\" (did you mean \"website\"?)",
+            "DIR/content/maintenance/upgrade.md:5:18: maintenance \"upgrade\": scheduled_until: invalid time \"tomorrow\"",
+            "error: 15 problems found",
+        ],
+    );
+    // Nothing but what is wrong: no "missing field `title`" for `titel`, nothing about the
+    // stand-in kind of monitor "api".
+    assert!(!err.contains("missing field"), "{err}");
+    assert!(!err.contains("does not apply"), "{err}");
+}
+
+#[test]
+fn a_missing_environment_variable_names_the_monitor() {
+    let text = "site:\n  title: x\n  base_url: https://s.test\ncomponents:\n  - id: a\n    name: A\nmonitors:\n  - id: web\n    component: a\n    kind: http\n    url: https://a.test\n  - id: api\n    component: a\n    kind: http\n    url: ${PHAROS_TEST_UNSET_4D2E}/health\n    headers:\n      Authorization: Bearer ${PHAROS_TEST_UNSET_4D2E}\n";
+    let err = Config::parse(text, Path::new("c.yaml")).unwrap_err();
+    let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "c.yaml:15:10: monitor \"api\": url: environment variable PHAROS_TEST_UNSET_4D2E is not set (referenced as ${PHAROS_TEST_UNSET_4D2E}); export it or remove the reference",
+            "c.yaml:17:22: monitor \"api\": headers.Authorization: environment variable PHAROS_TEST_UNSET_4D2E is not set (referenced as ${PHAROS_TEST_UNSET_4D2E}); export it or remove the reference",
+        ],
+        "named by id, each reference at its own place, and no \"http monitors need `url`\" after it"
     );
 }
