@@ -140,7 +140,8 @@ pub fn component_arg(
     Ok((id.to_string(), status))
 }
 
-fn check_component(config: &Config, id: &str) -> Result<()> {
+/// That `id` is a component of the config; an unknown one gets a "did you mean".
+pub fn check_component(config: &Config, id: &str) -> Result<()> {
     if config.components.iter().any(|c| c.id.as_str() == id) {
         return Ok(());
     }

@@ -1,7 +1,7 @@
 //! The admin commands: validate, status, incident ..., maintenance ... (see [`crate::admin`] for
 //! what they write).
 
-use super::{Change, IncidentCommand, MaintenanceCommand};
+use super::{Change, IncidentCommand, MaintenanceCommand, Usage, usage};
 use crate::admin::{self, MaintenanceWindow, NewIncident, NewMaintenance};
 use crate::config::Config;
 use crate::content::Kind;
@@ -253,7 +253,10 @@ fn message(arg: Option<String>, what: &str, default: Option<&str>) -> Result<Str
         };
     }
     if text.trim().is_empty() {
-        bail!("{what} is empty: pass --message TEXT, pipe it on stdin, or set $EDITOR");
+        return Err(Usage(format!(
+            "{what} is empty: pass --message TEXT, pipe it on stdin, or set $EDITOR"
+        ))
+        .into());
     }
     Ok(text.trim().to_string())
 }
@@ -273,7 +276,9 @@ fn from_editor(what: &str) -> Result<String> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .map_err(|_| {
-            anyhow::anyhow!("{what}: pass --message TEXT, pipe it on stdin, or set $EDITOR")
+            Usage(format!(
+                "{what}: pass --message TEXT, pipe it on stdin, or set $EDITOR"
+            ))
         })?;
     let path = std::env::temp_dir().join(format!("pharos-{}.md", std::process::id()));
     std::fs::write(&path, format!("\n{EDITOR_MARKER}\n"))
@@ -335,9 +340,8 @@ fn done(change: &Change, action: &str, kind: Kind, id: &str, path: &Path) {
 
 fn when(change: &Change, config: &Config, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     match &change.at {
-        Some(t) => {
-            crate::time::parse_when(t, now, config.tz()).map_err(|e| anyhow::anyhow!("--at: {e}"))
-        }
+        Some(t) => crate::time::parse_when(t, now, config.tz())
+            .map_err(|e| Usage(format!("--at: {e}")).into()),
         None => Ok(now),
     }
 }
@@ -347,9 +351,11 @@ fn components(
     args: &[String],
     default: ComponentStatus,
 ) -> Result<Vec<(String, ComponentStatus)>> {
-    args.iter()
-        .map(|a| admin::component_arg(config, a, default))
-        .collect()
+    usage(
+        args.iter()
+            .map(|a| admin::component_arg(config, a, default))
+            .collect(),
+    )
 }
 
 /// `pharos incident ...`
@@ -364,6 +370,9 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             message: m,
             change,
         } => {
+            if title.trim().is_empty() {
+                return Err(Usage("the title is empty".into()).into());
+            }
             let comps = components(config, &comps, ComponentStatus::PartialOutage)?;
             let text = message(m, "the first update", None)?;
             let at = when(&change, config, now)?;
@@ -389,7 +398,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             change,
         } => {
             restored(config, &id)?;
-            admin::existing(config, Kind::Incident, &id)?;
+            usage(admin::existing(config, Kind::Incident, &id))?;
             let comps = components(config, &comps, ComponentStatus::PartialOutage)?;
             let text = message(m, "the update", None)?;
             let at = when(&change, config, now)?;
@@ -403,7 +412,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             change,
         } => {
             restored(config, &id)?;
-            admin::existing(config, Kind::Incident, &id)?;
+            usage(admin::existing(config, Kind::Incident, &id))?;
             let text = message(m, "the update", Some("This incident has been resolved."))?;
             let at = when(&change, config, now)?;
             let path =
@@ -417,7 +426,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             change,
         } => {
             restored(config, &id)?;
-            admin::existing(config, Kind::Incident, &id)?;
+            usage(admin::existing(config, Kind::Incident, &id))?;
             let text = message(m, "the postmortem", None)?;
             let at = when(&change, config, now)?;
             let path = admin::incident_postmortem(config, &id, &text, at)?;
@@ -451,7 +460,7 @@ pub fn incident(config: &Config, cmd: IncidentCommand) -> Result<()> {
             Ok(())
         }
         IncidentCommand::Show { id, json } => {
-            admin::existing(config, Kind::Incident, &id)?;
+            usage(admin::existing(config, Kind::Incident, &id))?;
             let snap = snapshot(config, now)?;
             let i = snap
                 .incidents
@@ -502,18 +511,40 @@ pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
             message: m,
             change,
         } => {
+            if title.trim().is_empty() {
+                return Err(Usage("the title is empty".into()).into());
+            }
+            for c in &components {
+                usage(admin::check_component(config, c))?;
+            }
+            let bad = |flag: &str, e: String| Usage(format!("{flag}: {e}"));
             let window = match (from, until, cron, duration) {
                 (Some(f), Some(u), None, None) => {
                     let parse = |flag: &str, t: &str| {
-                        crate::time::parse_when(t, now, tz)
-                            .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+                        crate::time::parse_when(t, now, tz).map_err(|e| bad(flag, e))
                     };
-                    MaintenanceWindow::Once(parse("--from", &f)?, parse("--until", &u)?)
+                    let (from, until) = (parse("--from", &f)?, parse("--until", &u)?);
+                    if until <= from {
+                        return Err(Usage("--until must be after --from".into()).into());
+                    }
+                    MaintenanceWindow::Once(from, until)
                 }
-                (None, None, Some(c), Some(d)) => MaintenanceWindow::Recurring(c, d),
-                _ => bail!(
-                    "give --from and --until (one window) or --cron and --duration (recurring)"
-                ),
+                (None, None, Some(c), Some(d)) => {
+                    crate::schedule::parse_cron(&c).map_err(|e| bad("--cron", e))?;
+                    match crate::time::parse_duration(&d) {
+                        Ok(len) if len.as_secs() >= 60 => {}
+                        Ok(_) => return Err(bad("--duration", "must be at least 1m".into()).into()),
+                        Err(e) => return Err(bad("--duration", e).into()),
+                    }
+                    MaintenanceWindow::Recurring(c, d)
+                }
+                _ => {
+                    return Err(Usage(
+                        "give --from and --until (one window) or --cron and --duration (recurring)"
+                            .into(),
+                    )
+                    .into());
+                }
             };
             let text = message(m, "the description", None)?;
             let (id, path) = admin::maintenance_new(
@@ -535,7 +566,7 @@ pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
             message: m,
             change,
         } => {
-            admin::existing(config, Kind::Maintenance, &id)?;
+            usage(admin::existing(config, Kind::Maintenance, &id))?;
             let text = message(m, "the update", None)?;
             let at = when(&change, config, now)?;
             // The window's state at the update's time (content imported as of now): what a
@@ -569,6 +600,7 @@ pub fn maintenance(config: &Config, cmd: MaintenanceCommand) -> Result<()> {
             record(config, &change, now, &path)
         }
         MaintenanceCommand::Cancel { id, change } => {
+            usage(admin::existing(config, Kind::Maintenance, &id))?;
             let path = admin::maintenance_cancel(config, &id)?;
             done(&change, "cancelled", Kind::Maintenance, &id, &path);
             record(config, &change, now, &path)

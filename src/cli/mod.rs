@@ -1,5 +1,7 @@
 //! The command line: parse arguments, run a command, print errors with their causes, map them to
-//! exit codes (0 ok, 1 failure, 2 usage, 3 invalid config or content).
+//! exit codes (0 ok, 1 failure, 2 usage, 3 invalid config or content). A usage error is clap's,
+//! or an argument clap cannot judge: one that names nothing in the site (an unknown component,
+//! monitor, channel or id) or cannot be read (a bad status or time); see [`Usage`].
 
 mod admin;
 
@@ -325,10 +327,23 @@ pub enum MaintenanceCommand {
 fn now_from(arg: Option<&str>, config: &Config) -> Result<DateTime<Utc>> {
     match arg {
         None => Ok(Utc::now()),
-        Some(s) => {
-            crate::time::parse_timestamp(s, config.tz()).map_err(|e| anyhow::anyhow!("--now: {e}"))
-        }
+        Some(s) => crate::time::parse_timestamp(s, config.tz())
+            .map_err(|e| Usage(format!("--now: {e}")).into()),
     }
+}
+
+/// A command-line argument that names nothing in the site or cannot be read: exit code 2, as
+/// for clap's own usage errors, in every command.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// `r`, its error (with its causes) made a [`Usage`] error.
+fn usage<T>(r: Result<T>) -> Result<T> {
+    r.map_err(|e| match e.downcast::<Usage>() {
+        Ok(u) => u.into(),
+        Err(e) => Usage(format!("{e:#}")).into(),
+    })
 }
 
 /// Crates whose debug logs carry addresses (see [`init_logs`]).
@@ -375,7 +390,7 @@ fn check(config: &Config, ids: &[String]) -> Result<bool> {
             let hint = crate::suggest::closest(id, &known)
                 .map(|s| format!(" (did you mean {s:?}?)"))
                 .unwrap_or_default();
-            anyhow::bail!("unknown monitor {id:?}{hint}");
+            return Err(Usage(format!("unknown monitor {id:?}{hint}")).into());
         }
     }
     let chosen: Vec<_> = monitors
@@ -659,6 +674,11 @@ pub fn main() -> ExitCode {
             if e.downcast_ref::<SomeDown>().is_some() {
                 return ExitCode::FAILURE;
             }
+            if let Some(u) = e.downcast_ref::<Usage>() {
+                // As clap says its own.
+                eprintln!("error: {u}\n\nFor more information, try '--help'.");
+                return ExitCode::from(2);
+            }
             if let Some(p) = e.downcast_ref::<Problems>() {
                 eprintln!("{p}");
                 let n = p.0.len();
@@ -691,12 +711,13 @@ fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
                 .iter()
                 .find(|n| n.id.as_str() == channel)
             else {
-                anyhow::bail!(
+                return Err(Usage(format!(
                     "no notification channel {channel:?}{}",
                     crate::suggest::closest(&channel, &ids)
                         .map(|s| format!(" (did you mean {s:?}?)"))
                         .unwrap_or_else(|| format!("; channels: {}", ids.join(", ")))
-                );
+                ))
+                .into());
             };
             let event = crate::event::Event::Incident {
                 kind: crate::model::EventKind::IncidentUpdated,

@@ -180,7 +180,7 @@ fn check_prints_each_monitor_and_fails_when_one_is_down() {
     let out = pharos()
         .args(["-c", config.to_str().unwrap(), "check", "god"])
         .assert()
-        .code(1);
+        .code(2);
     assert!(
         String::from_utf8_lossy(&out.get_output().stderr)
             .contains("unknown monitor \"god\" (did you mean \"good\"?)")

@@ -356,7 +356,7 @@ fn mistakes_get_clear_errors_with_hints_and_change_nothing() {
             "x",
         ],
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "an unknown id is a usage error: {err}");
     assert!(err.contains(&format!("did you mean {id:?}")), "{err}");
     let (_, err) = fails(
         dir,
@@ -625,3 +625,4 @@ fn impact_is_the_worst_reached_and_a_postmortem_waits_for_the_resolution() {
 
 mod live;
 mod maintenance;
+mod usage;
