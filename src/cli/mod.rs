@@ -7,7 +7,7 @@ mod admin;
 
 use crate::config::{Config, DEFAULT_CONFIG_FILE};
 use crate::diag::Problems;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -21,9 +21,10 @@ use std::process::ExitCode;
     after_help = "Examples:\n  pharos --config config.example.yaml build\n  pharos -c site/config.yaml build --out /tmp/site"
 )]
 pub struct Cli {
-    /// Config file; paths inside it resolve relative to its folder.
-    #[arg(short, long, global = true, env = "PHAROS_CONFIG", default_value = DEFAULT_CONFIG_FILE)]
-    pub config: PathBuf,
+    /// Config file; paths inside it resolve relative to its folder. Default: config.yaml in the
+    /// current folder, or else in the nearest folder above it.
+    #[arg(short, long, global = true, env = "PHAROS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -585,24 +586,95 @@ fn warn_history(warnings: &[crate::diag::Problem]) {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    // Commands that work without a (valid) config.
-    match &cli.command {
-        Command::Init { dir } => {
-            let written = crate::admin::init(dir, Utc::now())?;
-            for p in &written {
-                println!("created {}", p.display());
-            }
-            println!(
-                "\nNext: cd {} && pharos build   (then open publish/index.html, or run `pharos serve`)",
-                dir.display()
-            );
-            return Ok(());
-        }
-        Command::Validate => return admin::validate(&cli.config),
-        _ => {}
+/// Where the config path came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Flag,
+    Env,
+    /// Neither: `config.yaml` here or above.
+    Default,
+}
+
+/// The config file: `--config` or `PHAROS_CONFIG` as given; else `config.yaml` in the current
+/// folder, or in the nearest folder above it (as git and cargo find theirs: `pharos status`
+/// works from `content/incidents/`), which is then said on stderr.
+fn config_file(given: Option<PathBuf>, source: Source) -> Result<PathBuf> {
+    if let Some(p) = given.filter(|_| source != Source::Default) {
+        return Ok(p);
     }
-    let config = Config::load(&cli.config)?;
+    let here = PathBuf::from(DEFAULT_CONFIG_FILE);
+    if here.is_file() {
+        return Ok(here);
+    }
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    match cwd
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join(DEFAULT_CONFIG_FILE))
+        .find(|p| p.is_file())
+    {
+        Some(found) => {
+            eprintln!(
+                "using {} (the nearest {DEFAULT_CONFIG_FILE} above the current folder)",
+                found.display()
+            );
+            Ok(found)
+        }
+        None => Ok(here),
+    }
+}
+
+/// `r`, with a hint when the config file could not be read: how Pharos looks for it and how to
+/// name it.
+fn with_hint<T>(r: Result<T>, path: &std::path::Path, source: Source) -> Result<T> {
+    r.map_err(|e| {
+        let unreadable = e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some())
+            && format!("{e}").starts_with("cannot read config file");
+        if !unreadable {
+            return e;
+        }
+        let hint = match source {
+            Source::Flag => format!("--config names {}; check the path", path.display()),
+            Source::Env => format!(
+                "PHAROS_CONFIG names {}; check the path, or unset it to use the config.yaml of the current folder or the nearest folder above it",
+                path.display()
+            ),
+            Source::Default => format!(
+                "there is no {DEFAULT_CONFIG_FILE} in {} or any folder above it: run pharos in your site's folder, pass --config FILE, or set PHAROS_CONFIG (`pharos init` starts a new site)",
+                std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string())
+            ),
+        };
+        Hinted { error: e, hint }.into()
+    })
+}
+
+/// An error and what to do about it, printed on a line of its own.
+#[derive(Debug, thiserror::Error)]
+#[error("{error:#}")]
+struct Hinted {
+    error: anyhow::Error,
+    hint: String,
+}
+
+fn run(cli: Cli, source: Source) -> Result<()> {
+    // Commands that work without a (valid) config.
+    if let Command::Init { dir } = &cli.command {
+        let written = crate::admin::init(dir, Utc::now())?;
+        for p in &written {
+            println!("created {}", p.display());
+        }
+        println!(
+            "\nNext: cd {} && pharos build   (then open publish/index.html, or run `pharos serve`)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let path = config_file(cli.config.clone(), source)?;
+    if let Command::Validate = cli.command {
+        // Every problem of the config and the content, even when the config has some.
+        return with_hint(admin::validate(&path), &path, source);
+    }
+    let config = with_hint(Config::load(&path), &path, source)?;
     match cli.command {
         Command::Init { .. } | Command::Validate => unreachable!("handled above"),
         Command::Status { json } => admin::status(&config, json)?,
@@ -667,11 +739,22 @@ fn run(cli: Cli) -> Result<()> {
 struct SomeDown;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let source = match matches.value_source("config") {
+        Some(clap::parser::ValueSource::CommandLine) => Source::Flag,
+        Some(clap::parser::ValueSource::EnvVariable) => Source::Env,
+        _ => Source::Default,
+    };
+    match run(cli, source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.downcast_ref::<SomeDown>().is_some() {
+                return ExitCode::FAILURE;
+            }
+            if let Some(h) = e.downcast_ref::<Hinted>() {
+                eprintln!("error: {:#}\nhint: {}", h.error, h.hint);
                 return ExitCode::FAILURE;
             }
             if let Some(u) = e.downcast_ref::<Usage>() {

@@ -86,9 +86,21 @@ fn broken_content_exits_3_and_names_file_and_line() {
     );
 }
 
+/// Whether a folder above `dir` has a config.yaml (then Pharos would rightly use it).
+fn config_above(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    dir.ancestors()
+        .skip(1)
+        .map(|d| d.join("config.yaml"))
+        .find(|p| p.is_file())
+}
+
 #[test]
-fn a_missing_config_is_a_clear_error() {
+fn a_missing_config_is_a_clear_error_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
+    if let Some(p) = config_above(dir.path()) {
+        eprintln!("skipped: {} exists above the temp folder", p.display());
+        return;
+    }
     let out = pharos()
         .current_dir(dir.path())
         .arg("build")
@@ -96,9 +108,77 @@ fn a_missing_config_is_a_clear_error() {
         .code(1);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
-        stderr.contains("cannot read config file config.yaml"),
+        stderr.contains("error: cannot read config file config.yaml"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("\nhint: there is no config.yaml in ")
+            && stderr.contains("or any folder above it")
+            && stderr.contains("--config FILE")
+            && stderr.contains("PHAROS_CONFIG"),
+        "{stderr}"
+    );
+    // A path given that does not exist: the hint says where it came from.
+    let out = pharos()
+        .current_dir(dir.path())
+        .args(["-c", "nope.yaml", "build"])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("hint: --config names nope.yaml"),
+        "{stderr}"
+    );
+    let out = pharos()
+        .current_dir(dir.path())
+        .env("PHAROS_CONFIG", "nope.yaml")
+        .arg("status")
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("hint: PHAROS_CONFIG names nope.yaml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_nearest_config_above_the_current_folder_is_used_and_named() {
+    let site = TestSite::fixture("basic");
+    let deep = site.path().join("content/incidents");
+    let out = pharos()
+        .current_dir(&deep)
+        .arg("validate")
+        .assert()
+        .success();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.get_output().stdout).into_owned(),
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned(),
+    );
+    let found = site.config_path();
+    assert!(
+        stderr.contains(&format!(
+            "using {} (the nearest config.yaml above the current folder)",
+            found.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("content files are valid"), "{stdout}");
+    // Paths inside it still resolve from its folder: the build lands next to it.
+    pharos()
+        .current_dir(&deep)
+        .args(["build", "--now", common::NOW])
+        .assert()
+        .success();
+    assert!(site.out().join("index.html").is_file());
+    assert!(!deep.join("publish").exists());
+    // In the site's folder itself nothing is said.
+    let out = pharos()
+        .current_dir(site.path())
+        .arg("validate")
+        .assert()
+        .success();
+    assert!(out.get_output().stderr.is_empty());
 }
 
 #[test]
