@@ -373,13 +373,24 @@ fn init_logs(format: LogFormat) {
         }
     }
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colours(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Whether logs carry ANSI colours: only on a terminal (a journal, a file or a pipe gets plain
+/// text, not escape codes), and not when `NO_COLOR` is set to anything (no-color.org).
+fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// `pharos check`: returns whether every checked monitor is up.
@@ -850,4 +861,15 @@ fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_colours_only_on_a_terminal_without_no_color() {
+        assert!(super::colours(true, None));
+        assert!(super::colours(true, Some("".into())));
+        assert!(!super::colours(true, Some("1".into())));
+        assert!(!super::colours(false, None));
+    }
 }

@@ -266,3 +266,36 @@ fn check_prints_each_monitor_and_fails_when_one_is_down() {
             .contains("unknown monitor \"god\" (did you mean \"good\"?)")
     );
 }
+
+#[test]
+fn daemon_logs_carry_no_colour_codes_off_a_terminal() {
+    let site = TestSite::empty();
+    site.write(
+        "config.yaml",
+        &format!(
+            "site:\n  title: T\n  base_url: https://t.test\ncomponents:\n  - id: a\n    name: A\ndaemon:\n  listen: 127.0.0.1:{}\n",
+            common::free_port()
+        ),
+    );
+    let log = site.path().join("daemon.log");
+    let mut daemon = common::Running(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+            .arg("run")
+            .current_dir(site.path())
+            .env_remove("PHAROS_CONFIG")
+            .env_remove("NO_COLOR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Evidence first: the daemon logged (levels and fields are what a terminal colours).
+    common::wait_until(60, "an info line in the log", || read().contains("INFO"));
+    common::stop_daemon(&mut daemon);
+    let text = read();
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in a log file:\n{text:?}"
+    );
+}
