@@ -82,6 +82,20 @@ fn a_bad_argument_is_a_usage_error_in_every_command() {
         (
             &[
                 "incident",
+                "new",
+                "T",
+                "-C",
+                "api",
+                "--at",
+                "2026-11-20 14:02 Europe/Berln",
+                "-m",
+                "x",
+            ],
+            "unknown time zone \"Europe/Berln\" in \"2026-11-20 14:02 Europe/Berln\" (did you mean \"Europe/Berlin\"?)",
+        ),
+        (
+            &[
+                "incident",
                 "update",
                 &typo,
                 "--status",
