@@ -14,6 +14,10 @@ use std::collections::{HashMap, HashSet};
 /// Rounds of repair at most: far more than a hand-written file has problems.
 const MAX_ROUNDS: usize = 500;
 
+/// Bytes read again over all rounds at most: each round reads the whole document, so a huge
+/// one gets fewer rounds (at least one).
+const MAX_REREAD: usize = 16 << 20;
+
 /// One problem serde found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -122,7 +126,8 @@ pub fn read<T: DeserializeOwned>(
         stand_ins: HashMap::new(),
         tries: HashMap::new(),
     };
-    let value = repair.run::<T>();
+    let rounds = (MAX_REREAD / text.len().max(1)).clamp(1, MAX_ROUNDS);
+    let value = repair.run::<T>(rounds);
     Ok(Read {
         value,
         problems: repair.problems,
@@ -142,8 +147,8 @@ struct Repair {
 }
 
 impl Repair {
-    fn run<T: DeserializeOwned>(&mut self) -> Option<T> {
-        for _ in 0..MAX_ROUNDS {
+    fn run<T: DeserializeOwned>(&mut self, rounds: usize) -> Option<T> {
+        for _ in 0..rounds {
             // Read from text, not from the value: serde_yaml names the path only there.
             let text = serde_yaml::to_string(&self.current).ok()?;
             let err = match serde_yaml::from_str::<T>(&text) {
@@ -155,6 +160,12 @@ impl Repair {
                 return None;
             }
         }
+        let n = self.problems.len();
+        self.report(
+            "",
+            About::Value,
+            format!("stopped looking after {n} problems: fix them, and check again for more"),
+        );
         None
     }
 
@@ -573,6 +584,21 @@ mod tests {
         assert!(r.value.is_some() && r.problems.is_empty());
         let (ok, p) = problems("- a\n");
         assert!(!ok && p.len() == 1, "{p:?}");
+    }
+
+    #[test]
+    fn a_document_with_endless_problems_stops_and_says_so() {
+        let items: String = (0..600)
+            .map(|i| format!("  - {{id: a{i}, kind: x}}\n"))
+            .collect();
+        let r = read::<Top>(&format!("name: x\nitems:\n{items}"), 0).unwrap();
+        assert!(r.value.is_none());
+        let last = r.problems.last().unwrap();
+        assert!(
+            last.message.starts_with("stopped looking after"),
+            "{last:?}"
+        );
+        assert!(r.problems.len() > 100, "{}", r.problems.len());
     }
 
     #[test]

@@ -685,7 +685,17 @@ fn run(cli: Cli, source: Source) -> Result<()> {
         // Every problem of the config and the content, even when the config has some.
         return with_hint(admin::validate(&path), &path, source);
     }
-    let config = with_hint(Config::load(&path), &path, source)?;
+    let config = match Config::load(&path) {
+        // A one-shot build is as strict as validate, and says as much: the content's problems
+        // too, not only the config's.
+        Err(e)
+            if e.downcast_ref::<Problems>().is_some()
+                && matches!(cli.command, Command::Build { .. } | Command::Publish { .. }) =>
+        {
+            return Err(admin::validate(&path).err().unwrap_or(e));
+        }
+        r => with_hint(r, &path, source)?,
+    };
     match cli.command {
         Command::Init { .. } | Command::Validate => unreachable!("handled above"),
         Command::Status { json } => admin::status(&config, json)?,

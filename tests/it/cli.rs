@@ -95,6 +95,40 @@ fn config_above(dir: &std::path::Path) -> Option<std::path::PathBuf> {
 }
 
 #[test]
+fn a_build_with_a_broken_config_names_the_contents_problems_too() {
+    let site = TestSite::fixture("basic");
+    let config = std::fs::read_to_string(site.config_path()).unwrap();
+    site.write(
+        "config.yaml",
+        &config.replace("  history_days: 30\n", "  history_days: 30\n  titel: x\n"),
+    );
+    site.write(
+        "content/incidents/2026-11-26-api-latency.md",
+        "---\ntitle: x\nimpact: huge\n---\n## 2026-11-26 10:00 UTC · investigating\nx\n",
+    );
+    for cmd in ["build", "publish"] {
+        let out = pharos()
+            .args(["-c", site.config_path().to_str().unwrap(), cmd])
+            .assert()
+            .code(3);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("config.yaml:7:3: site: unknown field `titel`"),
+            "{cmd}: {stderr}"
+        );
+        assert!(
+            stderr.contains("2026-11-26-api-latency.md:3:9: incident \"2026-11-26-api-latency\": impact: unknown variant `huge`"),
+            "{cmd}: {stderr}"
+        );
+        assert!(
+            stderr.contains("error: 2 problems found; nothing was written"),
+            "{cmd}: {stderr}"
+        );
+    }
+    assert!(!site.out().exists());
+}
+
+#[test]
 fn a_missing_config_is_a_clear_error_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     if let Some(p) = config_above(dir.path()) {
