@@ -69,7 +69,7 @@ pub enum Command {
     },
     /// Run monitors once and print each outcome, latency and reason (private detail: for your terminal).
     #[command(
-        after_help = "Examples:\n  pharos check\n  pharos check api-health db-port\n\nExits 1 if any monitor is down."
+        after_help = "Examples:\n  pharos check\n  pharos check api-health db-port\n\nExits 1 if any monitor is down, 2 if an id names no monitor."
     )]
     Check {
         /// Monitor ids (default: all).
