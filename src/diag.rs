@@ -50,6 +50,29 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// serde_yaml appends " at line L column C" to its messages; we print the position ourselves.
+/// Positions further on (", while parsing a flow sequence at line 1 column 8") are shifted by
+/// `line_offset`, so that they count the file's lines too.
+fn strip_and_shift(msg: &str, line_offset: usize) -> String {
+    let stripped = strip_position(msg);
+    if line_offset == 0 {
+        return stripped;
+    }
+    let mut out = String::with_capacity(stripped.len());
+    let mut rest = stripped.as_str();
+    while let Some(i) = rest.find(" at line ") {
+        let after = &rest[i + " at line ".len()..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        out.push_str(&rest[..i + " at line ".len()]);
+        match after[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + line_offset).to_string()),
+            Err(_) => out.push_str(&after[..digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn strip_position(msg: &str) -> String {
     let Some(at) = msg.find(" at line ") else {
         return msg.to_string();
@@ -135,7 +158,7 @@ pub fn yaml_problem(
             col: l.column(),
         })
         .unwrap_or(Pos { line: 1, col: 1 });
-    let msg = strip_position(&err.to_string());
+    let msg = strip_and_shift(&err.to_string(), line_offset);
     let pos = refine(text, pos, &msg);
     let pos = Pos {
         line: pos.line + line_offset,
@@ -177,5 +200,12 @@ mod tests {
             "did not find expected key, while parsing a block mapping"
         );
         assert_eq!(strip_position("no position"), "no position");
+        assert_eq!(
+            strip_and_shift(
+                "did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 8",
+                1
+            ),
+            "did not find expected ',' or ']', while parsing a flow sequence at line 2 column 8"
+        );
     }
 }

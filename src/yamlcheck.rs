@@ -14,6 +14,10 @@ use std::collections::{HashMap, HashSet};
 /// Rounds of repair at most: far more than a hand-written file has problems.
 const MAX_ROUNDS: usize = 500;
 
+/// How serde begins the messages that name a word to correct.
+const UNKNOWN_FIELD: &str = "unknown field `";
+const UNKNOWN_VARIANT: &str = "unknown variant `";
+
 /// Bytes read again over all rounds at most: each round reads the whole document, so a huge
 /// one gets fewer rounds (at least one).
 const MAX_REREAD: usize = 16 << 20;
@@ -89,12 +93,14 @@ pub struct Read<T> {
     pub doc: Doc,
 }
 
-/// Read `text` as a `T`, with every problem. `Err` is a syntax error: nothing can be read. Line
-/// numbers are shifted by `line_offset` (front matter starts below a `---` line).
+/// Read `text` as a `T`, with every problem. `Err` is a syntax error, nothing can be read: with
+/// the typed read's first error when it came before (serde_yaml reads as it parses, so it can
+/// meet an unknown key before a broken line further down). Line numbers are shifted by
+/// `line_offset` (front matter starts below a `---` line).
 pub fn read<T: DeserializeOwned>(
     text: &str,
     line_offset: usize,
-) -> Result<Read<T>, serde_yaml::Error> {
+) -> Result<Read<T>, Vec<serde_yaml::Error>> {
     let spans = Spans::index(text).with_line_offset(line_offset);
     // The usual case, a good document, costs one typed read.
     let first = match serde_yaml::from_str::<T>(text) {
@@ -113,7 +119,8 @@ pub fn read<T: DeserializeOwned>(
     let root: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         // A syntax error, or a document serde cannot hold as a value at all (duplicate keys).
-        Err(_) => return Err(first),
+        Err(syntax) if before(&first, &syntax) => return Err(vec![first, syntax]),
+        Err(syntax) => return Err(vec![syntax]),
     };
     let mut repair = Repair {
         doc: Doc {
@@ -133,6 +140,27 @@ pub fn read<T: DeserializeOwned>(
         problems: repair.problems,
         doc: repair.doc,
     })
+}
+
+/// Whether the typed read's error `first` is a problem of its own before the syntax error: it is
+/// above where the parser failed, and not about the node that is broken (a `[` never closed is
+/// "invalid type: sequence" to the typed read).
+fn before(first: &serde_yaml::Error, syntax: &serde_yaml::Error) -> bool {
+    let Some(at) = first.location().map(|l| (l.line(), l.column())) else {
+        return false;
+    };
+    // libyaml names the failure's mark, then the mark of what it was parsing.
+    let text = syntax.to_string();
+    let marks: Vec<(usize, usize)> = text
+        .match_indices("line ")
+        .filter_map(|(i, _)| {
+            let rest = &text[i + 5..];
+            let (line, rest) = rest.split_once(" column ")?;
+            let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            Some((line.parse().ok()?, col.parse().ok()?))
+        })
+        .collect();
+    marks.first().is_some_and(|m| at < *m) && !marks.contains(&at)
 }
 
 struct Repair {
@@ -184,10 +212,11 @@ impl Repair {
 
     /// Record and repair one error; false when it cannot be repaired.
     fn step(&mut self, path: String, message: String) -> bool {
-        if let Some(field) = quoted(&message, "unknown field `") {
+        if let Some(field) = quoted(&message, UNKNOWN_FIELD) {
             let at = child(&path, field);
             if !self.doc.touched(&at) {
-                self.report(&at, About::UnknownKey, with_hint(&message, field));
+                let hinted = with_hint(&message, UNKNOWN_FIELD, field);
+                self.report(&at, About::UnknownKey, hinted);
                 // `titel` for `title`: the missing `title` is the same problem, said already.
                 if let Some(meant) = crate::suggest::closest(field, &expected(&message)) {
                     let meant = child(&path, meant);
@@ -220,8 +249,8 @@ impl Repair {
         }
         let touched = self.doc.touched(&path);
         if !touched {
-            let message = match quoted(&message, "unknown variant `") {
-                Some(v) => with_hint(&message, v),
+            let message = match quoted(&message, UNKNOWN_VARIANT) {
+                Some(v) => with_hint(&message, UNKNOWN_VARIANT, v),
                 None => message.clone(),
             };
             self.report(&path, About::Value, message);
@@ -289,28 +318,26 @@ fn expected(msg: &str) -> Vec<&str> {
     }
 }
 
-/// serde's "unknown field `x`, expected one of ..." with a "did you mean" after the name.
-fn with_hint(msg: &str, word: &str) -> String {
-    if word.is_empty() {
+/// serde's "unknown field `x`, expected one of ..." (`prefix` and then `word`) with a "did you
+/// mean" after the name.
+fn with_hint(msg: &str, prefix: &str, word: &str) -> String {
+    let name_end = prefix.len() + word.len() + 1;
+    if word.is_empty() || !msg.is_char_boundary(name_end) {
         return msg.to_string();
     }
-    let names = expected(msg);
-    match crate::suggest::closest(word, &names) {
-        Some(s) => {
-            let name_end = msg.find(word).map_or(0, |i| i + word.len() + 1);
-            format!(
-                "{} (did you mean {s:?}?){}",
-                &msg[..name_end],
-                &msg[name_end..]
-            )
-        }
+    match crate::suggest::closest(word, &expected(msg)) {
+        Some(s) => format!(
+            "{} (did you mean {s:?}?){}",
+            &msg[..name_end],
+            &msg[name_end..]
+        ),
         None => msg.to_string(),
     }
 }
 
 /// A value of the type a message says was expected, when it says.
 fn stand_in_for(msg: &str) -> Option<Value> {
-    if msg.starts_with("unknown variant `") {
+    if msg.starts_with(UNKNOWN_VARIANT) {
         return expected(msg).first().map(|v| Value::String(v.to_string()));
     }
     let (_, want) = msg.rsplit_once(", expected ")?;
@@ -579,7 +606,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_stay_errors_and_good_documents_cost_one_read() {
-        assert!(read::<Top>("name: [x\n", 0).is_err());
+        let e = read::<Top>("name: [x\n", 0).err().unwrap();
+        assert_eq!(e.len(), 1, "{e:?}");
+        // An unknown key before a broken line: both are said.
+        let e = read::<Top>("name: x\nnmae: y\ncount: [1\n", 0)
+            .err()
+            .unwrap();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].to_string().starts_with("unknown field `nmae`"),
+            "{e:?}"
+        );
         let r = read::<Top>("name: x\n", 0).unwrap();
         assert!(r.value.is_some() && r.problems.is_empty());
         let (ok, p) = problems("- a\n");

@@ -594,7 +594,14 @@ impl Config {
         }
         let read = match crate::yamlcheck::read::<Config>(text, 0) {
             Ok(read) => read,
-            Err(e) => return (None, vec![yaml_problem(file, text, &e, 0, "config")]),
+            Err(errors) => {
+                let mut problems: Vec<Problem> = errors
+                    .iter()
+                    .map(|e| yaml_problem(file, text, e, 0, "config"))
+                    .collect();
+                problems.sort_by_key(|p| (p.pos.line, p.pos.col));
+                return (None, problems);
+            }
         };
         let mut problems: Vec<Problem> = read
             .problems

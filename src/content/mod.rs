@@ -498,13 +498,20 @@ fn front<T: for<'de> Deserialize<'de>>(
         return (None, Doc::default(), vec![p]);
     }
     match crate::yamlcheck::read::<T>(yaml, 1) {
-        Err(e) => {
-            let mut p = yaml_problem(file, yaml, &e, 1, entity);
-            if p.entity != entity {
-                p.message = format!("{}: {}", p.entity, p.message);
-                p.entity = entity.to_string();
-            }
-            (None, Doc::default(), vec![p])
+        Err(errors) => {
+            let mut problems: Vec<Problem> = errors
+                .iter()
+                .map(|e| {
+                    let mut p = yaml_problem(file, yaml, e, 1, entity);
+                    if p.entity != entity {
+                        p.message = format!("{}: {}", p.entity, p.message);
+                        p.entity = entity.to_string();
+                    }
+                    p
+                })
+                .collect();
+            problems.sort_by_key(|p| (p.pos.line, p.pos.col));
+            (None, Doc::default(), problems)
         }
         Ok(read) => {
             let mut problems: Vec<Problem> = read

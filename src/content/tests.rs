@@ -139,7 +139,10 @@ fn broken_incidents_name_line_and_fix() {
             "---\ntitle: x\n---\n\n## 2026-11-20 10:00 UTC · investigating\n\n",
             "5: update has no text",
         ),
-        ("---\ntitle: [x\n---\n", "2: "),
+        (
+            "---\ntitle: [x\n---\n",
+            "3: did not find expected ',' or ']', while parsing a flow sequence at line 2 column 8",
+        ),
     ];
     for (text, want) in cases {
         let got = first_error(incident(text));
