@@ -609,8 +609,8 @@ enum Source {
 /// The config file: `--config` or `PHAROS_CONFIG` as given; else `config.yaml` in the current
 /// folder, or in the nearest folder above it (as git and cargo find theirs: `pharos status`
 /// works from `content/incidents/`), which is then said on stderr.
-fn config_file(given: Option<PathBuf>, source: Source) -> Result<PathBuf> {
-    if let Some(p) = given.filter(|_| source != Source::Default) {
+fn config_file(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = given {
         return Ok(p);
     }
     let here = PathBuf::from(DEFAULT_CONFIG_FILE);
@@ -635,13 +635,14 @@ fn config_file(given: Option<PathBuf>, source: Source) -> Result<PathBuf> {
     }
 }
 
-/// `r`, with a hint when the config file could not be read: how Pharos looks for it and how to
-/// name it.
+/// `r`, with a hint when the config file is not there: how Pharos looks for it and how to name
+/// it.
 fn with_hint<T>(r: Result<T>, path: &std::path::Path, source: Source) -> Result<T> {
     r.map_err(|e| {
-        let unreadable = e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some())
-            && format!("{e}").starts_with("cannot read config file");
-        if !unreadable {
+        let missing = !path.is_file()
+            && e.chain()
+                .any(|c| c.downcast_ref::<std::io::Error>().is_some());
+        if !missing {
             return e;
         }
         let hint = match source {
@@ -680,7 +681,7 @@ fn run(cli: Cli, source: Source) -> Result<()> {
         );
         return Ok(());
     }
-    let path = config_file(cli.config.clone(), source)?;
+    let path = config_file(cli.config.clone())?;
     if let Command::Validate = cli.command {
         // Every problem of the config and the content, even when the config has some.
         return with_hint(admin::validate(&path), &path, source);
