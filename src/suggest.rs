@@ -6,24 +6,32 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     closest_within(word, candidates, (word.trim().chars().count() / 3).max(1))
 }
 
+/// Words longer than this get no suggestion (ids are at most 100 characters; comparing a huge
+/// word with every name would cost far more than the hint is worth).
+const MAX_WORD: usize = 128;
+
 /// [`closest`] with at most `limit` edits (for names whose shared parts make long words close:
 /// `Europe/Atlantis` is no typo of `Europe/Athens`).
 pub fn closest_within<'a>(word: &str, candidates: &[&'a str], limit: usize) -> Option<&'a str> {
     let word = word.trim();
-    if word.is_empty() {
+    let len = word.chars().count();
+    if len == 0 || len > MAX_WORD {
         return None;
     }
-    let lower = word.to_lowercase();
+    let lower: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
     let near = candidates
         .iter()
-        .map(|c| (distance(&lower, &c.to_lowercase()), *c))
+        // More edits than the lengths differ by: no need to count them.
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
+        .map(|c| (distance(&lower, c), *c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c);
     near.or_else(|| {
-        let mut starting = candidates
-            .iter()
-            .filter(|c| c.len() > word.len() && c.to_lowercase().starts_with(&lower));
+        let mut starting = candidates.iter().filter(|c| {
+            let mut chars = c.chars().flat_map(char::to_lowercase);
+            c.len() > word.len() && lower.iter().all(|w| chars.next() == Some(*w))
+        });
         match (starting.next(), starting.next()) {
             (Some(only), None) => Some(*only),
             _ => None,
@@ -38,10 +46,10 @@ pub fn hint(word: &str, candidates: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// Edit distance over chars, a swap of two neighbours counting as one edit (`titel`: `title`).
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+/// Edit distance from `a` (lowercase) to `b` over chars, case ignored, a swap of two neighbours
+/// counting as one edit (`titel`: `title`).
+fn distance(a: &[char], b: &str) -> usize {
+    let b: Vec<char> = b.chars().flat_map(char::to_lowercase).collect();
     // Rows i-2, i-1 and i of the table.
     let mut before: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -71,8 +79,11 @@ mod tests {
         assert_eq!(super::closest("zzzzzz", &ids), None);
         assert_eq!(super::closest("", &ids), None);
         assert_eq!(super::closest("titel", &["title", "theme"]), Some("title"));
-        assert_eq!(super::distance("ab", "ba"), 1);
-        assert_eq!(super::distance("kitten", "sitting"), 3);
+        let d = |a: &str, b: &str| super::distance(&a.chars().collect::<Vec<_>>(), b);
+        assert_eq!(d("ab", "ba"), 1);
+        assert_eq!(d("kitten", "sitting"), 3);
+        assert_eq!(d("europe/berlin", "Europe/Berlin"), 0);
+        assert_eq!(super::closest(&"x".repeat(10_000), &ids), None);
     }
 
     #[test]

@@ -150,7 +150,21 @@ pub fn parse_tz(name: &str) -> Result<Tz, String> {
 
 /// ` (did you mean "Europe/Berlin"?)` for a misspelt zone name, or nothing.
 fn tz_hint(name: &str) -> String {
-    let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+    // A misspelt name is letters, `/`, `_`, `-` and `+` (not `ET02:30:00+01:00`), and begins as
+    // the name it means: far fewer names to compare it with, for every heading of a long file.
+    let looks_like_a_name = name
+        .chars()
+        .all(|c| c.is_ascii_alphabetic() || "/_-+".contains(c));
+    let Some(first) = name.chars().next().filter(|_| looks_like_a_name) else {
+        return String::new();
+    };
+    static NAMES: std::sync::OnceLock<Vec<&str>> = std::sync::OnceLock::new();
+    let all = NAMES.get_or_init(|| chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect());
+    let names: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|n| n.starts_with(|c: char| c.eq_ignore_ascii_case(&first)))
+        .collect();
     // Typos are judged by the city: every name in a region shares the rest.
     let city = name.rsplit('/').next().unwrap_or(name).chars().count();
     crate::suggest::closest_within(name, &names, (city / 3).max(1))
