@@ -386,7 +386,7 @@ fn check(config: &Config, ids: &[String]) -> Result<bool> {
         .enable_all()
         .build()?;
     // Heartbeats are judged by the pings the daemon recorded (none recorded: unknown).
-    let pings = crate::store::Store::open(&config.database_path())
+    let pings = crate::store::Store::open_for_reading(&config.database_path())
         .and_then(|s| s.last_pings())
         .unwrap_or_default();
     let results = runtime.block_on(async {

@@ -71,6 +71,7 @@ pub struct SourceFile {
 pub struct ParseContext {
     pub tz: Tz,
     pub components: HashSet<String>,
+    pub limits: crate::config::Limits,
 }
 
 impl ParseContext {
@@ -79,6 +80,7 @@ impl ParseContext {
         ParseContext {
             tz: config.tz(),
             components: config.components.iter().map(|c| c.id.to_string()).collect(),
+            limits: config.limits,
         }
     }
 
@@ -86,7 +88,12 @@ impl ParseContext {
     fn salt(&self) -> String {
         let mut ids: Vec<&str> = self.components.iter().map(String::as_str).collect();
         ids.sort_unstable();
-        format!("{PARSER_VERSION}\0{}\0{}", self.tz.name(), ids.join(","))
+        format!(
+            "{PARSER_VERSION}\0{}\0{}\0{:?}",
+            self.tz.name(),
+            ids.join(","),
+            self.limits
+        )
     }
 }
 
@@ -235,6 +242,22 @@ pub fn scan(
                 continue;
             }
             let id = name.trim_end_matches(".md");
+            let size = meta.as_ref().map_or(0, |m| m.len());
+            if size > ctx.limits.file_size.0 {
+                // Not even read: its last good version stays.
+                out.unreadable.push((kind, id.to_string()));
+                out.problems.push(problem(
+                    &path,
+                    1,
+                    "content file",
+                    format!(
+                        "the file is {}, over the limit of {} (limits.file_size in the config): split it (a postmortem can link to a longer document) or raise the limit",
+                        crate::config::Size(size),
+                        ctx.limits.file_size
+                    ),
+                ));
+                continue;
+            }
             if let Err(e) = check_id(id) {
                 out.problems.push(problem(
                     &path,
@@ -562,6 +585,18 @@ pub fn parse_incident(
     }
 
     let (preamble, preamble_line, secs) = sections(body, body_line);
+    if secs.len() > ctx.limits.updates {
+        return Err(vec![problem(
+            file,
+            body_line,
+            &entity,
+            format!(
+                "{} updates, over the limit of {} (limits.updates in the config): start a new one, or raise the limit",
+                secs.len(),
+                ctx.limits.updates
+            ),
+        )]);
+    }
     let example = "2026-11-20 14:02 UTC · investigating";
     if !preamble.is_empty() {
         problems.push(problem(
@@ -732,6 +767,18 @@ pub fn parse_maintenance(
     };
 
     let (description, _, secs) = sections(body, body_line);
+    if secs.len() > ctx.limits.updates {
+        return Err(vec![problem(
+            file,
+            body_line,
+            &entity,
+            format!(
+                "{} updates, over the limit of {} (limits.updates in the config): start a new one, or raise the limit",
+                secs.len(),
+                ctx.limits.updates
+            ),
+        )]);
+    }
     let example = "2026-12-01 02:30 UTC · in_progress";
     let mut updates = Vec::new();
     for s in &secs {

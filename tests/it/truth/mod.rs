@@ -271,7 +271,7 @@ fn heartbeat_site(components: &[&str]) -> (TestSite, u16) {
     yaml.push_str("monitors:\n");
     for c in components {
         yaml.push_str(&format!(
-            "  - id: beat-{c}\n    component: {c}\n    kind: heartbeat\n    token: token-{c}\n    interval: 2s\n    grace: 1s\n"
+            "  - id: beat-{c}\n    component: {c}\n    kind: heartbeat\n    token: token-{c}-0123456789\n    interval: 2s\n    grace: 1s\n"
         ));
     }
     site.write("config.yaml", &yaml);
