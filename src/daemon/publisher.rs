@@ -236,11 +236,7 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
             None,
             &mut remote,
         ));
-        // An S3 error may quote the key id or the request it refused.
-        let error = result
-            .as_ref()
-            .err()
-            .map(|e| redactor(&settings).apply(&format!("{e:#}")));
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
         let _ = store.publish_attempt(&name, Utc::now(), error.as_deref());
         match result {
             Ok(r) => {
@@ -263,14 +259,4 @@ fn backoff(retry: Option<(u32, Instant)>) -> (u32, Instant) {
     let failures = retry.map_or(1, |(n, _)| n + 1);
     let wait = Duration::from_secs(1u64 << failures.min(9)).min(PUBLISH_BACKOFF_MAX);
     (failures, Instant::now() + wait)
-}
-
-/// A target's credentials, to take out of what the store answers.
-fn redactor(t: &Target) -> crate::redact::Redactor {
-    crate::redact::Redactor::new(
-        [&t.access_key_id, &t.secret_access_key]
-            .into_iter()
-            .flatten()
-            .map(|s| s.expose()),
-    )
 }
