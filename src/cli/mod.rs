@@ -579,7 +579,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("created {}", p.display());
             }
             println!(
-                "\nNext: cd {} && pharos build   (then open publish/index.html, or run `pharos serve`)",
+                "\nThe sample incident and maintenance in content/ are examples: edit or delete them.\nNext: cd {} && pharos build   (then open publish/index.html, or run `pharos serve`)",
                 dir.display()
             );
             return Ok(());
