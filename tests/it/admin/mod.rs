@@ -173,6 +173,37 @@ fn init_samples_keep_their_editing_instructions_off_the_public_site() {
     }
 }
 
+/// `pharos init DIR` ends with the `cd` to paste: it works in a shell whatever DIR holds.
+#[test]
+fn init_prints_a_cd_a_shell_runs_as_written() {
+    for name in ["status", "My Site", "Bob's \"status\" $HOME", "-dash"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = ok(dir.path(), &["init", "--", name]);
+        let next = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Next: "))
+            .unwrap_or_else(|| panic!("{out}"));
+        let cd = next.split(" && ").next().unwrap();
+        assert!(cd.starts_with("cd "), "{next}");
+        let shell = std::process::Command::new("sh")
+            .args(["-c", &format!("{cd} && pwd")])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(shell.status.success(), "{cd}: {shell:?}");
+        let pwd = String::from_utf8(shell.stdout).unwrap();
+        assert_eq!(
+            Path::new(pwd.trim()).file_name().unwrap().to_str(),
+            Some(name),
+            "{cd}"
+        );
+    }
+    // In the current folder there is nothing to cd into.
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["init"]);
+    assert!(out.contains("Next: pharos build"), "{out}");
+}
+
 #[test]
 fn an_incident_runs_from_first_report_to_postmortem_with_only_the_cli() {
     let site = init_site("Europe/Berlin");
