@@ -8,7 +8,7 @@ use crate::diag::Problems;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -570,6 +570,17 @@ fn warn_history(warnings: &[crate::diag::Problem]) {
     }
 }
 
+/// `s` as one word for a POSIX shell: as it is when nothing in it is special, else in single
+/// quotes (a quote inside becomes `'\''`).
+fn shell_quote(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./,:@%+=".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.into()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''")).into()
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     // Commands that work without a (valid) config.
     match &cli.command {
@@ -578,9 +589,21 @@ fn run(cli: Cli) -> Result<()> {
             for p in &written {
                 println!("created {}", p.display());
             }
+            // The folder is pasted into a shell: quoted, so "My Site" or "Bob's" cd right.
+            let cd = if dir == Path::new(".") {
+                String::new()
+            } else {
+                let dir = dir.to_string_lossy();
+                // `cd -x` would be an option.
+                let dir = if dir.starts_with('-') {
+                    format!("./{dir}")
+                } else {
+                    dir.into_owned()
+                };
+                format!("cd {} && ", shell_quote(&dir))
+            };
             println!(
-                "\nNext: cd {} && pharos build   (then open publish/index.html, or run `pharos serve`)",
-                dir.display()
+                "\nThe sample incident and maintenance in content/ are examples: edit or delete them.\nNext: {cd}pharos build   (then open publish/index.html, or run `pharos serve`)"
             );
             return Ok(());
         }
@@ -746,4 +769,23 @@ fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_quote_makes_one_word() {
+        for (raw, quoted) in [
+            ("status", "status"),
+            ("../sites/status-2", "../sites/status-2"),
+            ("My Site", "'My Site'"),
+            ("Bob's site", r"'Bob'\''s site'"),
+            ("$HOME; rm -rf ~", "'$HOME; rm -rf ~'"),
+            ("", "''"),
+        ] {
+            assert_eq!(shell_quote(raw), quoted, "{raw}");
+        }
+    }
 }
