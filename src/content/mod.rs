@@ -532,6 +532,28 @@ pub struct Parsed<T> {
     pub unknown_components: Vec<Problem>,
 }
 
+/// More updates than `limits.updates` is refused before any is rendered.
+fn too_many_updates(
+    n: usize,
+    ctx: &ParseContext,
+    file: &Path,
+    line: usize,
+    entity: &str,
+) -> Result<(), Vec<Problem>> {
+    if n <= ctx.limits.updates {
+        return Ok(());
+    }
+    Err(vec![problem(
+        file,
+        line,
+        entity,
+        format!(
+            "{n} updates, over the limit of {} (limits.updates in the config): start a new one, or raise the limit",
+            ctx.limits.updates
+        ),
+    )])
+}
+
 pub fn parse_incident(
     src: &SourceFile,
     ctx: &ParseContext,
@@ -585,18 +607,7 @@ pub fn parse_incident(
     }
 
     let (preamble, preamble_line, secs) = sections(body, body_line);
-    if secs.len() > ctx.limits.updates {
-        return Err(vec![problem(
-            file,
-            body_line,
-            &entity,
-            format!(
-                "{} updates, over the limit of {} (limits.updates in the config): start a new one, or raise the limit",
-                secs.len(),
-                ctx.limits.updates
-            ),
-        )]);
-    }
+    too_many_updates(secs.len(), ctx, file, body_line, &entity)?;
     let example = "2026-11-20 14:02 UTC · investigating";
     if !preamble.is_empty() {
         problems.push(problem(
@@ -767,18 +778,7 @@ pub fn parse_maintenance(
     };
 
     let (description, _, secs) = sections(body, body_line);
-    if secs.len() > ctx.limits.updates {
-        return Err(vec![problem(
-            file,
-            body_line,
-            &entity,
-            format!(
-                "{} updates, over the limit of {} (limits.updates in the config): start a new one, or raise the limit",
-                secs.len(),
-                ctx.limits.updates
-            ),
-        )]);
-    }
+    too_many_updates(secs.len(), ctx, file, body_line, &entity)?;
     let example = "2026-12-01 02:30 UTC · in_progress";
     let mut updates = Vec::new();
     for s in &secs {

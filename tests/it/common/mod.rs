@@ -403,3 +403,17 @@ impl Drop for Volume {
             .status();
     }
 }
+
+/// The JSON log lines of a child daemon whose message contains `what`.
+pub fn log_lines(log: &Path, what: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(what))
+        })
+        .collect()
+}

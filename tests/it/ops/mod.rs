@@ -53,16 +53,7 @@ fn text(out: &Output) -> String {
 
 /// How many lines of the daemon's JSON log carry a message containing `what`.
 fn logged(log: &Path, what: &str) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| {
-            l["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(what))
-        })
-        .count()
+    common::log_lines(log, what).len()
 }
 
 /// Wait until the log has `n` lines containing `what`.
