@@ -26,7 +26,10 @@ fn ping(port: u16) -> bool {
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
-    let _ = write!(s, "POST /heartbeat/bench-token HTTP/1.1\r\nHost: x\r\n\r\n");
+    let _ = write!(
+        s,
+        "POST /heartbeat/bench-heartbeat-token HTTP/1.1\r\nHost: x\r\n\r\n"
+    );
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.starts_with("HTTP/1.1 200")
@@ -79,7 +82,7 @@ fn main() {
     std::fs::write(
         dir.path().join("config.yaml"),
         format!(
-            "site:\n  title: Detect\n  base_url: https://detect.test\ndaemon:\n  listen: 127.0.0.1:{port}\ncomponents:\n  - id: api\n    name: API\n  - id: backup\n    name: Backup\nmonitors:\n  - id: api-http\n    component: api\n    kind: http\n    url: {}\n    interval: {HTTP_INTERVAL}s\n    timeout: 1s\n    failure_threshold: {THRESHOLD}\n  - id: backup-beat\n    component: backup\n    kind: heartbeat\n    token: bench-token\n    interval: {}s\n    grace: {}s\n",
+            "site:\n  title: Detect\n  base_url: https://detect.test\ndaemon:\n  listen: 127.0.0.1:{port}\ncomponents:\n  - id: api\n    name: API\n  - id: backup\n    name: Backup\nmonitors:\n  - id: api-http\n    component: api\n    kind: http\n    url: {}\n    interval: {HTTP_INTERVAL}s\n    timeout: 1s\n    failure_threshold: {THRESHOLD}\n  - id: backup-beat\n    component: backup\n    kind: heartbeat\n    token: bench-heartbeat-token\n    interval: {}s\n    grace: {}s\n",
             target.url("/health"),
             HEARTBEAT.0,
             HEARTBEAT.1

@@ -51,6 +51,11 @@ fn ctx() -> ParseContext {
             .into_iter()
             .map(String::from)
             .collect::<HashSet<_>>(),
+        // What is measured is the parser, not the limits.
+        limits: pharos::config::Limits {
+            file_size: pharos::config::Size(u64::MAX),
+            updates: usize::MAX,
+        },
     }
 }
 

@@ -79,7 +79,7 @@ pub fn new_id(config: &Config, kind: Kind, title: &str, at: DateTime<Utc>) -> St
     }
     let slug = slug.trim_end_matches('-');
     let slug = if slug.is_empty() { kind.noun() } else { slug };
-    let taken = crate::store::Store::open(&config.database_path())
+    let taken = crate::store::Store::open_for_reading(&config.database_path())
         .and_then(|s| s.ids(kind))
         .unwrap_or_default();
     unique_id(&folder(config, kind), &dated(config, at, slug), &taken)

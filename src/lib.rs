@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod notify;
 pub mod output;
 pub mod publisher;
+pub mod redact;
 pub mod render;
 pub mod schedule;
 pub mod serve;

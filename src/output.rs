@@ -183,7 +183,9 @@ fn sibling(out: &Path, suffix: &str) -> PathBuf {
     out.with_file_name(format!(".{name}.{suffix}"))
 }
 
-/// A folder we may replace: missing, empty but for files we keep, or one we wrote before.
+/// A folder we may replace: missing, empty but for files we keep, or one we wrote before (its
+/// manifest reads as ours and lists files that are there: a stray or hand-made manifest, even
+/// `{}`, does not make a folder of other files ours).
 fn check_replaceable(out: &Path) -> Result<()> {
     if !out.exists() {
         return Ok(());
@@ -191,19 +193,35 @@ fn check_replaceable(out: &Path) -> Result<()> {
     if !out.is_dir() {
         bail!("output {} exists and is not a folder", out.display());
     }
-    if out.join(MANIFEST_FILE).is_file() {
+    let manifest = Manifest::read(out);
+    if manifest
+        .as_ref()
+        .is_some_and(|m| m.files.live.keys().any(|p| out.join(p).is_file()))
+    {
         return Ok(());
     }
-    let foreign: Vec<String> = std::fs::read_dir(out)
+    let mut foreign: Vec<String> = std::fs::read_dir(out)
         .with_context(|| format!("cannot read output folder {}", out.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| ![MANIFEST_FILE, HISTORY_MANIFEST_FILE].contains(&n.as_str()))
         .filter(|n| !KEEP.contains(&n.as_str()))
         .collect();
     if !foreign.is_empty() {
+        foreign.sort();
+        let why = match manifest {
+            None => format!("no valid {MANIFEST_FILE}"),
+            Some(_) => format!("{MANIFEST_FILE} lists none of them"),
+        };
+        let more = match foreign.len() {
+            n if n > 5 => format!(" and {} more", n - 5),
+            _ => String::new(),
+        };
+        foreign.truncate(5);
         bail!(
-            "refusing to replace {}: it is not empty and was not written by Pharos (no {MANIFEST_FILE}); choose an empty or new folder with --out",
-            out.display()
+            "refusing to replace {}: it is not empty and was not written by Pharos ({}{more}; {why}); choose an empty or new folder with --out",
+            out.display(),
+            foreign.join(", ")
         );
     }
     Ok(())
@@ -629,6 +647,18 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("not written by Pharos"), "{err}");
         assert!(dir.path().join("precious.txt").exists());
+        // A manifest that lists nothing there does not make the folder ours.
+        for bogus in ["{}", r#"{"version":2,"files":{}}"#] {
+            std::fs::write(dir.path().join(MANIFEST_FILE), bogus).unwrap();
+            let err = full(
+                &site(&[("index.html", "a")]),
+                dir.path(),
+                &CacheControl::default(),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("precious.txt"), "{bogus}: {err}");
+            assert!(dir.path().join("precious.txt").exists());
+        }
         for bad in ["../x", "/abs", "a//b", "a/../b", "", "a\\b", "./a"] {
             assert!(check_relative(bad).is_err(), "{bad:?}");
         }

@@ -68,7 +68,7 @@ fn snapshot_and_problems(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Result<(Snapshot, Vec<crate::diag::Problem>)> {
-    let mut store = crate::store::Store::open(&config.database_path())?;
+    let mut store = crate::store::Store::open_for_reading(&config.database_path())?;
     let mut inc = crate::build::Incremental::lenient(Some(config.daemon.settle.0));
     let snap = crate::build::snapshot(config, &mut store, now, &mut inc)?;
     Ok((snap, inc.problems))

@@ -10,7 +10,7 @@ use crate::diag::Problems;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -413,7 +413,7 @@ fn check(config: &Config, ids: &[String]) -> Result<bool> {
         .enable_all()
         .build()?;
     // Heartbeats are judged by the pings the daemon recorded (none recorded: unknown).
-    let pings = crate::store::Store::open(&config.database_path())
+    let pings = crate::store::Store::open_for_reading(&config.database_path())
         .and_then(|s| s.last_pings())
         .unwrap_or_default();
     let results = runtime.block_on(async {
@@ -597,6 +597,17 @@ fn warn_history(warnings: &[crate::diag::Problem]) {
     }
 }
 
+/// `s` as one word for a POSIX shell: as it is when nothing in it is special, else in single
+/// quotes (a quote inside becomes `'\''`).
+fn shell_quote(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./,:@%+=".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.into()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''")).into()
+    }
+}
+
 /// Where the config path came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
@@ -637,7 +648,7 @@ fn config_file(given: Option<PathBuf>) -> Result<PathBuf> {
 
 /// `r`, with a hint when the config file is not there: how Pharos looks for it and how to name
 /// it.
-fn with_hint<T>(r: Result<T>, path: &std::path::Path, source: Source) -> Result<T> {
+fn with_hint<T>(r: Result<T>, path: &Path, source: Source) -> Result<T> {
     r.map_err(|e| {
         let missing = !path.is_file()
             && e.chain()
@@ -675,9 +686,21 @@ fn run(cli: Cli, source: Source) -> Result<()> {
         for p in &written {
             println!("created {}", p.display());
         }
+        // The folder is pasted into a shell: quoted, so "My Site" or "Bob's" cd right.
+        let cd = if dir == Path::new(".") {
+            String::new()
+        } else {
+            let dir = dir.to_string_lossy();
+            // `cd -x` would be an option.
+            let dir = if dir.starts_with('-') {
+                format!("./{dir}")
+            } else {
+                dir.into_owned()
+            };
+            format!("cd {} && ", shell_quote(&dir))
+        };
         println!(
-            "\nNext: cd {} && pharos build   (then open publish/index.html, or run `pharos serve`)",
-            dir.display()
+            "\nThe sample incident and maintenance in content/ are examples: edit or delete them.\nNext: {cd}pharos build   (then open publish/index.html, or run `pharos serve`)"
         );
         return Ok(());
     }
@@ -876,6 +899,22 @@ fn notify(config: &Config, command: NotifyCommand) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_quote_makes_one_word() {
+        for (raw, quoted) in [
+            ("status", "status"),
+            ("../sites/status-2", "../sites/status-2"),
+            ("My Site", "'My Site'"),
+            ("Bob's site", r"'Bob'\''s site'"),
+            ("$HOME; rm -rf ~", "'$HOME; rm -rf ~'"),
+            ("", "''"),
+        ] {
+            assert_eq!(shell_quote(raw), quoted, "{raw}");
+        }
+    }
+
     #[test]
     fn log_colours_only_on_a_terminal_without_no_color() {
         assert!(super::colours(true, None));

@@ -64,6 +64,8 @@ pub struct Config {
     pub store: Store,
     #[serde(default)]
     pub daemon: Daemon,
+    #[serde(default)]
+    pub limits: Limits,
     /// The file this was loaded from (for messages) and its folder (paths resolve from there).
     #[serde(skip)]
     pub file: PathBuf,
@@ -286,7 +288,7 @@ pub enum ChecksumMode {
     WhenSupported,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub name: Text,
@@ -467,6 +469,92 @@ impl Default for Daemon {
             debounce: default_debounce(),
             max_concurrent_checks: DEFAULT_MAX_CONCURRENT_CHECKS,
             settle: default_settle(),
+        }
+    }
+}
+
+/// Bounds on what one content file may hold: one file cannot stall the pipeline or bloat the
+/// pages, feeds and store. A file over a limit is refused with its size (its last good version
+/// stays published).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest content file (`256KB`, `1MB`; KB = 1024 bytes).
+    #[serde(default = "default_file_size")]
+    pub file_size: Size,
+    /// Most updates in one incident or maintenance file.
+    #[serde(default = "default_updates")]
+    pub updates: usize,
+}
+
+pub const DEFAULT_FILE_SIZE: u64 = 256 * 1024;
+pub const DEFAULT_UPDATES: usize = 200;
+
+fn default_file_size() -> Size {
+    Size(DEFAULT_FILE_SIZE)
+}
+fn default_updates() -> usize {
+    DEFAULT_UPDATES
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            file_size: default_file_size(),
+            updates: default_updates(),
+        }
+    }
+}
+
+/// A size in bytes, written as `262144`, `256KB` or `1MB` (KB = 1024 bytes, MB = 1024 KB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Size, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (n, unit) = t.split_at(split);
+        let factor = match unit.trim().to_ascii_uppercase().as_str() {
+            "" | "B" => 1,
+            "KB" | "KIB" | "K" => 1024,
+            "MB" | "MIB" | "M" => 1024 * 1024,
+            _ => 0,
+        };
+        match n.parse::<u64>() {
+            Ok(n) if factor > 0 && n > 0 => Ok(Size(n.saturating_mul(factor))),
+            _ => Err(format!(
+                "invalid size {s:?}: write a number of bytes, or KB or MB, as in 256KB"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) if n > 0 => Ok(Size(n)),
+            Raw::N(_) => Err(serde::de::Error::custom("a size must be more than 0")),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            n if n >= 1024 * 1024 && n % (1024 * 1024) == 0 => write!(f, "{}MB", n / (1024 * 1024)),
+            n if n >= 1024 && n % 1024 == 0 => write!(f, "{}KB", n / 1024),
+            n if n >= 1024 * 1024 => write!(f, "{:.1}MB", n as f64 / (1024.0 * 1024.0)),
+            n if n >= 1024 => write!(f, "{:.1}KB", n as f64 / 1024.0),
+            n => write!(f, "{n} bytes"),
         }
     }
 }

@@ -638,8 +638,18 @@ fn monitor(
             }
         }
         MonitorKind::Heartbeat => {
-            if m.token.is_none() {
-                k.about(&p, &["token"], &entity, "heartbeat monitors need `token` (a secret, e.g. token: ${BACKUP_HEARTBEAT_TOKEN}); it is part of the ping URL");
+            match &m.token {
+                None => k.about(&p, &["token"], &entity, "heartbeat monitors need `token` (a secret, e.g. token: ${BACKUP_HEARTBEAT_TOKEN}); it is part of the ping URL"),
+                Some(t) if !token_ok(t.expose()) => k.add(
+                    &format!("{p}.token"),
+                    &entity,
+                    format!(
+                        "`token` must be {}-{} characters of letters, digits, `-`, `_`, `.` or `~`: it is part of the ping URL (a space, `?`, `#` or `/` could never be pinged). Make one with `openssl rand -hex 16`",
+                        TOKEN_LEN.start(),
+                        TOKEN_LEN.end()
+                    ),
+                ),
+                Some(_) => {}
             }
         }
     }
@@ -743,6 +753,18 @@ fn notification(
             );
         }
     }
+}
+
+/// How long a heartbeat token may be: long enough not to be guessed, short enough for a URL.
+const TOKEN_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// Whether `token` can be pinged as it is (URL-safe, unreserved characters only) and is long
+/// enough to be a secret.
+fn token_ok(token: &str) -> bool {
+    TOKEN_LEN.contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ pub struct SourceFile {
 pub struct ParseContext {
     pub tz: Tz,
     pub components: HashSet<String>,
+    pub limits: crate::config::Limits,
 }
 
 impl ParseContext {
@@ -80,6 +81,7 @@ impl ParseContext {
         ParseContext {
             tz: config.tz(),
             components: config.components.iter().map(|c| c.id.to_string()).collect(),
+            limits: config.limits,
         }
     }
 
@@ -87,7 +89,12 @@ impl ParseContext {
     fn salt(&self) -> String {
         let mut ids: Vec<&str> = self.components.iter().map(String::as_str).collect();
         ids.sort_unstable();
-        format!("{PARSER_VERSION}\0{}\0{}", self.tz.name(), ids.join(","))
+        format!(
+            "{PARSER_VERSION}\0{}\0{}\0{:?}",
+            self.tz.name(),
+            ids.join(","),
+            self.limits
+        )
     }
 }
 
@@ -239,6 +246,22 @@ pub fn scan(
                 continue;
             }
             let id = name.trim_end_matches(".md");
+            let size = meta.as_ref().map_or(0, |m| m.len());
+            if size > ctx.limits.file_size.0 {
+                // Not even read: its last good version stays.
+                out.unreadable.push((kind, id.to_string()));
+                out.problems.push(problem(
+                    &path,
+                    1,
+                    "content file",
+                    format!(
+                        "the file is {}, over the limit of {} (limits.file_size in the config): split it (a postmortem can link to a longer document) or raise the limit",
+                        crate::config::Size(size),
+                        ctx.limits.file_size
+                    ),
+                ));
+                continue;
+            }
             let misnamed = check_id(id).err();
             let stamped = meta.as_ref().and_then(stamp);
             // Trust lasts while the file is as Pharos wrote it.
@@ -551,6 +574,28 @@ pub struct Parsed<T> {
     pub unknown_components: Vec<Problem>,
 }
 
+/// More updates than `limits.updates` is refused before any is rendered.
+fn too_many_updates(
+    n: usize,
+    ctx: &ParseContext,
+    file: &Path,
+    line: usize,
+    entity: &str,
+) -> Result<(), Vec<Problem>> {
+    if n <= ctx.limits.updates {
+        return Ok(());
+    }
+    Err(vec![problem(
+        file,
+        line,
+        entity,
+        format!(
+            "{n} updates, over the limit of {} (limits.updates in the config): start a new one, or raise the limit",
+            ctx.limits.updates
+        ),
+    )])
+}
+
 pub fn parse_incident(
     src: &SourceFile,
     ctx: &ParseContext,
@@ -607,6 +652,11 @@ pub fn parse_incident(
     }
 
     let (preamble, preamble_line, secs) = sections(body, body_line);
+    // Said with the front matter's problems, but no update is read.
+    if let Err(mut p) = too_many_updates(secs.len(), ctx, file, body_line, &entity) {
+        problems.append(&mut p);
+        return Err(with_unknown(problems, unknown_components));
+    }
     let example = "2026-11-20 14:02 UTC · investigating";
     if !preamble.is_empty() {
         problems.push(problem(
@@ -704,6 +754,10 @@ pub fn parse_maintenance(
     let Some(fm) = fm else {
         // The body is checked all the same (its updates' headings).
         let (_, _, secs) = sections(body, body_line);
+        if let Err(mut p) = too_many_updates(secs.len(), ctx, file, body_line, &entity) {
+            problems.append(&mut p);
+            return Err(problems);
+        }
         for s in &secs {
             if let Err(p) =
                 parse_heading::<MaintenanceStatus>(s, ctx.tz, file, &entity, MAINTENANCE_EXAMPLE)
@@ -794,6 +848,10 @@ pub fn parse_maintenance(
     };
 
     let (description, _, secs) = sections(body, body_line);
+    if let Err(mut p) = too_many_updates(secs.len(), ctx, file, body_line, &entity) {
+        problems.append(&mut p);
+        return Err(with_unknown(problems, unknown_components));
+    }
     let mut updates = Vec::new();
     for s in &secs {
         match parse_heading::<MaintenanceStatus>(s, ctx.tz, file, &entity, MAINTENANCE_EXAMPLE) {

@@ -7,6 +7,7 @@ fn ctx() -> ParseContext {
             .into_iter()
             .map(String::from)
             .collect(),
+        limits: Default::default(),
     }
 }
 
@@ -223,6 +224,7 @@ fn a_cached_scan_reads_only_files_whose_metadata_changed() {
     let ctx = ParseContext {
         tz: chrono_tz::UTC,
         components: Default::default(),
+        limits: Default::default(),
     };
     let mut cache = super::ScanCache::default();
     let first = super::scan(dir.path(), &ctx, &mut cache, None).files;

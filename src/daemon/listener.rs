@@ -85,27 +85,102 @@ async fn heartbeat_server(
                 Some((monitor::Ping::Limited, _)) => b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nContent-Length: 18\r\nConnection: close\r\n\r\ntoo many requests\n",
                 None => b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n",
             };
+            // A HEAD answer has the headers of the GET answer and no body.
+            let response = match response.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(end) if method == "HEAD" => &response[..end + 4],
+                _ => response,
+            };
             let _ = stream.write_all(response).await;
             let _ = stream.shutdown().await;
         });
     }
 }
 
-/// Listen on `daemon.listen` and serve pings until the task is aborted.
-pub(super) async fn start(
-    config: &crate::config::Config,
-    checker: Arc<Checker>,
-    tokens: Tokens,
-    tx: Sender<Msg>,
-    clock: fn() -> DateTime<Utc>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    use anyhow::Context;
-    let addr = config.daemon.listen.as_str();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen for heartbeats on {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "heartbeat listener ready");
-    Ok(tokio::spawn(heartbeat_server(
-        listener, checker, tokens, tx, clock,
-    )))
+/// The heartbeat listener, when the config has heartbeat monitors: with none, no port is taken.
+#[derive(Default)]
+pub(super) struct Listener {
+    /// The address bound (as configured) and the server's task.
+    running: Option<(String, tokio::task::JoinHandle<()>)>,
+}
+
+impl Listener {
+    /// Serve pings on `config.daemon.listen` if `wanted`; stop serving otherwise. A new address
+    /// is bound before the old one is let go, so a failed bind keeps the old listener (the
+    /// error names `daemon.listen`).
+    pub(super) async fn apply(
+        &mut self,
+        config: &crate::config::Config,
+        wanted: bool,
+        ping: &Ping,
+    ) -> anyhow::Result<()> {
+        let addr = config.daemon.listen.as_str();
+        if !wanted {
+            if let Some((old, task)) = self.running.take() {
+                task.abort();
+                tracing::info!(addr = %old, "no heartbeat monitors: the heartbeat listener stops");
+            }
+            return Ok(());
+        }
+        if self.running.as_ref().is_some_and(|(a, _)| a == addr) {
+            return Ok(());
+        }
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            // The same port on another address of this host: let the old one go first.
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && self.running.is_some() => {
+                let (old, task) = self.running.take().expect("checked");
+                task.abort();
+                let _ = task.await;
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        // Back to the old address, if it is still free.
+                        if let Ok(l) = tokio::net::TcpListener::bind(&old).await {
+                            self.running = Some((old.clone(), ping.serve(l)));
+                        }
+                        return Err(bind_error(config, e));
+                    }
+                }
+            }
+            Err(e) => return Err(bind_error(config, e)),
+        };
+        tracing::info!(addr = %listener.local_addr()?, "heartbeat listener ready");
+        if let Some((_, task)) = self.running.take() {
+            task.abort();
+        }
+        self.running = Some((addr.to_string(), ping.serve(listener)));
+        Ok(())
+    }
+
+    pub(super) fn stop(&mut self) {
+        if let Some((_, task)) = self.running.take() {
+            task.abort();
+        }
+    }
+}
+
+fn bind_error(config: &crate::config::Config, e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot listen for heartbeats on {} (daemon.listen in {}): {e}",
+        config.daemon.listen.as_str(),
+        config.file.display()
+    )
+}
+
+/// What a ping reaches: the monitors' timing, their tokens, the pipeline.
+#[derive(Clone)]
+pub(super) struct Ping {
+    pub checker: Arc<Checker>,
+    pub tokens: Tokens,
+    pub tx: Sender<Msg>,
+    pub clock: fn() -> DateTime<Utc>,
+}
+
+impl Ping {
+    fn serve(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+        let p = self.clone();
+        tokio::spawn(heartbeat_server(
+            listener, p.checker, p.tokens, p.tx, p.clock,
+        ))
+    }
 }

@@ -47,127 +47,230 @@ pub struct Options {
     pub clock: Option<fn() -> DateTime<Utc>>,
 }
 
+/// How long a stop waits for publishes under way (a hung target does not hold the exit up).
+const STOP_PUBLISH_WAIT: Duration = Duration::from_millis(500);
+/// Editors save in bursts: a config edit is read once the file has been quiet this long.
+const CONFIG_SETTLE: Duration = Duration::from_millis(200);
+
 /// `pharos run`: until SIGINT/SIGTERM (or `opts.stop`).
 pub fn run(config: Config, opts: Options) -> Result<()> {
     crate::tls_provider();
     let clock: fn() -> DateTime<Utc> = opts.clock.unwrap_or(Utc::now);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // From here on a stop signal is never lost: it is waited for whatever else is under way.
+    let stop = runtime.block_on(async { stop_signal(opts.stop) })?;
+    let db = config.database_path();
+    // The store first: a file that cannot be written is named as such.
+    let mut store = Store::open(&db)?;
+    let _lock = crate::store::lock(&db)?;
     let monitors = monitor::compile(&config);
-    let mut store = Store::open(&config.database_path())?;
     store.sync_monitors(&monitors, clock())?;
     // A restart is not a ping: heartbeats go on from what the store knows of them.
     let checker = Checker::new(clock());
     checker.remember(store.heartbeat_silences()?);
     let (tx, rx) = std::sync::mpsc::channel::<Msg>();
-    let (publish_tx, publisher) = publisher::start(&config)?.unzip();
+    let (fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel();
+    let publishers = publisher::Publishers::start(&config)?;
     let pipeline = pipeline::start(
         pipeline::Pipeline::new(
             config.clone(),
             store,
             opts.out,
             &monitors,
-            publish_tx,
+            publishers,
+            fatal_tx,
             clock,
         ),
         rx,
         clock,
     )?;
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(supervise(
-            config,
-            monitors,
-            checker,
-            tx.clone(),
-            opts.stop,
-            clock,
-        ));
+    let result = runtime.block_on(supervise(
+        config,
+        monitors,
+        checker,
+        tx.clone(),
+        Stops { stop, fatal_rx },
+        clock,
+    ));
     let _ = tx.send(Msg::Stop);
     drop(tx);
-    let _ = pipeline.join();
-    // The pipeline dropped its sender: the publisher finishes its current object and stops.
-    if let Some(p) = publisher {
-        let _ = p.join();
+    let restored = match pipeline.join() {
+        Ok((publishers, restored)) => {
+            // Publishes under way finish their current object, or are left to the next start.
+            publishers.stop(STOP_PUBLISH_WAIT);
+            restored
+        }
+        Err(_) => None,
+    };
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    if let Some(copy) = restored {
+        put_back(&db, &copy)?;
     }
     result
 }
 
+/// After the store was deleted while the daemon ran: its copy goes where it was.
+fn put_back(db: &std::path::Path, copy: &std::path::Path) -> Result<()> {
+    if db.exists() {
+        // Something new is there (an admin restored a backup): keep it, and say where ours is.
+        anyhow::bail!(
+            "the store {} was replaced while Pharos ran; the state Pharos had is kept in {}",
+            db.display(),
+            copy.display()
+        );
+    }
+    for suffix in ["-wal", "-shm"] {
+        let mut side = db.as_os_str().to_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(side));
+    }
+    std::fs::rename(copy, db)?;
+    error!(store = %db.display(), "the store was written back from what Pharos held; start Pharos again");
+    Ok(())
+}
+
+/// What ends `supervise`: a stop signal, or the pipeline finding it cannot go on.
+struct Stops {
+    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    fatal_rx: tokio::sync::mpsc::UnboundedReceiver<anyhow::Error>,
+}
+
 /// The daemon's async side until told to stop: the monitor tasks, the notification senders,
-/// the heartbeat listener and the file watcher; a valid new config restarts the monitors and
-/// senders and goes to the pipeline.
+/// the heartbeat listener and the file watcher. A config edit is read once it settled; a valid
+/// new config is applied whole (monitors, senders, listener, watched folders, targets) or not
+/// at all, and goes to the pipeline.
 async fn supervise(
     config: Config,
     monitors: Vec<monitor::Monitor>,
     checker: Arc<Checker>,
     tx: Sender<Msg>,
-    mut stop: Option<tokio::sync::oneshot::Receiver<()>>,
+    mut stops: Stops,
     clock: fn() -> DateTime<Utc>,
 ) -> Result<()> {
     let mut tasks = scheduler::MonitorTasks::new(&config, checker.clone(), tx.clone(), clock);
     tasks.start(&monitors);
     info!(monitors = monitors.len(), "monitors started");
     let mut senders = crate::notify::spawn(&Arc::new(config.clone()));
-    let tokens: listener::Tokens = Arc::new(RwLock::new(monitor::heartbeat_tokens(&monitors)));
-    let server =
-        listener::start(&config, checker.clone(), tokens.clone(), tx.clone(), clock).await?;
+    let ping = listener::Ping {
+        checker: checker.clone(),
+        tokens: Arc::new(RwLock::new(monitor::heartbeat_tokens(&monitors))),
+        tx: tx.clone(),
+        clock,
+    };
+    let mut server = listener::Listener::default();
+    server
+        .apply(&config, has_heartbeats(&monitors), &ping)
+        .await?;
     let (config_tx, mut config_rx) = tokio::sync::mpsc::unbounded_channel();
-    let _watcher = watcher::watch(&config, tx.clone(), config_tx)?;
+    let mut watcher = watcher::watch(&config, tx.clone(), config_tx.clone())?;
     let mut current = config;
-    loop {
+    let mut reload_at: Option<tokio::time::Instant> = None;
+    let result = loop {
         tokio::select! {
-            _ = wait_for_stop(&mut stop) => break,
+            biased;
+            _ = &mut stops.stop => break Ok(()),
+            Some(e) = stops.fatal_rx.recv() => break Err(e),
             Some(()) = config_rx.recv() => {
-                // Editors save in bursts; settle first.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                while config_rx.try_recv().is_ok() {}
-                match Config::load(&current.file) {
-                    Err(e) => error!("config not reloaded, the running config stays:\n{e:#}"),
-                    Ok(new) => {
-                        let list = monitor::compile(&new);
-                        for m in list.iter().filter(|m| matches!(m.kind, monitor::Kind::Heartbeat(_))) {
-                            checker.listen_from(&m.id, clock());
-                        }
-                        *tokens.write().unwrap() = monitor::heartbeat_tokens(&list);
-                        tasks.start(&list);
-                        // A channel stopped mid-send sends again with the same key.
-                        for t in senders.drain(..) {
-                            t.abort();
-                        }
-                        senders = crate::notify::spawn(&Arc::new(new.clone()));
-                        let _ = tx.send(Msg::Config(Box::new(new.clone())));
-                        current = new;
+                reload_at = Some(tokio::time::Instant::now() + CONFIG_SETTLE);
+            }
+            _ = tokio::time::sleep_until(reload_at.unwrap_or_else(tokio::time::Instant::now)), if reload_at.is_some() => {
+                reload_at = None;
+                let new = match Config::load(&current.file) {
+                    Ok(new) => new,
+                    Err(e) => {
+                        error!("config not reloaded, the running config stays:\n{e:#}");
+                        continue;
                     }
+                };
+                let restart = needs_restart(&current, &new);
+                if !restart.is_empty() {
+                    error!(
+                        "config not reloaded, the running config stays: {} changed, which takes a restart of `pharos run`",
+                        restart.join(", ")
+                    );
+                    continue;
                 }
+                let list = monitor::compile(&new);
+                // Everything that can fail first; then nothing of the old config stays.
+                let new_watcher = if new.content_path() != current.content_path() {
+                    match watcher::watch(&new, tx.clone(), config_tx.clone()) {
+                        Ok(w) => Some(w),
+                        Err(e) => {
+                            error!("config not reloaded, the running config stays: cannot watch {} (content_dir): {e:#}", new.content_path().display());
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Err(e) = server.apply(&new, has_heartbeats(&list), &ping).await {
+                    error!("config not reloaded, the running config stays: {e:#}");
+                    continue;
+                }
+                if let Some(w) = new_watcher {
+                    watcher = w;
+                }
+                for m in list.iter().filter(|m| matches!(m.kind, monitor::Kind::Heartbeat(_))) {
+                    checker.listen_from(&m.id, clock());
+                }
+                *ping.tokens.write().unwrap() = monitor::heartbeat_tokens(&list);
+                tasks.limit(new.daemon.max_concurrent_checks);
+                tasks.start(&list);
+                // A channel stopped mid-send sends again with the same key.
+                for t in senders.drain(..) {
+                    t.abort();
+                }
+                senders = crate::notify::spawn(&Arc::new(new.clone()));
+                let _ = tx.send(Msg::Config(Box::new(new.clone())));
+                current = new;
             }
         }
-    }
+    };
+    drop(watcher);
     tasks.stop();
     for t in senders {
         t.abort();
     }
-    server.abort();
-    Ok(())
+    server.stop();
+    result
 }
 
-async fn wait_for_stop(stop: &mut Option<tokio::sync::oneshot::Receiver<()>>) {
-    match stop {
-        Some(rx) => {
-            let _ = rx.await;
-        }
-        None => {
-            let term = async {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut s) => {
-                        s.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term => {}
-            }
-            info!("stopping");
-        }
+fn has_heartbeats(monitors: &[monitor::Monitor]) -> bool {
+    monitors
+        .iter()
+        .any(|m| matches!(m.kind, monitor::Kind::Heartbeat(_)))
+}
+
+/// The config fields a running daemon cannot take on: the store it writes (and holds the lock
+/// of). Every other field is applied on reload.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if old.database_path() != new.database_path() {
+        fields.push("store.path");
     }
+    fields
+}
+
+/// The stop signal, registered now (a signal that arrives while anything else is under way
+/// is kept): `stop` when given (tests), otherwise SIGINT or SIGTERM.
+fn stop_signal(
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+    if let Some(rx) = stop {
+        return Ok(Box::pin(async move {
+            let _ = rx.await;
+        }));
+    }
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(Box::pin(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        info!("stopping");
+    }))
 }

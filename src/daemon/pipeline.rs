@@ -7,7 +7,7 @@
 //! midnight, `schedules:`) come from its own wake-up time.
 
 use super::Msg;
-use super::publisher::ToPublisher;
+use super::publisher::Publishers;
 use super::scheduler::Schedules;
 use crate::build;
 use crate::config::{Config, ScheduleAction};
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
@@ -44,8 +44,8 @@ pub(super) struct Pipeline {
     schedules: Schedules,
     /// Rendered pages, imported content, in-place writes: what makes a change cost little.
     inc: build::Incremental,
-    /// Each rendered site goes here, to the publisher thread (when targets are enabled).
-    publish_tx: Option<Sender<ToPublisher>>,
+    /// Each rendered site goes to every enabled target, each on its own thread.
+    publishers: Publishers,
     /// Whether our own network works (all targets unreachable at once: cannot judge).
     network: monitor::network::NetworkJudge,
     /// Check results the store could not take yet (locked by another process, disk full).
@@ -57,7 +57,15 @@ pub(super) struct Pipeline {
     /// Content files with problems (their last good version is published), and the problems
     /// last reported for each.
     content_problems: BTreeMap<String, Vec<String>>,
+    /// Where to say the daemon cannot go on (the store file was deleted under it).
+    fatal: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
+    /// When the store file was last checked to still be there, and whether it is gone.
+    store_checked: Instant,
+    store_gone: bool,
 }
+
+/// How often the store file is checked to be still there.
+const STORE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How many unrecorded check results are kept while the store is unavailable.
 const UNRECORDED_MAX: usize = 100_000;
@@ -68,7 +76,8 @@ impl Pipeline {
         store: Store,
         out: Option<PathBuf>,
         monitors: &[Monitor],
-        publish_tx: Option<Sender<ToPublisher>>,
+        publishers: Publishers,
+        fatal: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
         clock: fn() -> DateTime<Utc>,
     ) -> Pipeline {
         Pipeline {
@@ -80,13 +89,16 @@ impl Pipeline {
             wake_at: clock(),
             last_rollup: None,
             schedules: Schedules::new(&config, clock()),
-            publish_tx,
+            publishers,
             inc: build::Incremental::lenient(Some(config.daemon.settle.0)),
             network: network_judge(monitors),
             unrecorded: Vec::new(),
             pings: HashMap::new(),
             write_failures: 0,
             content_problems: BTreeMap::new(),
+            fatal,
+            store_checked: Instant::now(),
+            store_gone: false,
             config,
         }
     }
@@ -97,7 +109,7 @@ pub(super) fn start(
     p: Pipeline,
     rx: Receiver<Msg>,
     clock: fn() -> DateTime<Utc>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
+) -> anyhow::Result<std::thread::JoinHandle<(Publishers, Option<PathBuf>)>> {
     Ok(std::thread::Builder::new()
         .name("pharos-pipeline".into())
         .spawn(move || pipeline_loop(p, rx, clock))?)
@@ -276,7 +288,7 @@ impl Pipeline {
                     Some(e) => {
                         self.write_failures += 1;
                         let retry = (5i64 << self.write_failures.min(4).saturating_sub(1)).min(30);
-                        let targets = if self.publish_tx.is_some() {
+                        let targets = if self.publishers.any() {
                             "; publish targets still get the new one"
                         } else {
                             ""
@@ -314,9 +326,7 @@ impl Pipeline {
                     self.wake_at = self.wake_at.min(now + chrono::Duration::seconds(retry));
                 }
                 self.report_content(now);
-                if let Some(tx) = &self.publish_tx {
-                    let _ = tx.send(ToPublisher::Site(built.clone()));
-                }
+                self.publishers.site(built.clone());
                 // After handing the site over: publishing does not wait for this.
                 match self.store.mark_maintenances(&snap.maintenances, now) {
                     Ok(0) => {}
@@ -409,14 +419,10 @@ impl Pipeline {
             match action {
                 ScheduleAction::Publish => self.mark_dirty(),
                 ScheduleAction::Rollup => self.last_rollup = None,
-                ScheduleAction::Verify => match &self.publish_tx {
-                    Some(tx) => {
-                        let _ = tx.send(ToPublisher::Verify);
-                    }
-                    None => {
-                        info!(schedule = %id, "nothing to verify: no publish targets are enabled")
-                    }
-                },
+                ScheduleAction::Verify if self.publishers.any() => self.publishers.verify(),
+                ScheduleAction::Verify => {
+                    info!(schedule = %id, "nothing to verify: no publish targets are enabled")
+                }
             }
         }
     }
@@ -437,6 +443,9 @@ impl Pipeline {
         self.network = network_judge(&monitors);
         self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
         self.schedules = Schedules::new(&config, now);
+        if let Err(e) = self.publishers.apply(&config) {
+            error!("cannot start the new publish targets: {e:#}");
+        }
         self.inc.mode = build::Strictness::Lenient {
             settle: Some(config.daemon.settle.0),
         };
@@ -515,7 +524,8 @@ impl Pipeline {
             false
         };
         let mut stop = false;
-        match rx.recv_timeout(timeout.min(Duration::from_secs(60))) {
+        // At least once a second: to see that the store file is still there.
+        match rx.recv_timeout(timeout.min(STORE_CHECK_EVERY)) {
             Ok(first) => {
                 // Whatever else is waiting joins this batch.
                 stop = take(self, first, batch);
@@ -570,7 +580,33 @@ impl Pipeline {
     }
 
     /// Before stopping: record and publish what is pending, and note when we stopped listening.
-    fn finish(&mut self, batch: Vec<CheckResult>, now: DateTime<Utc>) {
+    /// Whether the store file is still where it was opened (checked once a second). A store
+    /// deleted under the daemon would take every write with it at the next start: the daemon
+    /// stops, and what it held is written back (see [`Pipeline::finish`]).
+    fn store_there(&mut self) -> bool {
+        if self.store_gone || self.store_checked.elapsed() < STORE_CHECK_EVERY {
+            return !self.store_gone;
+        }
+        self.store_checked = Instant::now();
+        let path = self.config.database_path();
+        if !self.store.still_at(&path) {
+            self.store_gone = true;
+            error!(store = %path.display(), "the store file was deleted or replaced while Pharos ran: stopping, and writing back what it held");
+            let _ = self.fatal.send(anyhow::anyhow!(
+                "the store {} was deleted or replaced while Pharos ran",
+                path.display()
+            ));
+        }
+        !self.store_gone
+    }
+
+    /// The last results and render before stopping; returns the publishers, to be stopped, and
+    /// the copy of a store that was deleted under the daemon.
+    fn finish(
+        &mut self,
+        batch: Vec<CheckResult>,
+        now: DateTime<Utc>,
+    ) -> (Publishers, Option<PathBuf>) {
         if !batch.is_empty() || !self.pings.is_empty() {
             self.record(batch, now);
         }
@@ -581,13 +617,31 @@ impl Pipeline {
         if let Err(e) = self.store.note_alive(now) {
             warn!("cannot record the stop time: {e:#}");
         }
+        let copy = self.store_gone.then(|| {
+            let db = self.config.database_path();
+            let mut name = db.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".saved-{}", now.format("%Y%m%dT%H%M%S")));
+            db.with_file_name(name)
+        });
+        let copy = copy.filter(|c| match self.store.save_copy(c) {
+            Ok(()) => true,
+            Err(e) => {
+                error!("{e:#}");
+                false
+            }
+        });
         info!("stopped");
+        (std::mem::take(&mut self.publishers), copy)
     }
 }
 
 /// The pipeline thread's loop, top to bottom; returns when told to stop (or when every sender
 /// is gone).
-fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc>) {
+fn pipeline_loop(
+    mut p: Pipeline,
+    rx: Receiver<Msg>,
+    clock: fn() -> DateTime<Utc>,
+) -> (Publishers, Option<PathBuf>) {
     let mut batch: Vec<CheckResult> = Vec::new();
     let mut jumps = ClockJumps::new(clock());
     p.render(clock());
@@ -601,7 +655,8 @@ fn pipeline_loop(mut p: Pipeline, rx: Receiver<Msg>, clock: fn() -> DateTime<Utc
         if got.stop {
             return p.finish(batch, clock());
         }
-        if p.render_due() {
+        let store_there = p.store_there();
+        if p.render_due() && store_there {
             // Snapshot -> render -> write -> hand to the publishers -> maintenance events.
             p.render(clock());
         }

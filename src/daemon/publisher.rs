@@ -1,11 +1,13 @@
-//! The publisher thread: each rendered site goes to every enabled target, and a `verify`
-//! schedule repairs what was deleted or edited in a bucket.
+//! The publishers: one thread per enabled target, so a target that hangs or fails delays no
+//! other. Each rendered site goes to every target; a `verify` schedule repairs what was deleted
+//! or edited in a bucket.
 
 use crate::build;
-use crate::config::Config;
+use crate::config::{Config, Target};
 use crate::store::Store;
 use chrono::Utc;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -14,47 +16,154 @@ use tracing::{error, info, warn};
 /// Longest wait between publish attempts to a failing target.
 const PUBLISH_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
-/// What the publisher thread is told.
-pub(super) enum ToPublisher {
+/// What a target's thread is told.
+enum ToTarget {
     /// A new site to publish.
     Site(Arc<build::Built>),
-    /// A `verify` schedule: compare every target with what was recorded, and upload again what
-    /// is missing or different (`pharos publish --verify`).
+    /// A `verify` schedule: compare the target with what was recorded, and upload again what is
+    /// missing or different (`pharos publish --verify`).
     Verify,
+    /// The target's settings changed (a config reload): used from the next attempt on.
+    Settings(Box<Target>),
 }
 
-/// Publish each rendered site to the enabled targets. Only the newest site matters: a burst of
-/// renders while a publish runs becomes one more publish. A failing target is retried with
-/// capped exponential backoff; the others, and the checks and renders, go on.
-fn publisher_loop(config: Config, rx: Receiver<ToPublisher>) {
+/// One thread per enabled target, by target name.
+#[derive(Default)]
+pub(super) struct Publishers {
+    store: PathBuf,
+    newest: Option<Arc<build::Built>>,
+    targets: BTreeMap<String, Worker>,
+}
+
+struct Worker {
+    settings: Target,
+    tx: Sender<ToTarget>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Publishers {
+    /// The enabled targets of `config`, each on its own thread.
+    pub(super) fn start(config: &Config) -> anyhow::Result<Publishers> {
+        let mut p = Publishers {
+            store: config.database_path(),
+            ..Publishers::default()
+        };
+        p.apply(config)?;
+        Ok(p)
+    }
+
+    /// Whether any target is enabled.
+    pub(super) fn any(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    /// Follow a new config: start threads for new targets, give changed ones their settings,
+    /// stop removed or disabled ones (after their current object).
+    pub(super) fn apply(&mut self, config: &Config) -> anyhow::Result<()> {
+        let wanted: BTreeMap<&str, &Target> = config
+            .publish
+            .targets
+            .iter()
+            .filter(|t| t.enabled)
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        self.targets
+            .retain(|name, _| wanted.contains_key(name.as_str()));
+        for (name, t) in wanted {
+            match self.targets.get_mut(name) {
+                Some(w) if w.settings == *t => {}
+                Some(w) => {
+                    w.settings = t.clone();
+                    let _ = w.tx.send(ToTarget::Settings(Box::new(t.clone())));
+                }
+                None => {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let (settings, store) = (t.clone(), self.store.clone());
+                    let thread = std::thread::Builder::new()
+                        .name(format!("pharos-publish-{name}"))
+                        .spawn(move || target_loop(settings, store, rx))?;
+                    if let Some(site) = &self.newest {
+                        let _ = tx.send(ToTarget::Site(site.clone()));
+                    }
+                    self.targets.insert(
+                        name.to_string(),
+                        Worker {
+                            settings: t.clone(),
+                            tx,
+                            thread,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand `site` to every target; none waits for another.
+    pub(super) fn site(&mut self, site: Arc<build::Built>) {
+        for w in self.targets.values() {
+            let _ = w.tx.send(ToTarget::Site(site.clone()));
+        }
+        self.newest = Some(site);
+    }
+
+    /// Verify every target.
+    pub(super) fn verify(&self) {
+        for w in self.targets.values() {
+            let _ = w.tx.send(ToTarget::Verify);
+        }
+    }
+
+    /// Tell every thread to stop after its current object, and wait for them up to `wait`: a
+    /// target that hangs does not hold up the daemon's exit.
+    pub(super) fn stop(self, wait: Duration) {
+        let threads: Vec<_> = self
+            .targets
+            .into_iter()
+            .map(|(name, w)| {
+                drop(w.tx);
+                (name, w.thread)
+            })
+            .collect();
+        let until = Instant::now() + wait;
+        for (name, thread) in threads {
+            while !thread.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                warn!(target = %name, "stopping while a publish is still under way; the next start publishes again");
+            }
+        }
+    }
+}
+
+/// One target's thread: publish the newest site it was given. Only the newest matters: a burst
+/// of renders while a publish runs becomes one more publish. A failure is retried with capped
+/// exponential backoff.
+fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
+    let name = settings.name.as_str().to_string();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
-        Err(e) => return error!("cannot start the publisher: {e}"),
+        Err(e) => return error!(target = %name, "cannot start the publisher: {e}"),
     };
-    let store = match Store::open(&config.database_path()) {
+    let store = match Store::open(&store) {
         Ok(s) => s,
-        Err(e) => return error!("publisher cannot open the store: {e:#}"),
+        Err(e) => return error!(target = %name, "publisher cannot open the store: {e:#}"),
     };
-    let targets = match runtime.block_on(crate::publisher::targets(&config)) {
-        Ok(t) => t,
-        Err(e) => return error!("cannot set up publish targets: {e:#}"),
-    };
-    // Per target: the site it has, and when to try again after a failure.
-    let mut published: HashMap<String, usize> = HashMap::new();
-    let mut retry_at: HashMap<String, (u32, Instant)> = HashMap::new();
-    let mut remote: HashMap<String, crate::publisher::RemoteCache> = HashMap::new();
+    let mut target = None;
+    let mut published = 0;
+    let mut retry: Option<(u32, Instant)> = None;
+    let mut remote = crate::publisher::RemoteCache::default();
     let mut latest: Option<(usize, Arc<build::Built>)> = None;
     let mut generation = 0;
     loop {
-        let wait = retry_at
-            .values()
-            .map(|(_, t)| t.saturating_duration_since(Instant::now()))
-            .min();
-        let next = match wait {
-            Some(w) => rx.recv_timeout(w),
+        let next = match retry {
+            Some((_, at)) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let mut verify = false;
@@ -62,91 +171,92 @@ fn publisher_loop(config: Config, rx: Receiver<ToPublisher>) {
             Ok(first) => {
                 for msg in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
                     match msg {
-                        ToPublisher::Site(b) => {
+                        ToTarget::Site(b) => {
                             generation += 1;
                             latest = Some((generation, b));
                         }
-                        ToPublisher::Verify => verify = true,
+                        ToTarget::Verify => verify = true,
+                        ToTarget::Settings(s) => {
+                            info!(target = %name, "new settings for this target");
+                            settings = *s;
+                            target = None;
+                            remote = Default::default();
+                            published = 0;
+                            retry = None;
+                        }
                     }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if verify {
-            for target in &targets {
-                match runtime.block_on(crate::publisher::verify(&store, target)) {
-                    Ok(drifted) => {
-                        info!(target = %target.name, drifted = drifted.len(), "verified");
-                        for path in &drifted {
-                            warn!(target = %target.name, path = %path, "missing or different in the bucket; uploading it again");
-                        }
-                        if !drifted.is_empty() {
-                            // What the target holds is what the store now says: publish again.
-                            remote.remove(&target.name);
-                            published.remove(&target.name);
-                        }
-                    }
-                    Err(e) => warn!(target = %target.name, "cannot verify: {e:#}"),
+        if retry.is_some_and(|(_, at)| at > Instant::now()) {
+            continue;
+        }
+        if target.is_none() {
+            match runtime.block_on(crate::publisher::s3::S3Target::new(&settings)) {
+                Ok(t) => target = Some(t),
+                Err(e) => {
+                    error!(target = %name, "cannot set up this publish target: {e:#}");
+                    retry = Some(backoff(retry));
+                    continue;
                 }
+            }
+        }
+        let Some(t) = &target else { continue };
+        if verify {
+            match runtime.block_on(crate::publisher::verify(&store, t)) {
+                Ok(drifted) => {
+                    info!(target = %name, drifted = drifted.len(), "verified");
+                    for path in &drifted {
+                        warn!(target = %name, path = %path, "missing or different in the bucket; uploading it again");
+                    }
+                    if !drifted.is_empty() {
+                        // What the target holds is what the store now says: publish again.
+                        remote = Default::default();
+                        published = 0;
+                    }
+                }
+                Err(e) => warn!(target = %name, "cannot verify: {e:#}"),
             }
         }
         let Some((gen_now, built)) = latest.clone() else {
             continue;
         };
-        for target in &targets {
-            if published.get(&target.name) == Some(&gen_now) {
-                continue;
+        if published == gen_now {
+            continue;
+        }
+        let started = Instant::now();
+        let result = runtime.block_on(crate::publisher::publish(
+            &store,
+            t,
+            &built.site,
+            &built.report.write.manifest,
+            Utc::now(),
+            None,
+            &mut remote,
+        ));
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        let _ = store.publish_attempt(&name, Utc::now(), error.as_deref());
+        match result {
+            Ok(r) => {
+                info!(target = %r.target, uploaded = r.uploaded.len(), deleted = r.deleted.len(), ms = started.elapsed().as_millis() as u64, "published");
+                published = gen_now;
+                retry = None;
             }
-            if retry_at
-                .get(&target.name)
-                .is_some_and(|(_, t)| *t > Instant::now())
-            {
-                continue;
-            }
-            let started = Instant::now();
-            let now = Utc::now();
-            let result = runtime.block_on(crate::publisher::publish(
-                &store,
-                target,
-                &built.site,
-                &built.report.write.manifest,
-                now,
-                None,
-                remote.entry(target.name.clone()).or_default(),
-            ));
-            let error = result.as_ref().err().map(|e| format!("{e:#}"));
-            let _ = store.publish_attempt(&target.name, Utc::now(), error.as_deref());
-            match result {
-                Ok(r) => {
-                    info!(target = %r.target, uploaded = r.uploaded.len(), deleted = r.deleted.len(), ms = started.elapsed().as_millis() as u64, "published");
-                    published.insert(target.name.clone(), gen_now);
-                    retry_at.remove(&target.name);
-                }
-                Err(e) => {
-                    let failures = retry_at.get(&target.name).map_or(1, |(n, _)| n + 1);
-                    let backoff =
-                        Duration::from_secs(1u64 << failures.min(9)).min(PUBLISH_BACKOFF_MAX);
-                    warn!(target = %target.name, failures, retry_in_s = backoff.as_secs(), "publish failed, the site stays pending: {e:#}");
-                    retry_at.insert(target.name.clone(), (failures, Instant::now() + backoff));
-                }
+            Err(_) => {
+                let next = backoff(retry);
+                let e = error.unwrap_or_default();
+                warn!(target = %name, failures = next.0, retry_in_s = next.1.saturating_duration_since(Instant::now()).as_secs(), "publish failed, the site stays pending: {e}");
+                retry = Some(next);
             }
         }
     }
 }
 
-/// The publisher thread, when the config enables a target: where to send it sites, and its
-/// handle (it stops when the sender is dropped).
-pub(super) fn start(
-    config: &Config,
-) -> anyhow::Result<Option<(Sender<ToPublisher>, std::thread::JoinHandle<()>)>> {
-    if !config.publish.targets.iter().any(|t| t.enabled) {
-        return Ok(None);
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let config = config.clone();
-    let handle = std::thread::Builder::new()
-        .name("pharos-publisher".into())
-        .spawn(move || publisher_loop(config, rx))?;
-    Ok(Some((tx, handle)))
+/// The next (failures, retry time) after one more failure.
+fn backoff(retry: Option<(u32, Instant)>) -> (u32, Instant) {
+    let failures = retry.map_or(1, |(n, _)| n + 1);
+    let wait = Duration::from_secs(1u64 << failures.min(9)).min(PUBLISH_BACKOFF_MAX);
+    (failures, Instant::now() + wait)
 }

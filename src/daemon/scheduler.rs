@@ -245,6 +245,11 @@ impl MonitorTasks {
         }
     }
 
+    /// At most `n` checks at once, from the next start on.
+    pub(super) fn limit(&mut self, n: usize) {
+        self.limit = Arc::new(Semaphore::new(n));
+    }
+
     /// Run `monitors` (instead of the ones running).
     pub(super) fn start(&mut self, monitors: &[Monitor]) {
         for t in self.tasks.drain(..) {

@@ -122,6 +122,25 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// The monitor's private strings (URL, headers, body, host, what it sends and expects, the
+    /// name it asks, the token), to take out of what comes back.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        let secrets: Vec<&str> = match &self.kind {
+            Kind::Http(h) => std::iter::once(h.url.as_str())
+                .chain(h.headers.iter().map(|(_, v)| v.as_str()))
+                .chain(h.body.as_deref())
+                .collect(),
+            Kind::Tcp(t) => std::iter::once(t.host.as_str())
+                .chain(t.send.as_deref())
+                .chain(t.expect.as_deref())
+                .collect(),
+            Kind::Dns(d) => vec![d.name.as_str()],
+            Kind::Tls(t) => vec![t.host.as_str()],
+            Kind::Heartbeat(h) => vec![h.token.as_str()],
+        };
+        crate::redact::Redactor::new(secrets)
+    }
+
     /// Where a network check goes (host and port, or the resolvers), to tell targets apart;
     /// `None` for heartbeats.
     pub fn endpoint(&self) -> Option<String> {
@@ -412,6 +431,8 @@ impl Checker {
                 ));
             }
         }
+        // What came back from the target may echo what it was sent.
+        let reason = reason.map(|r| m.redactor().apply(&r));
         CheckResult {
             monitor: m.id.clone(),
             at: now,

@@ -265,7 +265,43 @@ fn slack_escape(s: &str) -> String {
 
 /// Deliver one event to one channel. `Ok` carries the receiver's answer ("HTTP 200: ok",
 /// "SMTP 250: queued"); `Err` says what failed, without addresses or credentials.
+/// Deliver `e` on `ch`; the answer (or the error) says what the receiver said, with the
+/// channel's secrets taken out: a receiver may echo the URL or token it was sent.
 pub async fn send(
+    config: &Config,
+    ch: &Notification,
+    key: &str,
+    e: &Event,
+    timeout: Duration,
+) -> Result<String, String> {
+    let r = redactor(ch);
+    match send_raw(config, ch, key, e, timeout).await {
+        Ok(answer) => Ok(r.apply(&answer)),
+        Err(error) => Err(r.apply(&error)),
+    }
+}
+
+/// The secrets of a channel: its address, signing secret, header values, tokens, SMTP login and
+/// recipients.
+pub fn redactor(ch: &Notification) -> crate::redact::Redactor {
+    let secrets = [
+        &ch.url,
+        &ch.secret,
+        &ch.bot_token,
+        &ch.smtp_username,
+        &ch.smtp_password,
+    ];
+    crate::redact::Redactor::new(
+        secrets
+            .into_iter()
+            .flatten()
+            .map(|s| s.expose())
+            .chain(ch.headers.values().map(|v| v.expose()))
+            .chain(ch.to.iter().map(|t| t.as_str())),
+    )
+}
+
+async fn send_raw(
     config: &Config,
     ch: &Notification,
     key: &str,

@@ -20,6 +20,8 @@ pub struct S3Target {
     prefix: String,
     pub asset_grace: Duration,
     pub concurrency: usize,
+    /// The credentials, taken out of what the store answers (an error may quote the key id).
+    redactor: crate::redact::Redactor,
 }
 
 /// The error and its causes, on one line (the SDK's top-level message is often just "service error").
@@ -104,6 +106,12 @@ impl S3Target {
                 .unwrap_or_default(),
             asset_grace: t.asset_grace.0,
             concurrency: t.concurrency.max(1),
+            redactor: crate::redact::Redactor::new(
+                [&t.access_key_id, &t.secret_access_key]
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.expose()),
+            ),
         })
     }
 
@@ -131,7 +139,7 @@ impl S3Target {
             .body(ByteStream::from(bytes.to_vec()))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(chain(&e)))?;
+            .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))?;
         Ok(())
     }
 
@@ -142,7 +150,7 @@ impl S3Target {
             .key(self.key(path))
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(chain(&e)))?;
+            .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))?;
         Ok(())
     }
 
@@ -163,7 +171,7 @@ impl S3Target {
             .send();
         while let Some(page) = pages.next().await {
             let page = page
-                .map_err(|e| anyhow::anyhow!(chain(&e)))
+                .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))
                 .context("cannot list the bucket")?;
             for o in page.contents() {
                 if let (Some(key), Some(etag)) = (o.key(), o.e_tag()) {
@@ -193,7 +201,7 @@ impl S3Target {
                 h.e_tag().unwrap_or_default().to_string(),
             ))),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-            Err(e) => Err(anyhow::anyhow!(chain(&e))),
+            Err(e) => Err(anyhow::anyhow!(self.redactor.apply(&chain(&e)))),
         }
     }
 }

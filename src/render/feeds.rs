@@ -18,23 +18,35 @@ pub struct Entry {
     pub html: String,
 }
 
+/// An entry's text stops after the update that takes it past this many bytes (the first update
+/// always shows): a feed stays small whatever the content holds.
+pub const ENTRY_MAX_BYTES: usize = 16 * 1024;
+
 fn timeline<S: Copy>(
     snap: &Snapshot,
     updates: &[Update<S>],
     label: impl Fn(S) -> &'static str,
+    url: &str,
 ) -> String {
-    updates
-        .iter()
-        .filter(|u| u.at <= snap.now)
-        .map(|u| {
-            format!(
-                "<p><strong>{}</strong> · {}</p>\n{}",
-                label(u.status),
-                xml_escape(&human(u.at, snap.site.tz)),
-                u.body_html
-            )
-        })
-        .collect()
+    let shown: Vec<&Update<S>> = updates.iter().filter(|u| u.at <= snap.now).collect();
+    let mut out = String::new();
+    for (i, u) in shown.iter().enumerate() {
+        if i > 0 && out.len() >= ENTRY_MAX_BYTES {
+            out.push_str(&format!(
+                "<p>{} earlier updates: <a href=\"{}\">the whole timeline</a></p>\n",
+                shown.len() - i,
+                xml_escape(url)
+            ));
+            break;
+        }
+        out.push_str(&format!(
+            "<p><strong>{}</strong> · {}</p>\n{}",
+            label(u.status),
+            xml_escape(&human(u.at, snap.site.tz)),
+            u.body_html
+        ));
+    }
+    out
 }
 
 /// Feed entries, newest change first, at most `site.feed_entries`.
@@ -59,7 +71,12 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
             url: format!("{base}/incidents/{}/index.html", i.id),
             published: i.created_at(),
             updated: i.updated_at(),
-            html: timeline(snap, &i.updates, |s| s.label()),
+            html: timeline(
+                snap,
+                &i.updates,
+                |s| s.label(),
+                &format!("{base}/incidents/{}/index.html", i.id),
+            ),
         })
         .chain(snap.maintenances.iter().map(|m| {
             let window = format!(
@@ -73,7 +90,13 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
                 url: format!("{base}/maintenance/{}/index.html", m.id),
                 published: m.created_at,
                 updated: m.updated_at(),
-                html: window + &timeline(snap, &m.updates, |s| s.label()),
+                html: window
+                    + &timeline(
+                        snap,
+                        &m.updates,
+                        |s| s.label(),
+                        &format!("{base}/maintenance/{}/index.html", m.id),
+                    ),
             }
         }))
         .chain(

@@ -12,10 +12,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod content;
+mod lock;
 mod monitors;
 mod notify;
 mod publish;
 
+pub use lock::{DaemonLock, lock, lock_path};
 pub use notify::{ChannelState, NEWS_WINDOW, OutboxEvent};
 pub use publish::RemoteObject;
 
@@ -30,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct Store {
     conn: Connection,
+    /// The opened file's (device, inode), to notice it being deleted or replaced.
+    file: Option<(u64, u64)>,
 }
 
 /// A parsed content file to be written into the store.
@@ -44,6 +48,23 @@ pub struct ImportItem {
     pub hash: String,
     /// The id this incident had before its file was renamed.
     pub moved_from: Option<String>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether this process may not write `path`.
+fn read_only(path: &Path) -> bool {
+    std::fs::OpenOptions::new().write(true).open(path).is_err()
+}
+
+fn damaged(path: &Path, what: &str) -> anyhow::Error {
+    let p = path.display();
+    anyhow!(
+        "database {p} is damaged ({what}). Stop Pharos, move it aside (mv {p} {p}.damaged) and put back a backup, or start without it: a new store is created, and history starts afresh (content files are read again)"
+    )
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -61,7 +82,8 @@ fn parse_enum<T: FromStr<Err = String>>(s: String) -> rusqlite::Result<T> {
 }
 
 impl Store {
-    /// Open (creating if needed) the database file and bring its schema up to date.
+    /// Open (creating if needed) the database file and bring its schema up to date. A file that
+    /// cannot be written, or that is damaged, is refused with its path and what to do.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -69,43 +91,128 @@ impl Store {
         }
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open database {}", path.display()))?;
-        Store::init(conn).with_context(|| format!("cannot prepare database {}", path.display()))
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(anyhow!(
+                "database {} is read-only: Pharos writes to it. Give the user running Pharos write access to it and its folder (the -wal and -shm files live beside it), or point store.path elsewhere",
+                path.display()
+            ));
+        }
+        let mut store = Store::init(conn, path)?;
+        store.file = file_id(path);
+        Ok(store)
+    }
+
+    /// The store for commands that only look (`pharos status`, `check`): the file itself when
+    /// it can be written, otherwise a copy in memory of what it holds (a read-only file still
+    /// answers; nothing is written back).
+    pub fn open_for_reading(path: &Path) -> Result<Store> {
+        if !path.exists() || !read_only(path) {
+            return Store::open(path);
+        }
+        use rusqlite::OpenFlags;
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let uri: String = abs
+            .to_string_lossy()
+            .chars()
+            .map(|c| match c {
+                '%' | '?' | '#' => format!("%{:02X}", c as u32),
+                c => c.to_string(),
+            })
+            .collect();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let copy_of = |uri: String| -> rusqlite::Result<Connection> {
+            let file = Connection::open_with_flags(uri, flags)?;
+            let mut copy = Connection::open_in_memory()?;
+            rusqlite::backup::Backup::new(&file, &mut copy)?.run_to_completion(
+                256,
+                Duration::ZERO,
+                None,
+            )?;
+            Ok(copy)
+        };
+        // With its write-ahead log where one can be read; where it cannot (a read-only folder
+        // without the -shm file), the file alone, as it is (`immutable`).
+        let copy = copy_of(format!("file:{uri}"))
+            .or_else(|_| copy_of(format!("file:{uri}?immutable=1")))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                    damaged(path, &e.to_string())
+                }
+                _ => anyhow!("cannot read database {}: {e}", path.display()),
+            })?;
+        Store::init(copy, path)
     }
 
     /// An in-memory store (tests, dry runs).
     pub fn open_in_memory() -> Result<Store> {
-        Store::init(Connection::open_in_memory()?)
+        Store::init(Connection::open_in_memory()?, Path::new(":memory:"))
     }
 
-    fn init(conn: Connection) -> Result<Store> {
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn };
-        store.migrate()?;
+    fn init(conn: Connection, path: &Path) -> Result<Store> {
+        let prepare = |conn: &Connection| -> rusqlite::Result<()> {
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+        };
+        prepare(&conn).map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                damaged(path, &e.to_string())
+            }
+            _ => anyhow!(e).context(format!("cannot prepare database {}", path.display())),
+        })?;
+        // A damaged file is refused at the start, not found out one failed write at a time.
+        let check: Vec<String> = conn
+            .prepare("PRAGMA quick_check(5)")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| damaged(path, &e.to_string()))?;
+        if check != ["ok"] {
+            return Err(damaged(path, &check.join("; ")));
+        }
+        let mut store = Store { conn, file: None };
+        store
+            .migrate()
+            .with_context(|| format!("cannot prepare database {}", path.display()))?;
         Ok(store)
     }
 
+    /// Apply the migrations this file lacks. Each step reads `user_version` inside its own
+    /// `IMMEDIATE` transaction, so processes opening a new store at once take turns.
     fn migrate(&mut self) -> Result<()> {
-        let version: usize = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > MIGRATIONS.len() {
-            return Err(anyhow!(
-                "database schema version {version} is newer than this Pharos understands ({}); upgrade Pharos",
-                MIGRATIONS.len()
-            ));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        loop {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version > MIGRATIONS.len() {
+                return Err(anyhow!(
+                    "database schema version {version} is newer than this Pharos understands ({}); upgrade Pharos",
+                    MIGRATIONS.len()
+                ));
+            }
+            let Some(sql) = MIGRATIONS.get(version) else {
+                return Ok(());
+            };
             tx.execute_batch(sql)
-                .with_context(|| format!("migration {:04} failed", i + 1))?;
-            tx.pragma_update(None, "user_version", i + 1)?;
+                .with_context(|| format!("migration {:04} failed", version + 1))?;
+            tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
         }
+    }
+
+    /// Whether the file this store opened is still the one at `path` (not deleted or replaced
+    /// while we ran: writes would go to a file nobody will read).
+    pub fn still_at(&self, path: &Path) -> bool {
+        self.file.is_none() || file_id(path) == self.file
+    }
+
+    /// Write a consistent copy of everything the store holds to `to` (which must not exist).
+    pub fn save_copy(&self, to: &Path) -> Result<()> {
+        self.conn
+            .execute("VACUUM INTO ?1", [to.to_string_lossy()])
+            .with_context(|| format!("cannot write a copy of the store to {}", to.display()))?;
         Ok(())
     }
 

@@ -333,3 +333,36 @@ fn daemon_logs_carry_no_colour_codes_off_a_terminal() {
         "escape codes in a log file:\n{text:?}"
     );
 }
+
+/// README's top is the two commands; right after, before any `pharos ...`, it says how to get
+/// the `pharos` command.
+#[test]
+fn readme_says_how_to_install_pharos_before_using_it() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let first_block = readme.split("```sh\n").nth(1).unwrap();
+    let first_block = first_block.split("```").next().unwrap();
+    assert!(
+        first_block.starts_with("cargo run --release -- --config config.example.yaml build")
+            && first_block
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("cargo test"),
+        "{first_block}"
+    );
+    let install = readme
+        .find("cargo install --locked --path .")
+        .expect("README shows cargo install");
+    let first_use = ["`pharos ", "\npharos "]
+        .iter()
+        .filter_map(|p| readme.find(p))
+        .min()
+        .unwrap();
+    assert!(
+        install < first_use,
+        "`pharos` is used before README says how to install it: {}",
+        &readme[first_use..first_use + 40]
+    );
+}

@@ -67,7 +67,7 @@ fn the_daemon_keeps_the_site_true_to_what_it_observes() {
         "  - id: batch-beat",
         "    component: batch",
         "    kind: heartbeat",
-        "    token: hb-SECRET-token",
+        "    token: hb-SECRET-token-1",
         "    interval: 1s",
         "    grace: 1s",
         "    open_incident: false",
@@ -91,7 +91,7 @@ fn the_daemon_keeps_the_site_true_to_what_it_observes() {
     wait_until(20, "batch down without pings", || {
         status_of(&site, "batch") == "major_outage"
     });
-    assert!(get(port, "/heartbeat/hb-SECRET-token").starts_with("HTTP/1.1 200"));
+    assert!(get(port, "/heartbeat/hb-SECRET-token-1").starts_with("HTTP/1.1 200"));
     wait_until(10, "batch back after a ping", || {
         status_of(&site, "batch") == "operational"
     });

@@ -12,7 +12,8 @@ use crate::common::receivers;
 use common::s3::S3Server;
 use common::servers::HttpTarget;
 use common::{
-    TestSite, free_port, kill9, start_daemon as start, start_daemon_env as start_env, wait_until,
+    TestSite, Volume, free_port, kill9, start_daemon as start, start_daemon_env as start_env,
+    wait_until,
 };
 use receivers::HttpReceiver;
 use rusqlite::Connection;
@@ -470,67 +471,6 @@ fn a_store_outage_delays_nothing_and_converges() {
         text.contains("hanging"),
         "the hanging target's failures are logged"
     );
-}
-
-/// A tmpfs of a fixed size mounted on a folder for the life of a test (unmounted when dropped,
-/// also when the test fails): a disk that really fills up, and that can be made read-only.
-struct Volume {
-    dir: std::path::PathBuf,
-}
-
-impl Volume {
-    /// `None` where this process may not mount (not root): the caller skips, but never in CI.
-    fn mount(dir: &Path, size: &str) -> Volume {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "cannot mount a tmpfs on {} (the disk-full tests need root): {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Volume {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// Fill the volume until the disk is full but for `leave` bytes; returns the filler's path.
-    fn fill(&self, leave: u64) -> std::path::PathBuf {
-        use std::io::Write;
-        let path = self.dir.join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
-        let chunk = vec![0u8; 4096];
-        loop {
-            match f.write_all(&chunk) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-                Err(e) => panic!("filling {}: {e}", path.display()),
-            }
-        }
-        let len = f.metadata().unwrap().len();
-        f.set_len(len.saturating_sub(leave)).unwrap();
-        path
-    }
-
-    fn read_only(&self, ro: bool) {
-        let opt = if ro { "remount,ro" } else { "remount,rw" };
-        let status = Command::new("mount")
-            .args(["-o", opt])
-            .arg(&self.dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount -o {opt} {}", self.dir.display());
-    }
-}
-
-impl Drop for Volume {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
 }
 
 /// What is wrong with the output folder, if anything: a file its manifest names without the

@@ -13,6 +13,7 @@ mod engine;
 mod faults;
 mod monitors;
 mod notify;
+mod ops;
 mod publish;
 mod secrets;
 mod site;

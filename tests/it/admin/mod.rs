@@ -109,6 +109,101 @@ fn init_scaffolds_a_site_that_validates_and_builds_and_is_never_overwritten() {
     assert!(err.contains("refusing to overwrite"), "{err}");
 }
 
+/// Every file under `dir`, as (path relative to it, text).
+fn files_under(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((
+                    rel,
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// How to edit the samples is for the admin (in the file, in the CLI's output), never for
+/// visitors: no page, feed or API document of the new site shows it.
+#[test]
+fn init_samples_keep_their_editing_instructions_off_the_public_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["init", "site"]);
+    assert!(out.contains("examples: edit or delete them"), "{out}");
+    let site = dir.path().join("site");
+    let samples = files_under(&site.join("content"));
+    assert_eq!(samples.len(), 2, "{samples:?}");
+    for (file, text) in &samples {
+        assert!(
+            text.contains("edit it or delete this file"),
+            "{file}: {text}"
+        );
+    }
+    ok(&site, &["build"]);
+    let published = files_under(&site.join("publish"));
+    let shown = |file: &str, text: &str| {
+        published
+            .iter()
+            .any(|(f, t)| f.starts_with(file) && f.ends_with("index.html") && t.contains(text))
+    };
+    assert!(
+        shown("incidents/", "Response times are back to normal."),
+        "the sample incident's page"
+    );
+    assert!(shown("index.html", "We are upgrading the API servers."));
+    for (file, text) in &published {
+        for instruction in [
+            "delete this file",
+            "edit it or delete",
+            "This is an example",
+            "Updates are",
+            "Statuses:",
+            "YAML comment",
+            "pharos incident update",
+        ] {
+            assert!(!text.contains(instruction), "{file} shows {instruction:?}");
+        }
+    }
+}
+
+/// `pharos init DIR` ends with the `cd` to paste: it works in a shell whatever DIR holds.
+#[test]
+fn init_prints_a_cd_a_shell_runs_as_written() {
+    for name in ["status", "My Site", "Bob's \"status\" $HOME", "-dash"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = ok(dir.path(), &["init", "--", name]);
+        let next = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Next: "))
+            .unwrap_or_else(|| panic!("{out}"));
+        let cd = next.split(" && ").next().unwrap();
+        assert!(cd.starts_with("cd "), "{next}");
+        let shell = std::process::Command::new("sh")
+            .args(["-c", &format!("{cd} && pwd")])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(shell.status.success(), "{cd}: {shell:?}");
+        let pwd = String::from_utf8(shell.stdout).unwrap();
+        assert_eq!(
+            Path::new(pwd.trim()).file_name().unwrap().to_str(),
+            Some(name),
+            "{cd}"
+        );
+    }
+    // In the current folder there is nothing to cd into.
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["init"]);
+    assert!(out.contains("Next: pharos build"), "{out}");
+}
+
 #[test]
 fn an_incident_runs_from_first_report_to_postmortem_with_only_the_cli() {
     let site = init_site("Europe/Berlin");

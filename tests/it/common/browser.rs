@@ -161,6 +161,36 @@ impl Browser {
         }
     }
 
+    /// Wait up to `timeout` for the tab's next load event without navigating (a page that
+    /// reloads itself); false if none came.
+    pub fn next_load(&mut self, tab: &str, timeout: Duration) -> bool {
+        let loaded = |m: &Value| m["method"] == "Page.loadEventFired" && m["sessionId"] == tab;
+        if let Some(i) = self.events.iter().position(loaded) {
+            self.events.drain(..=i);
+            return true;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if self.from.buffer().is_empty() {
+                let mut fd = libc::pollfd {
+                    fd: self.from.get_ref().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, for the length given.
+                if unsafe { libc::poll(&mut fd, 1, left.as_millis() as i32) } <= 0 {
+                    return false;
+                }
+            }
+            let m = self.read();
+            if loaded(&m) {
+                return true;
+            }
+            self.events.push(m);
+        }
+    }
+
     /// The tab's DOM as HTML.
     pub fn dom(&mut self, tab: &str) -> String {
         let root =

@@ -339,3 +339,81 @@ pub fn status_of(site: &TestSite, component: &str) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+/// A tmpfs of a fixed size mounted on a folder for the life of a test (unmounted when dropped,
+/// also when the test fails): a disk that really fills up, and that can be made read-only.
+pub struct Volume {
+    pub dir: std::path::PathBuf,
+}
+
+impl Volume {
+    /// `None` where this process may not mount (not root): the caller skips, but never in CI.
+    pub fn mount(dir: &Path, size: &str) -> Volume {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs on {} (the disk-full tests need root): {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Volume {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Fill the volume until the disk is full but for `leave` bytes; returns the filler's path.
+    pub fn fill(&self, leave: u64) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        loop {
+            match f.write_all(&chunk) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(leave)).unwrap();
+        path
+    }
+
+    pub fn read_only(&self, ro: bool) {
+        let opt = if ro { "remount,ro" } else { "remount,rw" };
+        let status = std::process::Command::new("mount")
+            .args(["-o", opt])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -o {opt} {}", self.dir.display());
+    }
+}
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// The JSON log lines of a child daemon whose message contains `what`.
+pub fn log_lines(log: &Path, what: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(what))
+        })
+        .collect()
+}

@@ -29,6 +29,8 @@ struct Behaviour {
     fail: usize,
     /// Wait this long before answering.
     hang: Duration,
+    /// Answer 404 with a body that echoes the URL asked for (as some receivers do).
+    echo_not_found: bool,
 }
 
 /// An HTTP/1.1 server recording requests; one thread per connection.
@@ -72,6 +74,11 @@ impl HttpReceiver {
         self.behaviour.lock().unwrap().fail = n;
     }
 
+    /// Answer every request with 404 and a body that quotes the URL it was sent to.
+    pub fn echo_not_found(&self) {
+        self.behaviour.lock().unwrap().echo_not_found = true;
+    }
+
     pub fn hang(&self, d: Duration) {
         self.behaviour.lock().unwrap().hang = d;
     }
@@ -110,16 +117,27 @@ fn serve(stream: std::net::TcpStream, requests: &Mutex<Vec<Request>>, b: &Mutex<
         headers,
         body,
     });
-    let (fail, hang) = {
+    let (fail, hang, echo) = {
         let mut b = b.lock().unwrap();
         let fail = b.fail > 0;
         if fail {
             b.fail -= 1;
         }
-        (fail, b.hang)
+        (fail, b.hang, b.echo_not_found)
     };
     std::thread::sleep(hang);
-    let (status, text) = if fail {
+    let (host, path) = {
+        let r = requests.lock().unwrap();
+        let last = r.last().unwrap();
+        (
+            last.headers.get("host").cloned().unwrap_or_default(),
+            last.path.clone(),
+        )
+    };
+    let echoed = format!("no hook at http://{host}{path} (path {path})");
+    let (status, text) = if echo {
+        ("404 Not Found", echoed.as_str())
+    } else if fail {
         ("500 Internal Server Error", "try again")
     } else {
         ("200 OK", "ok")

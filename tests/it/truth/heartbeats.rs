@@ -9,7 +9,9 @@ fn a_silent_heartbeat_is_down_after_interval_plus_grace_and_pings_do_not_count_a
     let (site, port) = heartbeat_site(&["backup"]);
     let log = site.path().join("daemon.log");
     let mut daemon = start_daemon(&site, &log);
-    wait_until(30, "listener", || ping(port, "token-backup") == 200);
+    wait_until(30, "listener", || {
+        ping(port, "token-backup-0123456789") == 200
+    });
     let pinged = now_ms();
     wait_until(15, "down after the silence", || {
         status_of(&site, "backup") == "major_outage"
@@ -31,7 +33,9 @@ fn a_silent_heartbeat_is_down_after_interval_plus_grace_and_pings_do_not_count_a
     // 2,000 replayed pings: a burst is accepted, then one a second; rows stay per sample.
     let before = results(&site, "beat-backup").len();
     let started = std::time::Instant::now();
-    let codes: Vec<u16> = (0..2000).map(|_| ping(port, "token-backup")).collect();
+    let codes: Vec<u16> = (0..2000)
+        .map(|_| ping(port, "token-backup-0123456789"))
+        .collect();
     let secs = started.elapsed().as_secs_f64();
     let accepted = codes.iter().filter(|c| **c == 200).count();
     let limited = codes.iter().filter(|c| **c == 429).count();
@@ -69,7 +73,9 @@ fn a_restart_never_counts_as_a_heartbeat_ping() {
     let (site, port) = heartbeat_site(&["backup", "nightly"]);
     let log = site.path().join("daemon.log");
     let mut daemon = start_daemon(&site, &log);
-    wait_until(30, "listener", || ping(port, "token-backup") == 200);
+    wait_until(30, "listener", || {
+        ping(port, "token-backup-0123456789") == 200
+    });
     wait_until(15, "both down", || {
         status_of(&site, "backup") == "major_outage"
             && status_of(&site, "nightly") == "major_outage"
@@ -140,7 +146,9 @@ fn restarts_in_a_loop_still_see_a_silent_heartbeat() {
     let (site, port) = heartbeat_site(&["backup"]);
     let log = site.path().join("daemon.log");
     let mut daemon = start_daemon(&site, &log);
-    wait_until(30, "listener", || ping(port, "token-backup") == 200);
+    wait_until(30, "listener", || {
+        ping(port, "token-backup-0123456789") == 200
+    });
     wait_until(10, "up", || status_of(&site, "backup") == "operational");
     stop_daemon(&mut daemon);
     // interval + grace = 3 s; each run listens about 1.5 s, then stops.

@@ -7,8 +7,10 @@ use crate::common;
 use crate::common::receivers;
 
 use common::servers::HttpTarget;
-use common::{TestSite, free_port, start_daemon, status_of, stop_daemon, summary, wait_until};
-use std::path::{Path, PathBuf};
+use common::{
+    TestSite, free_port, log_lines, start_daemon, status_of, stop_daemon, summary, wait_until,
+};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -64,20 +66,6 @@ fn incident_files(site: &TestSite) -> Vec<String> {
 fn incident_text(site: &TestSite, id: &str) -> String {
     std::fs::read_to_string(site.path().join(format!("content/incidents/{id}.md")))
         .unwrap_or_default()
-}
-
-/// The JSON log lines of a child daemon whose message contains `what`.
-fn log_lines(log: &Path, what: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|l| {
-            l["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(what))
-        })
-        .collect()
 }
 
 /// `pharos run` in `site` as a child process, once it has published its first render: (its
@@ -271,7 +259,7 @@ fn heartbeat_site(components: &[&str]) -> (TestSite, u16) {
     yaml.push_str("monitors:\n");
     for c in components {
         yaml.push_str(&format!(
-            "  - id: beat-{c}\n    component: {c}\n    kind: heartbeat\n    token: token-{c}\n    interval: 2s\n    grace: 1s\n"
+            "  - id: beat-{c}\n    component: {c}\n    kind: heartbeat\n    token: token-{c}-0123456789\n    interval: 2s\n    grace: 1s\n"
         ));
     }
     site.write("config.yaml", &yaml);
