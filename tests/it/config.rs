@@ -319,3 +319,26 @@ fn a_missing_environment_variable_names_the_monitor() {
         "named by id, each reference at its own place, and no \"http monitors need `url`\" after it"
     );
 }
+
+#[test]
+fn a_bad_size_is_named_at_its_own_line() {
+    let text =
+        "site:\n  title: x\n  base_url: https://s.test\nlimits:\n  file_size: 0\n  updates: many\n";
+    let err = Config::parse(text, Path::new("c.yaml")).unwrap_err();
+    let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "c.yaml:5:14: limits.file_size: a size must be more than 0",
+            "c.yaml:6:12: limits.updates: invalid type: string \"many\", expected usize",
+        ]
+    );
+    for (good, bytes) in [("262144", 262_144), ("256KB", 262_144), ("1MB", 1 << 20)] {
+        let c = Config::parse(
+            &text.replace("0\n  updates: many", &format!("{good}\n  updates: 5")),
+            Path::new("c.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(c.limits.file_size.0, bytes, "{good}");
+    }
+}
