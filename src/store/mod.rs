@@ -60,6 +60,25 @@ fn read_only(path: &Path) -> bool {
     std::fs::OpenOptions::new().write(true).open(path).is_err()
 }
 
+/// `f` again while another process holds the lock it needs (up to 10 s): some steps of opening a
+/// new store (switching it to WAL) answer "locked" at once instead of waiting.
+fn patiently<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match f() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
 fn damaged(path: &Path, what: &str) -> anyhow::Error {
     let p = path.display();
     anyhow!(
@@ -157,17 +176,32 @@ impl Store {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")
         };
-        prepare(&conn).map_err(|e| match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+        let code = |e: &rusqlite::Error| e.sqlite_error_code();
+        let is_damage = |e: &rusqlite::Error| {
+            matches!(
+                code(e),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            )
+        };
+        patiently(|| prepare(&conn)).map_err(|e| {
+            if is_damage(&e) {
                 damaged(path, &e.to_string())
+            } else {
+                anyhow!(e).context(format!("cannot prepare database {}", path.display()))
             }
-            _ => anyhow!(e).context(format!("cannot prepare database {}", path.display())),
         })?;
         // A damaged file is refused at the start, not found out one failed write at a time.
-        let check: Vec<String> = conn
-            .prepare("PRAGMA quick_check(5)")
-            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
-            .map_err(|e| damaged(path, &e.to_string()))?;
+        let check: Vec<String> = patiently(|| {
+            conn.prepare("PRAGMA quick_check(5)")
+                .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        })
+        .map_err(|e| {
+            if is_damage(&e) {
+                damaged(path, &e.to_string())
+            } else {
+                anyhow!(e).context(format!("cannot check database {}", path.display()))
+            }
+        })?;
         if check != ["ok"] {
             return Err(damaged(path, &check.join("; ")));
         }
