@@ -586,6 +586,12 @@ pub fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if !matches!(cli.command, Command::Run { .. } | Command::Serve { .. }) {
+        // `pharos status | head`: a reader that stops early ends a one-shot command quietly,
+        // as it does `ls` (the daemons keep Rust's default: a closed socket is an error there).
+        // SAFETY: set once, before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let source = match matches.value_source("config") {
         Some(clap::parser::ValueSource::CommandLine) => Source::Flag,
         Some(clap::parser::ValueSource::EnvVariable) => Source::Env,

@@ -366,3 +366,24 @@ fn readme_says_how_to_install_pharos_before_using_it() {
         &readme[first_use..first_use + 40]
     );
 }
+
+/// `pharos status | head -1`: the reader stops early, and the command ends quietly (no panic
+/// about a broken pipe), as other tools do.
+#[test]
+fn a_reader_that_stops_early_ends_a_command_quietly() {
+    let site = TestSite::fixture("basic");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+        .arg("status")
+        .current_dir(site.path())
+        .env_remove("PHAROS_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the command has printed anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
