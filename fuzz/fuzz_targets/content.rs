@@ -19,6 +19,8 @@ fn ctx() -> &'static ParseContext {
             .into_iter()
             .map(String::from)
             .collect::<HashSet<_>>(),
+        // The limits as shipped: a file over them is a problem, as in the daemon.
+        limits: Default::default(),
     })
 }
 
