@@ -157,6 +157,10 @@ pub fn check_component(config: &Config, id: &str) -> Result<()> {
 
 /// Parse `text` as the file would be parsed; the problems, located in `path`, if any.
 fn check_text(config: &Config, kind: Kind, path: &Path, id: &str, text: &str) -> Result<()> {
+    // Never write a file the daemon would then refuse.
+    if let Some(p) = crate::content::size_problem(path, text.len() as u64, &config.limits) {
+        return Err(crate::diag::Problems(vec![p]).into());
+    }
     let src = SourceFile {
         kind,
         id: id.to_string(),

@@ -194,10 +194,13 @@ fn check_replaceable(out: &Path) -> Result<()> {
         bail!("output {} exists and is not a folder", out.display());
     }
     let manifest = Manifest::read(out);
-    if manifest
-        .as_ref()
-        .is_some_and(|m| m.files.live.keys().any(|p| out.join(p).is_file()))
-    {
+    if manifest.as_ref().is_some_and(|m| {
+        m.files
+            .live
+            .keys()
+            .chain(m.files.history.keys())
+            .any(|p| out.join(p).is_file())
+    }) {
         return Ok(());
     }
     let mut foreign: Vec<String> = std::fs::read_dir(out)

@@ -19,15 +19,32 @@ pub struct Redactor {
 impl Redactor {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Redactor {
         let mut needles = Vec::new();
+        // Taken out however short they are (a URL's password).
+        let mut keep = Vec::new();
         for s in secrets {
             let s = s.trim();
             if s.is_empty() {
                 continue;
             }
             needles.push(s.to_string());
+            // A header's credential without its scheme (`Bearer <token>`, `Basic <base64>`).
+            if let Some((scheme, credential)) = s.split_once(' ')
+                && !scheme.is_empty()
+                && scheme.chars().all(|c| c.is_ascii_alphabetic())
+            {
+                needles.push(credential.trim().to_string());
+            }
             // A URL: its path and query, and each long segment or value of them (a Slack or
             // Discord webhook keeps its secret in the path).
             if let Some((_, rest)) = s.split_once("://") {
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+                // `user:password@host`: the password whatever its length.
+                if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                    needles.push(userinfo.to_string());
+                    if let Some((_, password)) = userinfo.split_once(':') {
+                        keep.push(password.to_string());
+                    }
+                }
                 if let Some(i) = rest.find(['/', '?']) {
                     needles.push(rest[i..].to_string());
                 }
@@ -38,9 +55,10 @@ impl Redactor {
                         .map(str::to_string),
                 );
             }
-            // As JSON writes it (`\/`), and percent-encoded.
+            // As JSON writes it (`\/`), HTML (`&amp;`), and percent-encoded (either case).
             for n in needles.clone() {
                 needles.push(n.replace('/', "\\/"));
+                needles.push(n.replace('&', "&amp;"));
                 let encoded: String = n
                     .bytes()
                     .map(|b| match b {
@@ -50,10 +68,12 @@ impl Redactor {
                         _ => format!("%{b:02X}"),
                     })
                     .collect();
+                needles.push(lower_escapes(&encoded));
                 needles.push(encoded);
             }
         }
         needles.retain(|n| n.len() >= MIN_SECRET);
+        needles.extend(keep.into_iter().filter(|p| !p.is_empty()));
         needles.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
         needles.dedup();
         Redactor { needles }
@@ -69,6 +89,21 @@ impl Redactor {
         }
         out
     }
+}
+
+/// `%2F` written `%2f`, as some encoders do.
+fn lower_escapes(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let hex = rest.get(i + 1..i + 3).unwrap_or("");
+        out.push('%');
+        out.push_str(&hex.to_ascii_lowercase());
+        rest = &rest[(i + 1 + hex.len()).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -93,5 +128,23 @@ mod tests {
             assert!(out.contains(REDACTED), "{out}");
         }
         assert_eq!(r.apply("HTTP 500: busy"), "HTTP 500: busy");
+        // The token of a header without its scheme, a short URL password, other escapings.
+        let r = Redactor::new([
+            "Bearer tok-abcdef123456",
+            "https://bot:pw1@hooks.test/in?key=a1b2c3d4e5&x=1",
+        ]);
+        for echoed in [
+            "invalid token tok-abcdef123456",
+            "login bot:pw1 refused",
+            "password pw1 is wrong",
+            "bad key a1b2c3d4e5",
+            "GET /in%3fkey%3da1b2c3d4e5%26x%3d1",
+            "<a href=\"/in?key=a1b2c3d4e5&amp;x=1\">",
+        ] {
+            let out = r.apply(echoed);
+            for secret in ["tok-abcdef123456", "pw1", "a1b2c3d4e5"] {
+                assert!(!out.contains(secret), "{echoed} -> {out}");
+            }
+        }
     }
 }

@@ -588,7 +588,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if !matches!(cli.command, Command::Run { .. } | Command::Serve { .. }) {
         // `pharos status | head`: a reader that stops early ends a one-shot command quietly,
-        // as it does `ls` (the daemons keep Rust's default: a closed socket is an error there).
+        // as it does `ls`. The daemons keep Rust's default, where a closed stderr or log pipe
+        // is an error they report, not a signal that kills them.
         // SAFETY: set once, before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }

@@ -249,19 +249,10 @@ pub fn scan(
             }
             let id = name.trim_end_matches(".md");
             let size = meta.as_ref().map_or(0, |m| m.len());
-            if size > ctx.limits.file_size.0 {
+            if let Some(p) = size_problem(&path, size, &ctx.limits) {
                 // Not even read: its last good version stays.
                 out.unreadable.push((kind, id.to_string()));
-                out.problems.push(problem(
-                    &path,
-                    1,
-                    "content file",
-                    format!(
-                        "the file is {}, over the limit of {} (limits.file_size in the config): split it (a postmortem can link to a longer document) or raise the limit",
-                        crate::config::Size(size),
-                        ctx.limits.file_size
-                    ),
-                ));
+                out.problems.push(p);
                 continue;
             }
             let misnamed = check_id(id).err();
@@ -324,7 +315,7 @@ pub fn scan(
                 });
                 continue;
             }
-            match std::fs::read_to_string(&path) {
+            match read_bounded(&path, &ctx.limits) {
                 Ok(text) => {
                     let mut h = Sha256::new();
                     h.update(salt.as_bytes());
@@ -345,14 +336,9 @@ pub fn scan(
                         hash,
                     });
                 }
-                Err(e) => {
+                Err(p) => {
                     out.unreadable.push((kind, id.to_string()));
-                    out.problems.push(problem(
-                        &path,
-                        1,
-                        "content file",
-                        format!("cannot read file: {e} (content files must be UTF-8)"),
-                    ))
+                    out.problems.push(p)
                 }
             }
         }
@@ -360,6 +346,45 @@ pub fn scan(
     cache.files = remembered;
     cache.seen = seen;
     out
+}
+
+/// The problem of a content file of `size` bytes over `limits.file_size`, if it is.
+pub fn size_problem(path: &Path, size: u64, limits: &crate::config::Limits) -> Option<Problem> {
+    (size > limits.file_size.0).then(|| {
+        problem(
+            path,
+            1,
+            "content file",
+            format!(
+                "the file is {}, over the limit of {} (limits.file_size in the config): split it (a postmortem can link to a longer document) or raise the limit",
+                crate::config::Size(size),
+                limits.file_size
+            ),
+        )
+    })
+}
+
+/// A content file's text, read only up to the size limit: one that grew past it since its
+/// size was looked at is refused all the same.
+fn read_bounded(path: &Path, limits: &crate::config::Limits) -> Result<String, Problem> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| {
+        problem(
+            path,
+            1,
+            "content file",
+            format!("cannot read file: {e} (content files must be UTF-8)"),
+        )
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limits.file_size.0 + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if let Some(p) = size_problem(path, bytes.len() as u64, limits) {
+        return Err(p);
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Split `---\n<yaml>\n---\n<body>`: returns (yaml, body, line number of the first body line).

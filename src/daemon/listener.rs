@@ -126,8 +126,15 @@ impl Listener {
         }
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
-            // The same port on another address of this host: let the old one go first.
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && self.running.is_some() => {
+            // The same port on another address of this host (we hold it): let the old one go
+            // first. A port another process holds is an error, and the old listener stays.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && self
+                        .running
+                        .as_ref()
+                        .is_some_and(|(old, _)| port_of(old) == port_of(addr)) =>
+            {
                 let (old, task) = self.running.take().expect("checked");
                 task.abort();
                 let _ = task.await;
@@ -135,8 +142,12 @@ impl Listener {
                     Ok(l) => l,
                     Err(e) => {
                         // Back to the old address, if it is still free.
-                        if let Ok(l) = tokio::net::TcpListener::bind(&old).await {
-                            self.running = Some((old.clone(), ping.serve(l)));
+                        match tokio::net::TcpListener::bind(&old).await {
+                            Ok(l) => self.running = Some((old.clone(), ping.serve(l))),
+                            Err(again) => tracing::error!(
+                                addr = %old,
+                                "the heartbeat listener is down: cannot listen on the old address again either: {again}"
+                            ),
                         }
                         return Err(bind_error(config, e));
                     }
@@ -157,6 +168,11 @@ impl Listener {
             task.abort();
         }
     }
+}
+
+/// The port of `host:port`.
+fn port_of(addr: &str) -> Option<&str> {
+    addr.rsplit_once(':').map(|(_, port)| port)
 }
 
 fn bind_error(config: &crate::config::Config, e: std::io::Error) -> anyhow::Error {

@@ -1,8 +1,9 @@
 //! `pharos run`, by job: monitor tasks (tokio, `scheduler`) check on their schedules and send
 //! results; heartbeat pings arrive through `listener`; edits to `content/` and the config
-//! through `watcher`; the `pipeline` thread owns the store (the one writer) and turns all of it
-//! into the published site, which the `publisher` thread pushes to every target; notification
-//! senders (`crate::notify`) deliver what the pipeline put in the outbox.
+//! through `watcher`; the `pipeline` thread owns the store's writes of state and turns all of it
+//! into the published site, which the `publisher` threads (one per target) push out;
+//! notification senders (`crate::notify`) deliver what the pipeline put in the outbox. One daemon
+//! per site: `run` holds the store's lock file while it runs.
 
 mod listener;
 mod pipeline;
@@ -171,7 +172,9 @@ async fn supervise(
         tokio::select! {
             biased;
             _ = &mut stops.stop => break Ok(()),
-            Some(e) = stops.fatal_rx.recv() => break Err(e),
+            e = stops.fatal_rx.recv() => {
+                break Err(e.unwrap_or_else(|| anyhow::anyhow!("the pipeline thread stopped: nothing is recorded or published any more")));
+            }
             Some(()) = config_rx.recv() => {
                 reload_at = Some(tokio::time::Instant::now() + CONFIG_SETTLE);
             }

@@ -57,6 +57,8 @@ pub(super) struct Pipeline {
     /// Content files with problems (their last good version is published), and the problems
     /// last reported for each.
     content_problems: BTreeMap<String, Vec<String>>,
+    /// The monitors of a reloaded config the store has not taken yet (it was busy).
+    unsynced: Option<Vec<Monitor>>,
     /// Where to say the daemon cannot go on (the store file was deleted under it).
     fatal: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
     /// When the store file was last checked to still be there, and whether it is gone.
@@ -96,6 +98,7 @@ impl Pipeline {
             pings: HashMap::new(),
             write_failures: 0,
             content_problems: BTreeMap::new(),
+            unsynced: None,
             fatal,
             store_checked: Instant::now(),
             store_gone: false,
@@ -141,7 +144,20 @@ impl Pipeline {
         *e = (*e).max(at);
     }
 
+    /// Bring the store's monitors in line with a reloaded config, if that is still to do.
+    fn sync_monitors(&mut self, now: DateTime<Utc>) {
+        let Some(list) = &self.unsynced else { return };
+        match self.store.sync_monitors(list, now) {
+            Ok(()) => self.unsynced = None,
+            Err(e) => error!(
+                store = %self.config.database_path().display(),
+                "cannot record the new monitors yet (will retry): {e:#}"
+            ),
+        }
+    }
+
     fn record(&mut self, mut batch: Vec<CheckResult>, now: DateTime<Utc>) {
+        self.sync_monitors(now);
         match self.store.record_pings(&self.pings, now) {
             Ok(()) => self.pings.clear(),
             Err(e) => error!(
@@ -436,10 +452,10 @@ impl Pipeline {
 
     fn reload(&mut self, config: Config, now: DateTime<Utc>) {
         let monitors = monitor::compile(&config);
-        if let Err(e) = self.store.sync_monitors(&monitors, now) {
-            error!("cannot apply the new monitors: {e:#}");
-            return;
-        }
+        // The monitor tasks already run the new list: the store follows now, or with the next
+        // results if it is busy (never half of a config applied).
+        self.unsynced = Some(monitors.clone());
+        self.sync_monitors(now);
         self.network = network_judge(&monitors);
         self.monitors = monitors.into_iter().map(|m| (m.id.clone(), m)).collect();
         self.schedules = Schedules::new(&config, now);
@@ -579,7 +595,6 @@ impl Pipeline {
             .is_some_and(|d| d.elapsed() >= self.config.daemon.debounce.0)
     }
 
-    /// Before stopping: record and publish what is pending, and note when we stopped listening.
     /// Whether the store file is still where it was opened (checked once a second). A store
     /// deleted under the daemon would take every write with it at the next start: the daemon
     /// stops, and what it held is written back (see [`Pipeline::finish`]).
@@ -600,8 +615,8 @@ impl Pipeline {
         !self.store_gone
     }
 
-    /// The last results and render before stopping; returns the publishers, to be stopped, and
-    /// the copy of a store that was deleted under the daemon.
+    /// Before stopping: record and publish what is pending, and note when we stopped listening.
+    /// Returns the publishers, to be stopped, and the copy of a store deleted under the daemon.
     fn finish(
         &mut self,
         batch: Vec<CheckResult>,

@@ -33,6 +33,9 @@ pub(super) struct Publishers {
     store: PathBuf,
     newest: Option<Arc<build::Built>>,
     targets: BTreeMap<String, Worker>,
+    /// Threads of removed targets that may still be finishing an object: a target added back
+    /// under the same name waits for its old thread, so no two ever publish to it at once.
+    retired: Vec<(String, std::thread::JoinHandle<()>)>,
 }
 
 struct Worker {
@@ -67,8 +70,19 @@ impl Publishers {
             .filter(|t| t.enabled)
             .map(|t| (t.name.as_str(), t))
             .collect();
-        self.targets
-            .retain(|name, _| wanted.contains_key(name.as_str()));
+        let gone: Vec<String> = self
+            .targets
+            .keys()
+            .filter(|name| !wanted.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(w) = self.targets.remove(&name) {
+                // Dropping its sender stops it after its current object.
+                self.retired.push((name, w.thread));
+            }
+        }
+        self.retired.retain(|(_, t)| !t.is_finished());
         for (name, t) in wanted {
             match self.targets.get_mut(name) {
                 Some(w) if w.settings == *t => {}
@@ -79,9 +93,18 @@ impl Publishers {
                 None => {
                     let (tx, rx) = std::sync::mpsc::channel();
                     let (settings, store) = (t.clone(), self.store.clone());
+                    let (before, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retired)
+                        .into_iter()
+                        .partition(|(n, _)| n == name);
+                    self.retired = kept;
                     let thread = std::thread::Builder::new()
                         .name(format!("pharos-publish-{name}"))
-                        .spawn(move || target_loop(settings, store, rx))?;
+                        .spawn(move || {
+                            for (_, old) in before {
+                                let _ = old.join();
+                            }
+                            target_loop(settings, store, rx)
+                        })?;
                     if let Some(site) = &self.newest {
                         let _ = tx.send(ToTarget::Site(site.clone()));
                     }
@@ -124,6 +147,7 @@ impl Publishers {
                 drop(w.tx);
                 (name, w.thread)
             })
+            .chain(self.retired)
             .collect();
         let until = Instant::now() + wait;
         for (name, thread) in threads {
@@ -161,12 +185,13 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
     let mut remote = crate::publisher::RemoteCache::default();
     let mut latest: Option<(usize, Arc<build::Built>)> = None;
     let mut generation = 0;
+    // Asked for and not yet done (a target in backoff verifies once it is tried again).
+    let mut verify = false;
     loop {
         let next = match retry {
             Some((_, at)) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        let mut verify = false;
         match next {
             Ok(first) => {
                 for msg in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
@@ -219,6 +244,7 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
                 }
                 Err(e) => warn!(target = %name, "cannot verify: {e:#}"),
             }
+            verify = false;
         }
         let Some((gen_now, built)) = latest.clone() else {
             continue;

@@ -119,13 +119,15 @@ pub struct Monitor {
     pub incident: IncidentTemplate,
     /// Nothing public comes from this monitor (see `config::Monitor::private`).
     pub private: bool,
+    /// Its private strings, taken out of what comes back from the target (see [`Monitor::secrets`]).
+    pub redactor: crate::redact::Redactor,
 }
 
 impl Monitor {
     /// The monitor's private strings (URL, headers, body, host, what it sends and expects, the
     /// name it asks, the token), to take out of what comes back.
-    pub fn redactor(&self) -> crate::redact::Redactor {
-        let secrets: Vec<&str> = match &self.kind {
+    pub fn secrets(kind: &Kind) -> crate::redact::Redactor {
+        let secrets: Vec<&str> = match kind {
             Kind::Http(h) => std::iter::once(h.url.as_str())
                 .chain(h.headers.iter().map(|(_, v)| v.as_str()))
                 .chain(h.body.as_deref())
@@ -244,6 +246,7 @@ fn compile_one(c: &config::Config, m: &config::Monitor) -> Monitor {
         .unwrap_or_else(|| m.component.to_string());
     Monitor {
         private: m.private,
+        redactor: Monitor::secrets(&kind),
         id: m.id.to_string(),
         component: m.component.to_string(),
         kind,
@@ -432,7 +435,7 @@ impl Checker {
             }
         }
         // What came back from the target may echo what it was sent.
-        let reason = reason.map(|r| m.redactor().apply(&r));
+        let reason = reason.map(|r| m.redactor.apply(&r));
         CheckResult {
             monitor: m.id.clone(),
             at: now,

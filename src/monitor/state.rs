@@ -254,6 +254,7 @@ mod tests {
             down_status: ComponentStatus::MajorOutage,
             degraded_above: None,
             conditions: vec![],
+            redactor: Default::default(),
             incident: crate::monitor::IncidentTemplate {
                 open: true,
                 auto_resolve: crate::config::AutoResolve::Untouched,

@@ -264,9 +264,8 @@ fn slack_escape(s: &str) -> String {
 }
 
 /// Deliver one event to one channel. `Ok` carries the receiver's answer ("HTTP 200: ok",
-/// "SMTP 250: queued"); `Err` says what failed, without addresses or credentials.
-/// Deliver `e` on `ch`; the answer (or the error) says what the receiver said, with the
-/// channel's secrets taken out: a receiver may echo the URL or token it was sent.
+/// "SMTP 250: queued"); `Err` says what failed. Either way the channel's secrets are taken out:
+/// a receiver may echo the URL or token it was sent.
 pub async fn send(
     config: &Config,
     ch: &Notification,

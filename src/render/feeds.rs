@@ -65,18 +65,16 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
     }
     let mut out: Vec<Entry> = newest
         .into_iter()
-        .map(|i| Entry {
-            id: format!("{base}/incidents/{}/", i.id),
-            title: format!("{} ({})", i.title, i.status().label()),
-            url: format!("{base}/incidents/{}/index.html", i.id),
-            published: i.created_at(),
-            updated: i.updated_at(),
-            html: timeline(
-                snap,
-                &i.updates,
-                |s| s.label(),
-                &format!("{base}/incidents/{}/index.html", i.id),
-            ),
+        .map(|i| {
+            let url = format!("{base}/incidents/{}/index.html", i.id);
+            Entry {
+                id: format!("{base}/incidents/{}/", i.id),
+                title: format!("{} ({})", i.title, i.status().label()),
+                html: timeline(snap, &i.updates, |s| s.label(), &url),
+                url,
+                published: i.created_at(),
+                updated: i.updated_at(),
+            }
         })
         .chain(snap.maintenances.iter().map(|m| {
             let window = format!(
@@ -84,19 +82,14 @@ pub fn entries(snap: &Snapshot) -> Vec<Entry> {
                 xml_escape(&human(m.from, snap.site.tz)),
                 xml_escape(&human(m.until, snap.site.tz))
             );
+            let url = format!("{base}/maintenance/{}/index.html", m.id);
             Entry {
                 id: format!("{base}/maintenance/{}/", m.id),
                 title: format!("Maintenance: {} ({})", m.title, m.status.label()),
-                url: format!("{base}/maintenance/{}/index.html", m.id),
+                html: window + &timeline(snap, &m.updates, |s| s.label(), &url),
+                url,
                 published: m.created_at,
                 updated: m.updated_at(),
-                html: window
-                    + &timeline(
-                        snap,
-                        &m.updates,
-                        |s| s.label(),
-                        &format!("{base}/maintenance/{}/index.html", m.id),
-                    ),
             }
         }))
         .chain(

@@ -136,3 +136,45 @@ fn a_bogus_manifest_does_not_make_a_folder_ours() {
         "years of work"
     );
 }
+
+/// The CLI never writes a file the daemon would then refuse for its size.
+#[test]
+fn the_cli_refuses_to_write_a_file_over_the_size_limit() {
+    let site = site("limits:\n  file_size: 4KB\n");
+    let long = "Still looking. ".repeat(400);
+    let out = pharos(
+        &site,
+        &[
+            "incident",
+            "new",
+            "Too long",
+            "-C",
+            "api",
+            "--message",
+            &long,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("over the limit of 4KB"),
+        "{}",
+        text(&out)
+    );
+    let written = std::fs::read_dir(site.path().join("content/incidents"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(written, 0, "nothing was written");
+    let out = pharos(
+        &site,
+        &[
+            "incident",
+            "new",
+            "Short",
+            "-C",
+            "api",
+            "--message",
+            "Looking.",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
