@@ -150,14 +150,8 @@ fn cli_and_hand_edits_reach_a_running_daemon_without_lock_errors_or_lost_updates
 
 #[test]
 fn serve_previews_the_site_and_rebuilds_on_every_change() {
-    let site = init_site("UTC");
+    let (site, addr, _serve) = preview();
     let dir: PathBuf = site.path().to_path_buf();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _serve = spawn(&dir, &["serve", "--addr", &addr], &dir.join("serve.log"));
-    // The scaffold was written a moment ago: it shows once it has settled (`daemon.settle`).
-    wait_until(60, "the preview", || {
-        get(&addr, "/").1.contains("Example incident")
-    });
     assert_eq!(get(&addr, "/api/v2/summary.json").0, 200);
     assert_eq!(
         get(&addr, "/../config.yaml").0,
@@ -226,13 +220,8 @@ fn preview_version(addr: &str) -> String {
 /// rebuild wrote something. The files on disk, what `build` and `publish` produce, carry none.
 #[test]
 fn serve_tells_open_pages_to_reload_and_keeps_its_script_out_of_the_files() {
-    let site = init_site("UTC");
+    let (site, addr, _serve) = preview();
     let dir: PathBuf = site.path().to_path_buf();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _serve = spawn(&dir, &["serve", "--addr", &addr], &dir.join("serve.log"));
-    wait_until(60, "the preview", || {
-        get(&addr, "/").1.contains("Example incident")
-    });
     let (code, script) = get(&addr, "/.pharos-serve/reload.js");
     assert_eq!(code, 200);
     assert!(script.contains("location.reload()"), "{script}");
@@ -296,13 +285,8 @@ fn serve_tells_open_pages_to_reload_and_keeps_its_script_out_of_the_files() {
 )]
 fn serve_reloads_an_open_page_in_the_browser() {
     use common::browser::{browser, text_of};
-    let site = init_site("UTC");
+    let (site, addr, _serve) = preview();
     let dir: PathBuf = site.path().to_path_buf();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let _serve = spawn(&dir, &["serve", "--addr", &addr], &dir.join("serve.log"));
-    wait_until(60, "the preview", || {
-        get(&addr, "/").1.contains("Example incident")
-    });
     let (mut chrome, _watchdog) = browser();
     let url = format!("http://{addr}/");
 
@@ -346,4 +330,20 @@ fn serve_reloads_an_open_page_in_the_browser() {
         true,
         "the page itself reloaded"
     );
+}
+
+/// A new site previewed by `pharos serve` on a free port, once its first page is served (the
+/// scaffold was written a moment ago: it shows once it has settled, `daemon.settle`).
+fn preview() -> (tempfile::TempDir, String, common::Running) {
+    let site = init_site("UTC");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let serve = spawn(
+        site.path(),
+        &["serve", "--addr", &addr],
+        &site.path().join("serve.log"),
+    );
+    wait_until(60, "the preview", || {
+        get(&addr, "/").1.contains("Example incident")
+    });
+    (site, addr, serve)
 }

@@ -417,3 +417,13 @@ pub fn log_lines(log: &Path, what: &str) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// `pharos ARGS` run in `site`'s folder (as a user there would), its output.
+pub fn pharos(site: &TestSite, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("pharos"))
+        .args(args)
+        .current_dir(site.path())
+        .env_remove("PHAROS_CONFIG")
+        .output()
+        .unwrap()
+}

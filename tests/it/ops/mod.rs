@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{Running, TestSite, start_daemon};
+use common::{Running, TestSite, pharos, start_daemon};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -33,15 +33,6 @@ fn heartbeat(port: u16) -> String {
 }
 
 const TOKEN: &str = "ops-heartbeat-token-0123";
-
-fn pharos(site: &TestSite, args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("pharos"))
-        .args(args)
-        .current_dir(site.path())
-        .env_remove("PHAROS_CONFIG")
-        .output()
-        .unwrap()
-}
 
 fn text(out: &Output) -> String {
     format!(

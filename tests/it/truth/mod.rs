@@ -8,20 +8,11 @@ use crate::common::receivers;
 
 use common::servers::HttpTarget;
 use common::{
-    TestSite, free_port, log_lines, start_daemon, status_of, stop_daemon, summary, wait_until,
+    TestSite, free_port, log_lines, pharos, start_daemon, status_of, stop_daemon, summary,
+    wait_until,
 };
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::Duration;
-
-fn pharos(site: &TestSite, args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("pharos"))
-        .args(args)
-        .current_dir(site.path())
-        .env_remove("PHAROS_CONFIG")
-        .output()
-        .unwrap()
-}
 
 fn ok(site: &TestSite, args: &[&str]) -> String {
     let out = pharos(site, args);
