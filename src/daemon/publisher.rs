@@ -175,7 +175,7 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
         Ok(r) => r,
         Err(e) => return error!(target = %name, "cannot start the publisher: {e}"),
     };
-    let store = match Store::open(&store) {
+    let store = match Store::connect(&store) {
         Ok(s) => s,
         Err(e) => return error!(target = %name, "publisher cannot open the store: {e:#}"),
     };

@@ -129,7 +129,7 @@ pub fn spawn(config: &Arc<Config>) -> Vec<tokio::task::JoinHandle<()>> {
 }
 
 async fn channel_task(config: Arc<Config>, ch: Notification) {
-    let mut store = match Store::open(&config.database_path()) {
+    let mut store = match Store::connect(&config.database_path()) {
         Ok(s) => s,
         Err(e) => {
             return tracing::error!(channel = ch.id.as_str(), "cannot open the store: {e:#}");

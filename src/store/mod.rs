@@ -121,6 +121,29 @@ impl Store {
         Ok(store)
     }
 
+    /// Another connection to a store this process already opened (and checked and migrated):
+    /// the publisher threads and notification senders of the daemon. No integrity check (that
+    /// was done once, at the start) and never a new file: a store deleted under the daemon is
+    /// not created again empty by a thread that starts later.
+    pub fn connect(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open database {}", path.display()))?;
+        patiently(|| {
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+        })
+        .with_context(|| format!("cannot prepare database {}", path.display()))?;
+        Ok(Store {
+            conn,
+            file: file_id(path),
+        })
+    }
+
     /// The store for commands that only look (`pharos status`, `check`): the file itself when
     /// it can be written, otherwise a copy in memory of what it holds (a read-only file still
     /// answers; nothing is written back).
