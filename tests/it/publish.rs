@@ -243,15 +243,7 @@ fn verify_repairs_a_hand_deleted_or_edited_object() {
     let site = site_with_target(&server.endpoint(), "");
     assert!(publish(&site, &[]).0);
     server.remove("widget.json");
-    std::fs::write(
-        server
-            .root
-            .path()
-            .join(common::s3::BUCKET)
-            .join("badge.svg"),
-        "<svg/>",
-    )
-    .unwrap();
+    server.overwrite("badge.svg", "<svg/>");
     let (ok, stdout, _) = publish(&site, &[]);
     assert!(
         ok && stdout.contains("0 uploaded"),

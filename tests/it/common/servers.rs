@@ -41,50 +41,40 @@ impl HttpTarget {
     pub fn start() -> HttpTarget {
         let answer = Arc::new(Mutex::new(Answer::default()));
         let hits = Arc::new(Mutex::new(0));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let (a, h) = (answer.clone(), hits.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((mut s, _)) = listener.accept().await else { continue };
-                    let (a, h) = (a.clone(), h.clone());
-                    tokio::spawn(async move {
-                        let mut buf = vec![0u8; 8192];
-                        let mut n = 0;
-                        while n < buf.len() {
-                            match s.read(&mut buf[n..]).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(k) => n += k,
-                            }
-                            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                                break;
-                            }
-                        }
-                        *h.lock().unwrap() += 1;
-                        let ans = a.lock().unwrap().clone();
-                        tokio::time::sleep(ans.delay).await;
-                        if ans.drop {
-                            return;
-                        }
-                        let location = ans.location.map(|l| format!("Location: {l}\r\n")).unwrap_or_default();
-                        let resp = format!(
-                            "HTTP/1.1 {} X\r\nContent-Type: application/json\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-                            ans.status,
-                            ans.body.len(),
-                            ans.body
-                        );
-                        let _ = s.write_all(resp.as_bytes()).await;
-                        let _ = s.shutdown().await;
-                    });
+        let addr = serve_loopback(move |mut s| {
+            let (a, h) = (a.clone(), h.clone());
+            async move {
+                let mut buf = vec![0u8; 8192];
+                let mut n = 0;
+                while n < buf.len() {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
                 }
-            });
+                *h.lock().unwrap() += 1;
+                let ans = a.lock().unwrap().clone();
+                tokio::time::sleep(ans.delay).await;
+                if ans.drop {
+                    return;
+                }
+                let location = ans
+                    .location
+                    .map(|l| format!("Location: {l}\r\n"))
+                    .unwrap_or_default();
+                let resp = format!(
+                    "HTTP/1.1 {} X\r\nContent-Type: application/json\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    ans.status,
+                    ans.body.len(),
+                    ans.body
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
         });
         HttpTarget { addr, answer, hits }
     }
@@ -135,18 +125,13 @@ impl TestPki {
     }
 }
 
-/// A TLS server presenting `cert` (DER) on loopback; answers an HTTP request with 200 `ok`.
-pub fn tls_server(cert: Vec<u8>, key: Vec<u8>) -> SocketAddr {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    pharos::tls_provider();
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(cert)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+/// A TCP server on a free loopback port, on its own thread and runtime: `handle` answers each
+/// connection (concurrently).
+fn serve_loopback<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -161,23 +146,44 @@ pub fn tls_server(cert: Vec<u8>, key: Vec<u8>) -> SocketAddr {
                 let Ok((s, _)) = listener.accept().await else {
                     continue;
                 };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut tls) = acceptor.accept(s).await {
-                        // Answer an HTTP request if one comes (HTTPS monitors); TLS monitors just close.
-                        let mut buf = [0u8; 4096];
-                        if let Ok(n) = tls.read(&mut buf).await
-                            && n > 0
-                        {
-                            let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
-                        }
-                        let _ = tls.shutdown().await;
-                    }
-                });
+                tokio::spawn(handle(s));
             }
         });
     });
     addr
+}
+
+/// A TLS server presenting `cert` (DER) on loopback; answers an HTTP request with 200 `ok`.
+pub fn tls_server(cert: Vec<u8>, key: Vec<u8>) -> SocketAddr {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    pharos::tls_provider();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    serve_loopback(move |s| {
+        let acceptor = acceptor.clone();
+        async move {
+            if let Ok(mut tls) = acceptor.accept(s).await {
+                // Answer an HTTP request if one comes (HTTPS monitors); TLS monitors just close.
+                let mut buf = [0u8; 4096];
+                if let Ok(n) = tls.read(&mut buf).await
+                    && n > 0
+                {
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+                let _ = tls.shutdown().await;
+            }
+        }
+    })
 }
 
 /// A DNS server on loopback UDP: `ok.test.` has A 10.0.0.1 and 10.0.0.2; everything else NXDOMAIN.

@@ -297,15 +297,7 @@ fn a_verify_schedule_repairs_the_bucket() {
     let mut daemon = start_daemon(&site, &log);
     wait_until(30, "published", || server.object("widget.json").is_some());
     server.remove("widget.json");
-    std::fs::write(
-        server
-            .root
-            .path()
-            .join(common::s3::BUCKET)
-            .join("badge.svg"),
-        "<svg/>",
-    )
-    .unwrap();
+    server.overwrite("badge.svg", "<svg/>");
     wait_until(20, "repaired by the schedule", || {
         server.object("widget.json").as_deref() == Some(site.read("widget.json").as_bytes())
             && server.object("badge.svg").is_some_and(|b| b != b"<svg/>")
