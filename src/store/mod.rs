@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_notify.sql"),
     include_str!("migrations/0005_private_monitors.sql"),
     include_str!("migrations/0006_truth.sql"),
+    include_str!("migrations/0007_subscriptions.sql"),
 ];
 
 pub struct Store {

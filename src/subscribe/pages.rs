@@ -1,0 +1,1 @@
+//! The capability pages and the public subscribe pages (see the module docs).
