@@ -420,6 +420,13 @@ pub fn snapshot(
     let site = SiteInfo::from_config(config, read_logo(config)?);
     let mut snap = Snapshot::derive(site, groups, comps, stored, now);
     snap.monitoring_impaired_since = inc.monitoring_impaired_since;
+    snap.subscribe = config.subscriptions().map(|s| {
+        let ids: Vec<&str> = snap.components.iter().map(|c| c.info.id.as_str()).collect();
+        snapshot::SubscribeInfo {
+            form: crate::subscribe::policy::subscribe_form(s, &snap.site.base_url, &ids, now),
+            expire: s.expire.0,
+        }
+    });
     Ok(snap)
 }
 

@@ -139,6 +139,16 @@ pub struct Snapshot {
     pub removed_components: HashMap<String, String>,
     /// Incidents whose file was renamed: (old id, id now); the old page redirects.
     pub moved: std::sync::Arc<Vec<(String, String)>>,
+    /// The signed subscribe form, when subscriptions are on (signed here, at `now`, so render
+    /// stays a pure function of the snapshot).
+    pub subscribe: Option<SubscribeInfo>,
+}
+
+/// What the public subscribe pages show: the signed form, and how long a visitor has to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubscribeInfo {
+    pub form: crate::subscribe::policy::Form,
+    pub expire: Duration,
 }
 
 /// What the store holds, as the snapshot needs it.
@@ -395,6 +405,7 @@ impl Snapshot {
             monitoring_impaired_since: None,
             removed_components: stored.removed_components,
             moved: stored.moved,
+            subscribe: None,
         }
     }
 

@@ -40,6 +40,22 @@ const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
         "component.html",
         include_str!("../themes/default/templates/component.html"),
     ),
+    (
+        "subscribe.html",
+        include_str!("../themes/default/templates/subscribe.html"),
+    ),
+    (
+        "subscribe_choice.html",
+        include_str!("../themes/default/templates/subscribe_choice.html"),
+    ),
+    (
+        "subscribe_done.html",
+        include_str!("../themes/default/templates/subscribe_done.html"),
+    ),
+    (
+        "subscribe_token.html",
+        include_str!("../themes/default/templates/subscribe_token.html"),
+    ),
 ];
 const DEFAULT_CSS: &str = include_str!("../themes/default/style.css");
 const DEFAULT_EMBED_JS: &str = include_str!("../themes/default/embed.js");

@@ -240,21 +240,19 @@ fn favicon(class: &str) -> String {
     )
 }
 
-pub fn render_pages(
-    snap: &Snapshot,
-    theme: &Theme,
+/// What every page shows of the site: its settings, stylesheet and logo paths, and whether it
+/// links to the subscribe page.
+pub(crate) fn site_view(
+    info: &crate::snapshot::SiteInfo,
     css: &str,
     logo: Option<&str>,
-    out: &mut Site,
-    cache: &mut RenderCache,
-) -> Result<(), RenderError> {
-    let views = Views { snap };
-    let site = SiteView {
-        title: snap.site.title.clone(),
-        description: snap.site.description.clone(),
-        base_url: snap.site.base_url.clone(),
-        links: snap
-            .site
+    subscribe: bool,
+) -> SiteView {
+    SiteView {
+        title: info.title.clone(),
+        description: info.description.clone(),
+        base_url: info.base_url.clone(),
+        links: info
             .links
             .iter()
             .map(|l| super::view::LinkView {
@@ -264,9 +262,35 @@ pub fn render_pages(
             .collect(),
         logo: logo.map(str::to_string),
         css: css.to_string(),
-        time_zone: snap.site.tz.name().to_string(),
+        time_zone: info.tz.name().to_string(),
         favicon: favicon("neutral"),
-    };
+        subscribe,
+    }
+}
+
+/// One page outside a site render (a capability page): the theme's templates, `site` and `ctx`.
+pub(crate) fn render_one(
+    theme: &Theme,
+    site: &SiteView,
+    path: &str,
+    template: &str,
+    title: Option<&str>,
+    ctx: Context,
+) -> Result<Vec<u8>, RenderError> {
+    let tera = build_tera(theme)?;
+    render_html(&tera, site, path, template, title, ctx)
+}
+
+pub fn render_pages(
+    snap: &Snapshot,
+    theme: &Theme,
+    css: &str,
+    logo: Option<&str>,
+    out: &mut Site,
+    cache: &mut RenderCache,
+) -> Result<(), RenderError> {
+    let views = Views { snap };
+    let site = site_view(&snap.site, css, logo, snap.subscribe.is_some());
     let site_key = key_of((
         serde_json::to_string(&site).unwrap_or_default(),
         &theme.templates,
@@ -344,6 +368,11 @@ fn render_layers(
         )?;
     }
     components(p, snap)?;
+    if let Some(sub) = &snap.subscribe {
+        for page in crate::subscribe::pages::public(snap, sub) {
+            p.page(&page.path, page.template, Some(page.title), page.ctx)?;
+        }
+    }
     for (old, new) in snap.moved.iter() {
         let title = snap
             .incidents

@@ -114,6 +114,20 @@ pub fn content_type_for(ext: &str) -> &'static str {
 }
 
 pub use html::RenderCache;
+pub(crate) use html::{render_one, site_view};
+
+/// Where the theme's stylesheet is published (`assets/style.<hash>.css`).
+pub fn css_path(theme: &Theme) -> String {
+    format!(
+        "assets/{}",
+        hashed_name("style", "css", theme.css.as_bytes())
+    )
+}
+
+/// Where a logo is published (`assets/logo.<hash>.<ext>`).
+pub fn logo_path(ext: &str, bytes: &[u8]) -> String {
+    format!("assets/{}", hashed_name("logo", ext, bytes))
+}
 
 /// Render the whole site, reusing pages from `cache` whose inputs did not change (the same bytes
 /// as with a fresh cache).
@@ -124,10 +138,7 @@ pub fn render(
 ) -> Result<Site, RenderError> {
     let mut site = Site::default();
 
-    let css_path = format!(
-        "assets/{}",
-        hashed_name("style", "css", theme.css.as_bytes())
-    );
+    let css_path = css_path(theme);
     site.add(
         css_path.clone(),
         theme.css.as_bytes().to_vec(),
@@ -135,7 +146,7 @@ pub fn render(
         CacheClass::Immutable,
     );
     let logo_path = snap.site.logo.as_ref().map(|(ext, bytes)| {
-        let path = format!("assets/{}", hashed_name("logo", ext, bytes));
+        let path = logo_path(ext, bytes);
         site.add(
             path.clone(),
             bytes.clone(),

@@ -23,6 +23,8 @@ pub struct SiteView {
     /// A neutral `data:` URI favicon. Only the index gets one in the colour of the overall
     /// status (`status_favicon`): a status change must not rewrite every page of the history.
     pub favicon: String,
+    /// Subscriptions are on: every page links to `subscribe/index.html`.
+    pub subscribe: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
