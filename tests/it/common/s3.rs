@@ -9,18 +9,39 @@ use std::path::PathBuf;
 pub const KEY: &str = "pharos-test-key";
 pub const SECRET: &str = "pharos-test-secret";
 pub const BUCKET: &str = "status-site";
+/// The subscription inbox of [`S3Server::with_inbox`], and the key that may post to it.
+pub const INBOX: &str = "status-inbox";
+pub const POST_KEY: &str = "pharos-post-key";
+pub const POST_SECRET: &str = "pharos-post-secret";
 
 pub struct S3Server {
     pub addr: SocketAddr,
     pub root: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    inbox: bool,
 }
 
 impl S3Server {
     pub fn start() -> S3Server {
+        S3Server::start_as(false)
+    }
+
+    /// With a second bucket, the subscription inbox ([`INBOX`]), and the posting key
+    /// ([`POST_KEY`]) beside the publishing one. A form's `x-amz-date` is its signing day at
+    /// 00:00 (its page is the same all day): AWS judges a POST by the policy's expiration,
+    /// s3s also by a 15-minute clock skew, so this server allows five days of it (a form
+    /// expires after three days: the expiry test must meet the expiry, not the skew).
+    pub fn with_inbox() -> S3Server {
+        S3Server::start_as(true)
+    }
+
+    fn start_as(inbox: bool) -> S3Server {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
+        if inbox {
+            std::fs::create_dir_all(root.path().join(INBOX)).unwrap();
+        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut s = S3Server {
@@ -28,6 +49,7 @@ impl S3Server {
             root,
             stop: None,
             thread: None,
+            inbox,
         };
         s.serve(listener);
         s
@@ -37,6 +59,7 @@ impl S3Server {
         listener.set_nonblocking(true).unwrap();
         let root: PathBuf = self.root.path().to_path_buf();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let inbox = self.inbox;
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -46,7 +69,17 @@ impl S3Server {
             rt.block_on(async move {
                 let fs = s3s_fs::FileSystem::new(root).unwrap();
                 let mut b = s3s::service::S3ServiceBuilder::new(fs);
-                b.set_auth(s3s::auth::SimpleAuth::from_single(KEY, SECRET));
+                let mut auth = s3s::auth::SimpleAuth::from_single(KEY, SECRET);
+                if inbox {
+                    auth.register(POST_KEY.into(), POST_SECRET.into());
+                    // S3Config is non-exhaustive: change the default's one field.
+                    let mut config = s3s::config::S3Config::default();
+                    config.presigned_url_max_skew_time_secs = 5 * 86_400;
+                    b.set_config(std::sync::Arc::new(s3s::config::StaticConfigProvider::new(
+                        std::sync::Arc::new(config),
+                    )));
+                }
+                b.set_auth(auth);
                 let service = b.build();
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -94,6 +127,11 @@ impl S3Server {
     /// The bytes of an object, read from the server's folder.
     pub fn object(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.root.path().join(BUCKET).join(key)).ok()
+    }
+
+    /// The bytes of an inbox object.
+    pub fn inbox_object(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.path().join(INBOX).join(key)).ok()
     }
 
     pub fn remove(&self, key: &str) {
