@@ -16,10 +16,12 @@ mod lock;
 mod monitors;
 mod notify;
 mod publish;
+mod subscriptions;
 
 pub use lock::{DaemonLock, lock, lock_path};
 pub use notify::{ChannelState, NEWS_WINDOW, OutboxEvent};
 pub use publish::RemoteObject;
+pub use subscriptions::{Added, MailJob, MailKind, Outcome, Stats, WantedPage, for_subscribers};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
