@@ -349,6 +349,16 @@ impl Pipeline {
                     Ok(n) => info!(events = n, "maintenance events recorded"),
                     Err(e) => error!("cannot record maintenance events: {e:#}"),
                 }
+                if let Some(s) = self.config.subscriptions() {
+                    match self
+                        .store
+                        .mark_reminders(&snap.maintenances, s.reminder.0, now)
+                    {
+                        Ok(0) => {}
+                        Ok(n) => info!(emails = n, "maintenance reminders queued"),
+                        Err(e) => error!("cannot queue maintenance reminders: {e:#}"),
+                    }
+                }
             }
             Err(e) => {
                 // The last good site stays published; the next change or tick tries again.
