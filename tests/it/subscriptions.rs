@@ -19,12 +19,13 @@ pub fn decoded(data: &str) -> String {
     let mut i = 0;
     let mut bytes = Vec::new();
     while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                bytes.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            bytes.push(v);
+            i += 3;
+            continue;
         }
         bytes.push(b[i]);
         i += 1;
