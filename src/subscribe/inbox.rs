@@ -47,7 +47,57 @@ fn failpoint() {
     crate::notify::failpoint("inbox-after-read");
 }
 
-/// Handle up to `per_poll` inbox objects.
+/// Requests to the inbox in flight at once (GETs, then DELETEs).
+const PARALLEL: usize = 16;
+/// Malformed objects logged one by one per poll; the rest only in the poll's summary.
+const LOGGED_PER_POLL: usize = 10;
+
+/// GET each of `keys` (at most [`PARALLEL`] at once), in their order: `None` for an object
+/// that is gone or cannot be read (logged; the next poll tries again).
+async fn fetch_all(
+    inbox: &S3Target,
+    keys: Vec<String>,
+) -> Vec<(
+    String,
+    Option<(Option<Vec<u8>>, std::collections::HashMap<String, String>)>,
+)> {
+    let mut out: Vec<_> = keys.iter().map(|k| (k.clone(), None)).collect();
+    let mut running = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while next < keys.len() || !running.is_empty() {
+        while next < keys.len() && running.len() < PARALLEL {
+            let (i, key, inbox) = (next, keys[next].clone(), inbox.clone());
+            running.spawn(async move { (i, inbox.get_small(&key, MAX_OBJECT).await) });
+            next += 1;
+        }
+        if let Some(Ok((i, got))) = running.join_next().await {
+            match got {
+                Ok(got) => out[i].1 = got,
+                Err(e) => {
+                    let key = &keys[i];
+                    warn!(key = %shown(key), "cannot read an inbox object: {}", scrubbed(&e, key));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// DELETE `keys`, at most [`PARALLEL`] at once.
+async fn delete_all(inbox: &S3Target, keys: Vec<String>) {
+    let mut running = tokio::task::JoinSet::new();
+    for key in keys {
+        if running.len() >= PARALLEL {
+            running.join_next().await;
+        }
+        let inbox = inbox.clone();
+        running.spawn(async move { delete(&inbox, &key).await });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Handle up to `per_poll` inbox objects: read them, record each request (one transaction
+/// each), then delete them.
 pub async fn poll(
     inbox: &S3Target,
     store: &mut Store,
@@ -63,49 +113,63 @@ pub async fn poll(
         listed: listed.len(),
         ..Report::default()
     };
+    let mut done = Vec::new();
+    let mut fresh = Vec::new();
     for o in &listed {
-        let key = o.path.as_str();
-        if store.inbox_done(key, &o.etag, o.modified_ms)? {
+        if store.inbox_done(&o.path, &o.etag, o.modified_ms)? {
             report.duplicates += 1;
-            delete(inbox, key).await;
-            continue;
+            done.push(o.path.clone());
+        } else {
+            fresh.push(o);
         }
-        let got = match inbox.get_small(key, MAX_OBJECT).await {
-            Ok(Some(got)) => got,
-            Ok(None) => continue,
-            Err(e) => {
-                warn!(key = %shown(key), "cannot read an inbox object: {}", scrubbed(&e, key));
-                continue;
-            }
+    }
+    let fetched = fetch_all(inbox, fresh.iter().map(|o| o.path.clone()).collect()).await;
+    for (o, (key, got)) in fresh.iter().zip(fetched) {
+        let Some(got) = got else {
+            continue;
         };
         let request = match got {
-            (Some(body), metadata) => parse_request(key, &body, &metadata, &components),
+            (Some(body), metadata) => parse_request(&key, &body, &metadata, &components),
             (None, _) => Err("object too large"),
         };
         failpoint();
-        let outcome =
-            store.record_request((key, &o.etag, o.modified_ms), request.as_ref().ok(), s, now)?;
+        let outcome = store.record_request(
+            (&key, &o.etag, o.modified_ms),
+            request.as_ref().ok(),
+            s,
+            now,
+        )?;
         match (&request, outcome) {
             (Err(why), _) => {
                 report.malformed += 1;
-                warn!(size = o.size, "inbox: a malformed object, deleted: {why}");
+                if report.malformed <= LOGGED_PER_POLL {
+                    warn!(size = o.size, "inbox: a malformed object, deleted: {why}");
+                }
             }
             (Ok(_), Outcome::Duplicate) => report.duplicates += 1,
             (Ok(_), Outcome::Refused) => {
                 report.refused += 1;
-                info!(key = %shown(key), "inbox: refused ({})", outcome.as_str());
+                info!(key = %shown(&key), "inbox: refused ({})", outcome.as_str());
             }
             (Ok(_), Outcome::Limited) => {
                 report.limited += 1;
-                warn!(key = %shown(key), "inbox: dropped, over a rate limit");
+                warn!(key = %shown(&key), "inbox: dropped, over a rate limit");
             }
             (Ok(_), _) => {
                 report.changed += 1;
-                info!(key = %shown(key), "inbox: {}", outcome.as_str());
+                info!(key = %shown(&key), "inbox: {}", outcome.as_str());
             }
         }
-        delete(inbox, key).await;
+        done.push(key);
     }
+    if report.malformed > LOGGED_PER_POLL {
+        warn!(
+            malformed = report.malformed,
+            "inbox: {} more malformed objects deleted",
+            report.malformed - LOGGED_PER_POLL
+        );
+    }
+    delete_all(inbox, done).await;
     Ok(report)
 }
 
