@@ -27,6 +27,8 @@ pub mod schedule;
 pub mod serve;
 pub mod snapshot;
 pub mod store;
+pub mod subscribe;
+pub mod subscriber;
 pub mod suggest;
 pub mod theme;
 pub mod time;

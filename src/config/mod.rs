@@ -4,10 +4,12 @@
 //! Errors name `file:line:column`, the entity and the fix; unknown keys are errors.
 
 mod env;
+mod subscriptions;
 mod validate;
 mod values;
 
 pub use env::{Secret, Text};
+pub use subscriptions::{Bucket, Subscriptions};
 pub use validate::parse_status_spec;
 pub use values::{Dur, Size, TimeZoneName};
 
@@ -68,6 +70,9 @@ pub struct Config {
     pub daemon: Daemon,
     #[serde(default)]
     pub limits: Limits,
+    /// Visitors subscribe to updates by email (see [`crate::subscribe`]).
+    #[serde(default)]
+    pub subscriptions: Option<Subscriptions>,
     /// The file this was loaded from (for messages) and its folder (paths resolve from there).
     #[serde(skip)]
     pub file: PathBuf,
@@ -686,6 +691,11 @@ impl Config {
     pub fn tz(&self) -> Tz {
         self.site.time_zone.0
     }
+    /// The subscription settings, when switched on.
+    pub fn subscriptions(&self) -> Option<&Subscriptions> {
+        self.subscriptions.as_ref().filter(|s| s.enabled)
+    }
+
     pub fn content_path(&self) -> PathBuf {
         self.resolve(&self.content_dir)
     }

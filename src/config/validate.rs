@@ -6,14 +6,19 @@ use super::*;
 use crate::ids::check_id;
 use std::collections::HashSet;
 
-struct Check<'a> {
+pub(super) struct Check<'a> {
     file: &'a Path,
     doc: &'a Doc,
     problems: Vec<Problem>,
 }
 
 impl Check<'_> {
-    fn add(&mut self, path: &str, entity: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(
+        &mut self,
+        path: &str,
+        entity: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         if self.doc.touched(path) {
             return;
         }
@@ -82,7 +87,7 @@ impl Check<'_> {
         }
     }
 
-    fn url(&mut self, path: &str, entity: &str, url: &str, schemes: &[&str]) {
+    pub(super) fn url(&mut self, path: &str, entity: &str, url: &str, schemes: &[&str]) {
         let ok = schemes.iter().any(|s| {
             url.strip_prefix(s)
                 .and_then(|r| r.strip_prefix(':'))
@@ -289,6 +294,9 @@ pub(super) fn validate(c: &Config, doc: &Doc) -> Vec<Problem> {
             "content_dir",
             "content folder is empty; the default is \"content\"",
         );
+    }
+    if let Some(s) = &c.subscriptions {
+        super::subscriptions::validate(&mut k, s);
     }
     k.problems.sort_by_key(|p| (p.pos.line, p.pos.col));
     k.problems

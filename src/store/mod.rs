@@ -16,10 +16,12 @@ mod lock;
 mod monitors;
 mod notify;
 mod publish;
+mod subscriptions;
 
 pub use lock::{DaemonLock, lock, lock_path};
 pub use notify::{ChannelState, NEWS_WINDOW, OutboxEvent};
 pub use publish::RemoteObject;
+pub use subscriptions::{Added, MailJob, MailKind, Outcome, Stats, WantedPage, for_subscribers};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -28,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_notify.sql"),
     include_str!("migrations/0005_private_monitors.sql"),
     include_str!("migrations/0006_truth.sql"),
+    include_str!("migrations/0007_subscriptions.sql"),
 ];
 
 pub struct Store {

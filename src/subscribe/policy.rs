@@ -1,0 +1,1 @@
+//! SigV4 browser POST policies for the inbox forms.
