@@ -173,7 +173,11 @@ impl Subscriptions {
 
 pub(super) fn validate(k: &mut super::validate::Check, s: &Subscriptions) {
     let e = "subscriptions";
-    if s.inbox.prefix.is_some() {
+    if s.inbox
+        .prefix
+        .as_deref()
+        .is_some_and(|p| !p.trim_matches('/').is_empty())
+    {
         k.add(
             "subscriptions.inbox.prefix",
             e,

@@ -429,6 +429,9 @@ impl Store {
             _ => "handled",
         };
         bump(&tx, counter, 1)?;
+        if counter == "handled" {
+            bump(&tx, "version", 1)?;
+        }
         tx.commit()?;
         Ok(outcome)
     }
@@ -457,6 +460,9 @@ impl Store {
         };
         for id in &expired {
             delete_subscriber(&tx, *id)?;
+        }
+        if !expired.is_empty() {
+            bump(&tx, "version", 1)?;
         }
         tx.execute(
             "DELETE FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1",
@@ -488,6 +494,12 @@ impl Store {
         Ok(())
     }
 
+    /// Bumped by every change to subscribers (requests, the CLI, expiry): the worker renders
+    /// the capability pages again when it moved.
+    pub fn subscribers_version(&self) -> Result<i64> {
+        Ok(self.state_value("version")?.unwrap_or(0))
+    }
+
     fn state_value(&self, name: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
@@ -503,6 +515,11 @@ impl Store {
     /// cursor past them, in one transaction. A store seen for the first time starts at the
     /// newest event. Returns how many emails were queued.
     pub fn fan_out(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        // Called often: take the write lock only when there are new events.
+        let newest = max_event(&self.conn)?;
+        if self.state_value("cursor")?.is_some_and(|c| c >= newest) {
+            return Ok(0);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -523,7 +540,11 @@ impl Store {
             )?;
             super::notify::read_events(stmt.query([cursor])?)?
         };
-        let last = max_event(&tx)?.min(events.last().map_or(cursor.max(0), |e| e.id).max(cursor));
+        let last: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(id), ?1) FROM (SELECT id FROM outbox WHERE id > ?1 ORDER BY id LIMIT 100)",
+            [cursor],
+            |r| r.get(0),
+        )?;
         let mut queued = 0;
         let subscribers: Vec<(Subscriber, i64)> = if events
             .iter()
@@ -798,6 +819,7 @@ impl Store {
             )?;
             Added::Pending
         };
+        bump(&tx, "version", 1)?;
         tx.commit()?;
         Ok(added)
     }
@@ -811,6 +833,7 @@ impl Store {
             return Ok(false);
         };
         delete_subscriber(&tx, sub.id)?;
+        bump(&tx, "version", 1)?;
         tx.commit()?;
         Ok(true)
     }

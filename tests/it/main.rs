@@ -18,6 +18,7 @@ mod publish;
 mod secrets;
 mod site;
 mod statuspage;
+mod subscriptions;
 mod traversal;
 mod truth;
 mod xss;
