@@ -206,6 +206,14 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if std::env::var("PHAROS_SUBSCRIBE_ONLY").as_deref() == Ok("junk") {
+        let (secs, kb) = junk(10_000);
+        println!(
+            "10,000 junk inbox objects: emptied in {secs:.1} s, daemon peak RSS {:.1} MB",
+            kb as f64 / 1024.0
+        );
+        return;
+    }
     let fast = confirmation("1s", 7);
     println!(
         "request to confirmation email, poll 1s: median {:.2} s, max {:.2} s",

@@ -49,15 +49,6 @@ impl Outcome {
     }
 }
 
-/// What an admin's add did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Added {
-    Confirmed,
-    /// Pending: a confirmation email is queued.
-    Pending,
-    Exists,
-}
-
 /// The kinds of subscriber email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailKind {
@@ -141,28 +132,9 @@ pub struct WantedPage {
     pub components: Vec<String>,
 }
 
-/// Counts for `pharos status` and `pharos subscribers stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub confirmed: i64,
-    pub pending: i64,
-    pub mail_queued: i64,
-    pub mail_failing: i64,
-    pub sent_24h: i64,
-    /// Objects in the inbox at the last poll (at most one page of the listing).
-    pub inbox_pending: Option<i64>,
-    pub last_poll: Option<DateTime<Utc>>,
-    pub last_poll_error: bool,
-    /// Since the store was made: requests recorded, junk objects, refused tokens, over a limit.
-    pub handled: i64,
-    pub malformed: i64,
-    pub refused: i64,
-    pub limited: i64,
-}
+pub(super) const SUB_COLUMNS: &str = "s.id, s.email, s.components, s.created_at, s.confirmed_at, s.confirm_token, s.expires_at, s.manage_token, s.source";
 
-const SUB_COLUMNS: &str = "s.id, s.email, s.components, s.created_at, s.confirmed_at, s.confirm_token, s.expires_at, s.manage_token, s.source";
-
-fn read_subscriber(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Subscriber> {
+pub(super) fn read_subscriber(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Subscriber> {
     let components: String = r.get(at + 2)?;
     Ok(Subscriber {
         id: r.get(at)?,
@@ -177,15 +149,15 @@ fn read_subscriber(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Subscriber>
     })
 }
 
-fn components_json(c: &Option<Vec<String>>) -> String {
+pub(super) fn components_json(c: &Option<Vec<String>>) -> String {
     serde_json::to_string(c.as_deref().unwrap_or(&[])).unwrap_or_else(|_| "[]".into())
 }
 
-fn max_event(tx: &rusqlite::Connection) -> rusqlite::Result<i64> {
+pub(super) fn max_event(tx: &rusqlite::Connection) -> rusqlite::Result<i64> {
     tx.query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))
 }
 
-fn queue(
+pub(super) fn queue(
     tx: &Transaction,
     subscriber: i64,
     kind: MailKind,
@@ -201,7 +173,7 @@ fn queue(
     )? > 0)
 }
 
-fn bump(tx: &rusqlite::Connection, name: &str, by: i64) -> rusqlite::Result<()> {
+pub(super) fn bump(tx: &rusqlite::Connection, name: &str, by: i64) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO subscription_state (name, value) VALUES (?1, ?2)
          ON CONFLICT(name) DO UPDATE SET value = value + ?2",
@@ -231,7 +203,11 @@ fn confirmation_allowed(
     Ok(day < i64::from(s.confirmations_per_day) && hour < i64::from(s.confirmations_per_hour))
 }
 
-fn confirmation_sent(tx: &Transaction, address: &str, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub(super) fn confirmation_sent(
+    tx: &Transaction,
+    address: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO confirm_sends (email_hash, at) VALUES (?1, ?2)",
         params![address_hash(address), ts(now)],
@@ -239,7 +215,7 @@ fn confirmation_sent(tx: &Transaction, address: &str, now: DateTime<Utc>) -> rus
     Ok(())
 }
 
-fn subscriber_where(
+pub(super) fn subscriber_where(
     tx: &rusqlite::Connection,
     clause: &str,
     value: &str,
@@ -375,7 +351,7 @@ fn apply(
     }
 }
 
-fn delete_subscriber(tx: &rusqlite::Connection, id: i64) -> rusqlite::Result<()> {
+pub(super) fn delete_subscriber(tx: &rusqlite::Connection, id: i64) -> rusqlite::Result<()> {
     tx.execute(
         "DELETE FROM mail_outbox WHERE subscriber_id = ?1 AND sent_at IS NULL",
         [id],
@@ -500,7 +476,7 @@ impl Store {
         Ok(self.state_value("version")?.unwrap_or(0))
     }
 
-    fn state_value(&self, name: &str) -> Result<Option<i64>> {
+    pub(super) fn state_value(&self, name: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
             .query_row(
@@ -773,111 +749,5 @@ impl Store {
             )?,
         };
         Ok(())
-    }
-
-    /// Add a subscriber by hand. Unless `confirmed`, it is pending and sent a confirmation.
-    pub fn subscriber_add(
-        &mut self,
-        address: &str,
-        components: &[String],
-        confirmed: bool,
-        source: &str,
-        s: &Subscriptions,
-        now: DateTime<Utc>,
-    ) -> Result<Added> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if subscriber_where(&tx, "s.email", address)?.is_some() {
-            return Ok(Added::Exists);
-        }
-        let components = (!components.is_empty()).then(|| components.to_vec());
-        let added = if confirmed {
-            tx.execute(
-                "INSERT INTO subscribers (email, components, created_at, confirmed_at, manage_token, from_event, source)
-                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
-                params![address, components_json(&components), ts(now), new_token(), max_event(&tx)?, source],
-            )?;
-            Added::Confirmed
-        } else {
-            let expires = now + Duration::from_std(s.expire.0).unwrap_or(Duration::hours(48));
-            tx.execute(
-                "INSERT INTO subscribers (email, components, created_at, confirm_token, expires_at, manage_token, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![address, components_json(&components), ts(now), new_token(), ts(expires), new_token(), source],
-            )?;
-            let id = tx.last_insert_rowid();
-            confirmation_sent(&tx, address, now)?;
-            queue(
-                &tx,
-                id,
-                MailKind::Confirm,
-                &format!("confirm:{id}:{}", new_token()),
-                None,
-                None,
-                now,
-            )?;
-            Added::Pending
-        };
-        bump(&tx, "version", 1)?;
-        tx.commit()?;
-        Ok(added)
-    }
-
-    /// Remove a subscriber (and the emails still queued for them). Returns whether one was.
-    pub fn subscriber_remove(&mut self, address: &str) -> Result<bool> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(sub) = subscriber_where(&tx, "s.email", address)? else {
-            return Ok(false);
-        };
-        delete_subscriber(&tx, sub.id)?;
-        bump(&tx, "version", 1)?;
-        tx.commit()?;
-        Ok(true)
-    }
-
-    /// Every subscriber, oldest first.
-    pub fn subscribers(&self) -> Result<Vec<Subscriber>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {SUB_COLUMNS} FROM subscribers s ORDER BY s.id"
-        ))?;
-        let rows = stmt.query_map([], |r| read_subscriber(r, 0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    pub fn subscription_stats(&self, now: DateTime<Utc>) -> Result<Stats> {
-        let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<i64> {
-            Ok(self.conn.query_row(sql, p, |r| r.get(0))?)
-        };
-        Ok(Stats {
-            confirmed: count(
-                "SELECT COUNT(*) FROM subscribers WHERE confirmed_at IS NOT NULL",
-                &[],
-            )?,
-            pending: count(
-                "SELECT COUNT(*) FROM subscribers WHERE confirmed_at IS NULL",
-                &[],
-            )?,
-            mail_queued: count(
-                "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL",
-                &[],
-            )?,
-            mail_failing: count(
-                "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL AND attempts > 0",
-                &[],
-            )?,
-            sent_24h: self.mails_sent_since(now - Duration::days(1))?,
-            inbox_pending: self.state_value("inbox_pending")?,
-            last_poll: self
-                .state_value("last_poll")?
-                .and_then(DateTime::from_timestamp_millis),
-            last_poll_error: self.state_value("last_poll_error")? == Some(1),
-            handled: self.state_value("handled")?.unwrap_or(0),
-            malformed: self.state_value("malformed")?.unwrap_or(0),
-            refused: self.state_value("refused")?.unwrap_or(0),
-            limited: self.state_value("limited")?.unwrap_or(0),
-        })
     }
 }
