@@ -287,6 +287,17 @@ pub fn write_site(site: &Site, out: &Path, manifest: Arc<Manifest>) -> Result<Wr
                     .with_context(|| format!("cannot keep {keep}"))?;
             }
         }
+        // Capability pages are not part of the site (no manifest lists them): carried over.
+        let pages = out.join(crate::subscriber::PAGES_DIR);
+        if pages.is_dir() {
+            let to = staging.join(crate::subscriber::PAGES_DIR);
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            std::fs::rename(&pages, &to)
+                .with_context(|| format!("cannot keep {}", pages.display()))?;
+        }
         swap(&staging, out, &old)?;
         Ok(report)
     })();

@@ -28,9 +28,10 @@ pub fn normalize_address(raw: &str) -> Result<String, &'static str> {
     if local.is_empty() || local.len() > 64 {
         return Err("address has an empty or too long local part");
     }
-    let local_ok = local.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b"!#$%&'*+=?^_`{|}~.-".contains(&b) || b >= 0x80
-    }) && !local.starts_with('.')
+    let local_ok = local
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+=?^_`{|}~.-".contains(&b) || b >= 0x80)
+        && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
     if !local_ok {
@@ -44,7 +45,8 @@ pub fn normalize_address(raw: &str) -> Result<String, &'static str> {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
         });
     if !domain_ok {
         return Err("address has an invalid domain");
@@ -75,7 +77,9 @@ pub fn new_token() -> String {
 
 /// Whether `s` looks like one of our tokens (so nothing else is ever looked up or put in a path).
 pub fn is_token(s: &str) -> bool {
-    s.len() == TOKEN_BYTES * 2 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == TOKEN_BYTES * 2
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A stable digest of an address for rate limits and the inbox's done list (no address kept).

@@ -141,7 +141,8 @@ fn current_window<'a>(
 
 /// `pharos status`.
 pub fn status(config: &Config, json: bool) -> Result<()> {
-    let (snap, problems) = snapshot_and_problems(config, Utc::now())?;
+    let now = Utc::now();
+    let (snap, problems) = snapshot_and_problems(config, now)?;
     let open: Vec<&Incident> = snap.open_incidents().collect();
     let active: Vec<&MaintenanceInstance> = snap.active_maintenances().collect();
     let upcoming: Vec<&MaintenanceInstance> = snap.upcoming_maintenances().collect();
@@ -159,6 +160,7 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
                 "file": p.file.display().to_string(), "line": p.pos.line, "column": p.pos.col,
                 "entity": p.entity, "message": p.message, "text": p.to_string(),
             })).collect::<Vec<_>>(),
+            "subscriptions": super::subscribers::status_json(config, now)?,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -222,6 +224,9 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
                 );
             }
         }
+    }
+    if let Some(text) = super::subscribers::status_text(config, now)? {
+        println!("\n{text}");
     }
     Ok(())
 }

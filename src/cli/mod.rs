@@ -5,6 +5,7 @@
 
 mod admin;
 mod jobs;
+mod subscribers;
 
 use jobs::{check, notify, publish, warn_history};
 
@@ -123,6 +124,14 @@ pub enum Command {
     Notify {
         #[command(subcommand)]
         command: NotifyCommand,
+    },
+    /// Email subscribers: list, add, remove, export, import (a Statuspage export too), stats.
+    #[command(
+        after_help = "Examples:\n  pharos subscribers list\n  pharos subscribers add jane@example.com --component api\n  pharos subscribers import --csv statuspage-subscribers.csv\n  pharos subscribers export > subscribers.csv\n  pharos subscribers stats\n\nNeeds the subscriptions: section of the config (list, export and remove work without it)."
+    )]
+    Subscribers {
+        #[command(subcommand)]
+        command: subscribers::SubscribersCommand,
     },
     /// Preview the site locally, re-rendering on every change to content, config or theme.
     #[command(
@@ -526,6 +535,7 @@ fn run(cli: Cli, source: Source) -> Result<()> {
         Command::Maintenance { command } => admin::maintenance(&config, command)?,
         Command::Serve { addr, out } => crate::serve::serve(config, addr, out)?,
         Command::Notify { command } => notify(&config, command)?,
+        Command::Subscribers { command } => subscribers::run(&config, command)?,
         Command::Run { out } => {
             init_logs(cli.log_format);
             crate::daemon::run(

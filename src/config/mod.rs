@@ -9,8 +9,8 @@ mod validate;
 mod values;
 
 pub use env::{Secret, Text};
-pub use validate::parse_status_spec;
 pub use subscriptions::{Bucket, Subscriptions};
+pub use validate::parse_status_spec;
 pub use values::{Dur, Size, TimeZoneName};
 
 use crate::diag::{Problem, Problems, too_deep_problem, yaml_problem};

@@ -173,7 +173,11 @@ impl Subscriptions {
 
 pub(super) fn validate(k: &mut super::validate::Check, s: &Subscriptions) {
     let e = "subscriptions";
-    if s.inbox.prefix.is_some() {
+    if s.inbox
+        .prefix
+        .as_deref()
+        .is_some_and(|p| !p.trim_matches('/').is_empty())
+    {
         k.add(
             "subscriptions.inbox.prefix",
             e,
@@ -181,7 +185,12 @@ pub(super) fn validate(k: &mut super::validate::Check, s: &Subscriptions) {
         );
     }
     if let Some(endpoint) = &s.inbox.endpoint {
-        k.url("subscriptions.inbox.endpoint", e, endpoint, &["http", "https"]);
+        k.url(
+            "subscriptions.inbox.endpoint",
+            e,
+            endpoint,
+            &["http", "https"],
+        );
     }
     if let Some(u) = &s.post_url {
         k.url("subscriptions.post_url", e, u, &["http", "https"]);
@@ -195,7 +204,11 @@ pub(super) fn validate(k: &mut super::validate::Check, s: &Subscriptions) {
     }
     let secs = |d: &Dur| d.0.as_secs();
     if secs(&s.poll) < 1 {
-        k.add("subscriptions.poll", e, "poll at most once a second (e.g. 10s)");
+        k.add(
+            "subscriptions.poll",
+            e,
+            "poll at most once a second (e.g. 10s)",
+        );
     }
     if secs(&s.expire) < 3600 {
         k.add(

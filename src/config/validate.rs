@@ -13,7 +13,12 @@ pub(super) struct Check<'a> {
 }
 
 impl Check<'_> {
-    pub(super) fn add(&mut self, path: &str, entity: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(
+        &mut self,
+        path: &str,
+        entity: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         if self.doc.touched(path) {
             return;
         }

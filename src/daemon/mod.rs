@@ -138,6 +138,14 @@ struct Stops {
     fatal_rx: tokio::sync::mpsc::UnboundedReceiver<anyhow::Error>,
 }
 
+/// The tasks that send: one per notification channel, and the subscription worker and mailer.
+fn senders_for(config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
+    let config = Arc::new(config.clone());
+    let mut tasks = crate::notify::spawn(&config);
+    tasks.extend(crate::subscribe::worker::spawn(&config));
+    tasks
+}
+
 /// The daemon's async side until told to stop: the monitor tasks, the notification senders,
 /// the heartbeat listener and the file watcher. A config edit is read once it settled; a valid
 /// new config is applied whole (monitors, senders, listener, watched folders, targets) or not
@@ -153,7 +161,7 @@ async fn supervise(
     let mut tasks = scheduler::MonitorTasks::new(&config, checker.clone(), tx.clone(), clock);
     tasks.start(&monitors);
     info!(monitors = monitors.len(), "monitors started");
-    let mut senders = crate::notify::spawn(&Arc::new(config.clone()));
+    let mut senders = senders_for(&config);
     let ping = listener::Ping {
         checker: checker.clone(),
         tokens: Arc::new(RwLock::new(monitor::heartbeat_tokens(&monitors))),
@@ -225,7 +233,7 @@ async fn supervise(
                 for t in senders.drain(..) {
                     t.abort();
                 }
-                senders = crate::notify::spawn(&Arc::new(new.clone()));
+                senders = senders_for(&new);
                 let _ = tx.send(Msg::Config(Box::new(new.clone())));
                 current = new;
             }

@@ -349,6 +349,16 @@ impl Pipeline {
                     Ok(n) => info!(events = n, "maintenance events recorded"),
                     Err(e) => error!("cannot record maintenance events: {e:#}"),
                 }
+                if let Some(s) = self.config.subscriptions() {
+                    match self
+                        .store
+                        .mark_reminders(&snap.maintenances, s.reminder.0, now)
+                    {
+                        Ok(0) => {}
+                        Ok(n) => info!(emails = n, "maintenance reminders queued"),
+                        Err(e) => error!("cannot queue maintenance reminders: {e:#}"),
+                    }
+                }
             }
             Err(e) => {
                 // The last good site stays published; the next change or tick tries again.
@@ -423,7 +433,26 @@ impl Pipeline {
             .iter()
             .flat_map(|m| [m.from, m.until])
             .filter(|t| *t > now);
+        // With subscriptions: each window's reminder time, and UTC midnight (the forms'
+        // policies are signed per UTC day).
+        let subscriptions: Vec<DateTime<Utc>> = match self.config.subscriptions() {
+            Some(s) => {
+                let before =
+                    chrono::Duration::from_std(s.reminder.0).unwrap_or(chrono::Duration::hours(24));
+                let utc_midnight = (now.date_naive() + chrono::Duration::days(1))
+                    .and_time(chrono::NaiveTime::MIN)
+                    .and_utc();
+                snap.maintenances
+                    .iter()
+                    .map(|m| m.from - before)
+                    .filter(|t| *t > now)
+                    .chain([utc_midnight])
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         self.wake_at = boundaries
+            .chain(subscriptions)
             .chain([next_stamp, midnight])
             .min()
             .unwrap_or(next_stamp);

@@ -398,18 +398,11 @@ async fn send_email(
     e: &Event,
     timeout: Duration,
 ) -> Result<String, String> {
+    use lettre::AsyncTransport;
     use lettre::message::{Mailbox, MultiPart};
-    use lettre::transport::smtp::authentication::Credentials;
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
     let m = message(config, e);
     let host = ch.smtp_host.as_ref().ok_or("no smtp_host")?.as_str();
-    let tls = ch.smtp_tls.unwrap_or(SmtpTls::Starttls);
-    let port = ch.smtp_port.unwrap_or(match tls {
-        SmtpTls::Tls => 465,
-        SmtpTls::Starttls => 587,
-        SmtpTls::None => 25,
-    });
     let from: Mailbox = ch
         .from
         .as_ref()
@@ -435,24 +428,17 @@ async fn send_email(
     let mail = builder
         .multipart(MultiPart::alternative_plain_html(plain, html))
         .map_err(|e| format!("cannot build the message: {e}"))?;
-    let transport = match tls {
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+    let transport = smtp_transport(
+        &Smtp {
             host,
-        )),
-    }
-    .map_err(|e| format!("SMTP setup: {e}"))?
-    .port(port)
-    .timeout(Some(timeout));
-    let transport = match (&ch.smtp_username, &ch.smtp_password) {
-        (Some(u), Some(p)) => transport.credentials(Credentials::new(
-            u.expose().to_string(),
-            p.expose().to_string(),
-        )),
-        _ => transport,
-    }
-    .build();
+            port: ch.smtp_port,
+            tls: ch.smtp_tls,
+            username: ch.smtp_username.as_ref(),
+            password: ch.smtp_password.as_ref(),
+        },
+        timeout,
+        1,
+    )?;
     let resp = transport
         .send(mail)
         .await
@@ -462,4 +448,49 @@ async fn send_email(
         resp.code(),
         resp.message().collect::<Vec<_>>().join(" ")
     ))
+}
+
+/// Where and how to reach an SMTP server (an email channel's or the subscriptions').
+pub struct Smtp<'a> {
+    pub host: &'a str,
+    pub port: Option<u16>,
+    pub tls: Option<SmtpTls>,
+    pub username: Option<&'a crate::config::Secret>,
+    pub password: Option<&'a crate::config::Secret>,
+}
+
+/// An SMTP transport keeping up to `pool` connections open (STARTTLS on 587 by default).
+pub fn smtp_transport(
+    s: &Smtp,
+    timeout: Duration,
+    pool: u32,
+) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, String> {
+    use lettre::transport::smtp::PoolConfig;
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+    let tls = s.tls.unwrap_or(SmtpTls::Starttls);
+    let port = s.port.unwrap_or(match tls {
+        SmtpTls::Tls => 465,
+        SmtpTls::Starttls => 587,
+        SmtpTls::None => 25,
+    });
+    let transport = match tls {
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(s.host),
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(s.host),
+        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            s.host,
+        )),
+    }
+    .map_err(|e| format!("SMTP setup: {e}"))?
+    .port(port)
+    .timeout(Some(timeout))
+    .pool_config(PoolConfig::new().max_size(pool.max(1)));
+    Ok(match (s.username, s.password) {
+        (Some(u), Some(p)) => transport.credentials(Credentials::new(
+            u.expose().to_string(),
+            p.expose().to_string(),
+        )),
+        _ => transport,
+    }
+    .build())
 }

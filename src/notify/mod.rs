@@ -60,7 +60,7 @@ fn timeout(ch: &Notification) -> Duration {
 
 /// Test hook: `PHAROS_FAILPOINT=notify-after-send` stops the process right after a receiver
 /// accepted a message and before it is marked sent (the crash the idempotency key is for).
-fn failpoint(name: &str) {
+pub fn failpoint(name: &str) {
     if std::env::var("PHAROS_FAILPOINT").as_deref() == Ok(name) {
         eprintln!("failpoint {name}: aborting");
         std::process::abort();

@@ -12,6 +12,15 @@ use aws_sdk_s3::primitives::ByteStream;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub path: String,
+    pub etag: String,
+    pub modified_ms: i64,
+    pub size: i64,
+}
+
 #[derive(Clone)]
 pub struct S3Target {
     pub name: String,
@@ -203,5 +212,86 @@ impl S3Target {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(anyhow::anyhow!(self.redactor.apply(&chain(&e)))),
         }
+    }
+
+    /// Up to `limit` objects under the prefix, in key order: (path, ETag, last modified in
+    /// milliseconds, size). Reads pages of at most 1,000 keys and stops at `limit`.
+    pub async fn list_some(&self, limit: usize) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut token: Option<String> = None;
+        while out.len() < limit {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .max_keys((limit - out.len()).min(1000) as i32)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))
+                .context("cannot list the bucket")?;
+            for o in page.contents() {
+                if let Some(key) = o.key() {
+                    out.push(Listed {
+                        path: key.strip_prefix(&prefix).unwrap_or(key).to_string(),
+                        etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                        modified_ms: o.last_modified().map_or(0, |t| {
+                            t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000)
+                        }),
+                        size: o.size().unwrap_or(0),
+                    });
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// GET a small object: its bytes (read only up to `max`: `None` when it is larger) and
+    /// its user metadata; `Ok(None)` when it is gone.
+    pub async fn get_small(
+        &self,
+        path: &str,
+        max: usize,
+    ) -> Result<Option<(Option<Vec<u8>>, HashMap<String, String>)>> {
+        let got = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(anyhow::anyhow!(self.redactor.apply(&chain(&e)))),
+        };
+        let metadata = got.metadata().cloned().unwrap_or_default();
+        if got.content_length().unwrap_or(0) > max as i64 {
+            return Ok(Some((None, metadata)));
+        }
+        let mut body = got.body;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))?
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > max {
+                return Ok(Some((None, metadata)));
+            }
+        }
+        Ok(Some((Some(bytes), metadata)))
     }
 }

@@ -16,10 +16,14 @@ mod lock;
 mod monitors;
 mod notify;
 mod publish;
+mod subscribers;
+mod subscriptions;
 
 pub use lock::{DaemonLock, lock, lock_path};
 pub use notify::{ChannelState, NEWS_WINDOW, OutboxEvent};
 pub use publish::RemoteObject;
+pub use subscribers::{Added, Stats};
+pub use subscriptions::{MailJob, MailKind, Outcome, WantedPage, for_subscribers};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),

@@ -90,7 +90,7 @@ pub(super) fn incident_event(
 
 /// Rows of (id, key, payload) as events; a payload this version cannot read (from a newer
 /// Pharos) is skipped rather than stopping a channel.
-fn read_events(mut rows: rusqlite::Rows) -> Result<Vec<OutboxEvent>> {
+pub(super) fn read_events(mut rows: rusqlite::Rows) -> Result<Vec<OutboxEvent>> {
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let (id, key, payload): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
@@ -102,7 +102,7 @@ fn read_events(mut rows: rusqlite::Rows) -> Result<Vec<OutboxEvent>> {
     Ok(out)
 }
 
-fn maintenance_change(m: &MaintenanceInstance) -> MaintenanceChange {
+pub(super) fn maintenance_change(m: &MaintenanceInstance) -> MaintenanceChange {
     MaintenanceChange {
         id: m.id.clone(),
         title: m.title.clone(),

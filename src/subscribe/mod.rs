@@ -11,5 +11,8 @@
 //!   They are written to each target beside the site, never in a manifest.
 //! - Emails go through a durable outbox ([`mail`]) over pooled SMTP at a bounded rate.
 
+pub mod inbox;
+pub mod mail;
 pub mod pages;
 pub mod policy;
+pub mod worker;

@@ -178,7 +178,17 @@ fn hostile_text_everywhere_produces_no_executable_markup() {
         }
     }
     assert!(pages > payloads.len(), "every incident got a page");
-    atom_syndication::Feed::read_from(&files["history.atom"][..]).expect("Atom still parses");
+    let mut feeds = 0;
+    for (path, bytes) in files.iter().filter(|(p, _)| p.ends_with(".atom")) {
+        atom_syndication::Feed::read_from(&bytes[..])
+            .unwrap_or_else(|e| panic!("{path}: Atom no longer parses: {e}"));
+        feeds += 1;
+    }
+    assert_eq!(
+        feeds,
+        payloads.len() + 1,
+        "history.atom and one feed per component"
+    );
     rss::Channel::read_from(&files["history.rss"][..]).expect("RSS still parses");
     let ics = String::from_utf8(files["maintenance.ics"].clone()).unwrap();
     let unfolded = icalendar::parser::unfold(&ics);

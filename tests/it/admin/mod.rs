@@ -720,4 +720,5 @@ fn impact_is_the_worst_reached_and_a_postmortem_waits_for_the_resolution() {
 
 mod live;
 mod maintenance;
+mod subscribers;
 mod usage;

@@ -1,0 +1,181 @@
+//! Reading the inbox bucket: LIST, GET each object, record its request in SQLite, then DELETE
+//! it. An object read again after a crash before its DELETE is recognised by its done mark
+//! (key hash, ETag, time) and only deleted. Keys are visitors' addresses: logs never show one.
+
+use crate::config::Config;
+use crate::publisher::s3::S3Target;
+use crate::store::{Outcome, Store};
+use crate::subscriber::{TOKEN_KEY_PREFIX, mask, parse_request};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+/// The largest inbox object read (the forms post a word; the policy allows at most 32 bytes).
+pub const MAX_OBJECT: usize = 1024;
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Objects listed (at most `per_poll`).
+    pub listed: usize,
+    /// Requests recorded that changed something (a subscriber, an email queued).
+    pub changed: usize,
+    pub malformed: usize,
+    pub refused: usize,
+    pub limited: usize,
+    /// Objects recorded before a crash, deleted now.
+    pub duplicates: usize,
+}
+
+/// How a key appears in logs: a masked address, or that it is a token (never the token).
+pub fn shown(key: &str) -> String {
+    if key.starts_with(TOKEN_KEY_PREFIX) {
+        "a token form".into()
+    } else {
+        mask(key)
+    }
+}
+
+/// An S3 error's text with the key taken out.
+fn scrubbed(e: &anyhow::Error, key: &str) -> String {
+    format!("{e:#}").replace(key, &shown(key))
+}
+
+/// Test hook: `PHAROS_FAILPOINT=inbox-after-read` aborts after reading a request and before
+/// recording it (the crash the issue asks to lose nothing in).
+fn failpoint() {
+    crate::notify::failpoint("inbox-after-read");
+}
+
+/// Requests to the inbox in flight at once (GETs, then DELETEs).
+const PARALLEL: usize = 16;
+/// Malformed objects logged one by one per poll; the rest only in the poll's summary.
+const LOGGED_PER_POLL: usize = 10;
+
+/// GET each of `keys` (at most [`PARALLEL`] at once), in their order: `None` for an object
+/// that is gone or cannot be read (logged; the next poll tries again).
+async fn fetch_all(
+    inbox: &S3Target,
+    keys: Vec<String>,
+) -> Vec<(
+    String,
+    Option<(Option<Vec<u8>>, std::collections::HashMap<String, String>)>,
+)> {
+    let mut out: Vec<_> = keys.iter().map(|k| (k.clone(), None)).collect();
+    let mut running = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while next < keys.len() || !running.is_empty() {
+        while next < keys.len() && running.len() < PARALLEL {
+            let (i, key, inbox) = (next, keys[next].clone(), inbox.clone());
+            running.spawn(async move { (i, inbox.get_small(&key, MAX_OBJECT).await) });
+            next += 1;
+        }
+        if let Some(Ok((i, got))) = running.join_next().await {
+            match got {
+                Ok(got) => out[i].1 = got,
+                Err(e) => {
+                    let key = &keys[i];
+                    warn!(key = %shown(key), "cannot read an inbox object: {}", scrubbed(&e, key));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// DELETE `keys`, at most [`PARALLEL`] at once.
+async fn delete_all(inbox: &S3Target, keys: Vec<String>) {
+    let mut running = tokio::task::JoinSet::new();
+    for key in keys {
+        if running.len() >= PARALLEL {
+            running.join_next().await;
+        }
+        let inbox = inbox.clone();
+        running.spawn(async move { delete(&inbox, &key).await });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Handle up to `per_poll` inbox objects: read them, record each request (one transaction
+/// each), then delete them.
+pub async fn poll(
+    inbox: &S3Target,
+    store: &mut Store,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Report> {
+    let Some(s) = config.subscriptions() else {
+        return Ok(Report::default());
+    };
+    let components: Vec<&str> = config.components.iter().map(|c| c.id.as_str()).collect();
+    let listed = inbox.list_some(s.per_poll).await?;
+    let mut report = Report {
+        listed: listed.len(),
+        ..Report::default()
+    };
+    let mut done = Vec::new();
+    let mut fresh = Vec::new();
+    for o in &listed {
+        if store.inbox_done(&o.path, &o.etag, o.modified_ms)? {
+            report.duplicates += 1;
+            done.push(o.path.clone());
+        } else {
+            fresh.push(o);
+        }
+    }
+    let fetched = fetch_all(inbox, fresh.iter().map(|o| o.path.clone()).collect()).await;
+    for (o, (key, got)) in fresh.iter().zip(fetched) {
+        let Some(got) = got else {
+            continue;
+        };
+        let request = match got {
+            (Some(body), metadata) => parse_request(&key, &body, &metadata, &components),
+            (None, _) => Err("object too large"),
+        };
+        failpoint();
+        let outcome = store.record_request(
+            (&key, &o.etag, o.modified_ms),
+            request.as_ref().ok(),
+            s,
+            now,
+        )?;
+        match (&request, outcome) {
+            (Err(why), _) => {
+                report.malformed += 1;
+                if report.malformed <= LOGGED_PER_POLL {
+                    warn!(size = o.size, "inbox: a malformed object, deleted: {why}");
+                }
+            }
+            (Ok(_), Outcome::Duplicate) => report.duplicates += 1,
+            (Ok(_), Outcome::Refused) => {
+                report.refused += 1;
+                info!(key = %shown(&key), "inbox: refused ({})", outcome.as_str());
+            }
+            (Ok(_), Outcome::Limited) => {
+                report.limited += 1;
+                warn!(key = %shown(&key), "inbox: dropped, over a rate limit");
+            }
+            (Ok(_), _) => {
+                report.changed += 1;
+                info!(key = %shown(&key), "inbox: {}", outcome.as_str());
+            }
+        }
+        done.push(key);
+    }
+    if report.malformed > LOGGED_PER_POLL {
+        warn!(
+            malformed = report.malformed,
+            "inbox: {} more malformed objects deleted",
+            report.malformed - LOGGED_PER_POLL
+        );
+    }
+    delete_all(inbox, done).await;
+    Ok(report)
+}
+
+async fn delete(inbox: &S3Target, key: &str) {
+    if let Err(e) = inbox.delete(key).await {
+        // Recorded already: the next poll finds its done mark and deletes it again.
+        warn!(key = %shown(key), "cannot delete an inbox object: {}", scrubbed(&e, key));
+    }
+}

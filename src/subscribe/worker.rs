@@ -1,0 +1,225 @@
+//! The daemon's subscription worker: poll the inbox, turn outbox events into subscriber emails,
+//! keep the capability pages on every target in step with the store, forget what expired.
+
+use super::inbox;
+use super::pages::{CapabilityKind, capability_page, capability_path};
+use crate::config::Config;
+use crate::publisher::s3::S3Target;
+use crate::store::Store;
+use crate::subscriber::PAGES_DIR;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use sha2::Digest;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{error, info, warn};
+
+/// Capability pages are never cached: a used or expired page is gone at once.
+pub const PAGE_CACHE: &str = "no-store";
+
+/// The tasks of a config with subscriptions on: the worker and the mail sender.
+pub fn spawn(config: &Arc<Config>) -> Vec<tokio::task::JoinHandle<()>> {
+    if config.subscriptions().is_none() {
+        return Vec::new();
+    }
+    vec![
+        tokio::spawn(run(config.clone())),
+        tokio::spawn(super::mail::run(config.clone())),
+    ]
+}
+
+/// A capability page, rendered: path and bytes.
+struct Page {
+    path: String,
+    bytes: Arc<[u8]>,
+    sha: String,
+}
+
+fn render_pages(
+    config: &Config,
+    theme: &crate::render::Theme,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<Vec<Page>> {
+    let mut out = Vec::new();
+    for w in store.wanted_pages(now)? {
+        let kind = if w.manage {
+            CapabilityKind::Manage
+        } else {
+            CapabilityKind::Confirm
+        };
+        let bytes: Arc<[u8]> = capability_page(config, theme, kind, &w.token, &w.components, now)
+            .map_err(|e| anyhow::anyhow!("cannot render a capability page: {e}"))?
+            .into();
+        out.push(Page {
+            path: capability_path(&w.token),
+            sha: crate::ids::hex(&sha2::Sha256::digest(&bytes)),
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// Bring one S3 target in step: upload what changed, delete what is no longer wanted.
+async fn sync_bucket(store: &mut Store, target: &S3Target, pages: &[Page]) -> Result<usize> {
+    let name = format!("capability:{}", target.name);
+    let have = store.capability_pages(&name)?;
+    let mut changes = 0;
+    for p in pages {
+        if have.get(&p.path) != Some(&p.sha) {
+            target
+                .put(
+                    &p.path,
+                    p.bytes.clone(),
+                    "text/html; charset=utf-8",
+                    PAGE_CACHE,
+                )
+                .await
+                .context("cannot upload a capability page")?;
+            store.capability_page(&name, &p.path, Some(&p.sha))?;
+            changes += 1;
+        }
+    }
+    let wanted: HashSet<&str> = pages.iter().map(|p| p.path.as_str()).collect();
+    for path in have.keys().filter(|p| !wanted.contains(p.as_str())) {
+        target
+            .delete(path)
+            .await
+            .context("cannot delete a capability page")?;
+        store.capability_page(&name, path, None)?;
+        changes += 1;
+    }
+    Ok(changes)
+}
+
+/// Bring the output folder in step (compared with what is on disk: a full write of the site
+/// carries the folder over, and this restores anything else).
+fn sync_folder(out: &Path, pages: &[Page]) -> Result<usize> {
+    let dir = out.join(PAGES_DIR);
+    let mut changes = 0;
+    let wanted: HashMap<&str, &Page> = pages.iter().map(|p| (p.path.as_str(), p)).collect();
+    for p in pages {
+        let file = out.join(&p.path);
+        if std::fs::read(&file).ok().as_deref() != Some(&p.bytes[..]) {
+            let parent = file.parent().expect("pages are in a folder");
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+            let tmp = parent.join(".index.html.tmp");
+            std::fs::write(&tmp, &p.bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &file)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            changes += 1;
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !wanted.contains_key(format!("{PAGES_DIR}/{name}/index.html").as_str()) {
+                std::fs::remove_dir_all(e.path())
+                    .with_context(|| format!("cannot remove {}", e.path().display()))?;
+                changes += 1;
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Runs until aborted.
+async fn run(config: Arc<Config>) {
+    let Some(s) = config.subscriptions().cloned() else {
+        return;
+    };
+    let mut store = match Store::connect(&config.database_path()) {
+        Ok(st) => st,
+        Err(e) => return error!("subscriptions: cannot open the store: {e:#}"),
+    };
+    let theme = match crate::theme::load(&config) {
+        Ok(t) => t,
+        Err(e) => return error!("subscriptions: {e:#}"),
+    };
+    let inbox = match S3Target::new(&s.inbox.target("inbox")).await {
+        Ok(t) => t,
+        Err(e) => return error!("subscriptions: the inbox: {e:#}"),
+    };
+    let targets = match crate::publisher::targets(&config).await {
+        Ok(t) => t,
+        Err(e) => return error!("subscriptions: {e:#}"),
+    };
+    let out = config.output_path();
+    let mut next_poll = tokio::time::Instant::now();
+    // What the pages were last made from: the store's subscriber version and the day (the
+    // forms' policies are signed per day). `None`: not in step (start, or a failed sync).
+    let mut synced: Option<(i64, chrono::NaiveDate)> = None;
+    let mut last_tidy = None;
+    loop {
+        let now = Utc::now();
+        if tokio::time::Instant::now() >= next_poll {
+            next_poll = tokio::time::Instant::now() + s.poll.0;
+            match inbox::poll(&inbox, &mut store, &config, now).await {
+                Ok(r) => {
+                    if r.listed > 0 {
+                        info!(
+                            listed = r.listed,
+                            changed = r.changed,
+                            malformed = r.malformed,
+                            refused = r.refused,
+                            limited = r.limited,
+                            "inbox read"
+                        );
+                    }
+                    let _ = store.note_poll(now, Some(r.listed));
+                }
+                Err(e) => {
+                    warn!("subscriptions: cannot read the inbox: {e:#}");
+                    let _ = store.note_poll(now, None);
+                }
+            }
+            if last_tidy.is_none_or(|t: DateTime<Utc>| now - t > chrono::Duration::minutes(1)) {
+                match store.subscriptions_tidy(now) {
+                    Ok(0) => {}
+                    Ok(n) => info!(requests = n, "unconfirmed subscriptions expired"),
+                    Err(e) => warn!("subscriptions: {e:#}"),
+                }
+                last_tidy = Some(now);
+            }
+        }
+        match store.fan_out(now) {
+            Ok(0) => {}
+            Ok(n) => info!(emails = n, "subscriber emails queued"),
+            Err(e) => warn!("subscriptions: cannot queue emails: {e:#}"),
+        }
+        let version = store.subscribers_version().unwrap_or(-1);
+        let want = (version, now.date_naive());
+        if synced != Some(want) {
+            match sync(&config, &theme, &mut store, &targets, &out, now).await {
+                Ok(n) => {
+                    if n > 0 {
+                        info!(changes = n, "capability pages updated");
+                    }
+                    synced = Some(want);
+                }
+                Err(e) => warn!("subscriptions: capability pages: {e:#}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn sync(
+    config: &Config,
+    theme: &crate::render::Theme,
+    store: &mut Store,
+    targets: &[S3Target],
+    out: &Path,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let pages = render_pages(config, theme, store, now)?;
+    let mut changes = sync_folder(out, &pages)?;
+    for t in targets {
+        changes += sync_bucket(store, t, &pages).await?;
+    }
+    Ok(changes)
+}

@@ -1,0 +1,491 @@
+//! Subscriptions end to end through the bucket: requests wait in a private inbox bucket on an
+//! in-process S3 server, the real daemon reads them, mails an SMTP sink on loopback, and keeps
+//! capability pages in the site bucket.
+
+use crate::common;
+
+use common::receivers::{Mail, SmtpSink};
+use common::s3::{KEY, S3Server, SECRET, target_yaml};
+use common::{Running, TestSite, free_port, pharos, start_daemon_env, wait_until};
+use std::time::Duration;
+
+pub const INBOX: &str = "inbox";
+
+/// Quoted-printable soft breaks and escapes undone (enough to read links and headers).
+pub fn decoded(data: &str) -> String {
+    let s = data.replace("=\r\n", "").replace("=\n", "");
+    let mut out = String::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut bytes = Vec::new();
+    while i < b.len() {
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            bytes.push(v);
+            i += 3;
+            continue;
+        }
+        bytes.push(b[i]);
+        i += 1;
+    }
+    out.push_str(&String::from_utf8_lossy(&bytes));
+    out
+}
+
+/// The capability page links in a mail: `(token, url)`.
+pub fn page_links(mail: &Mail) -> Vec<String> {
+    let text = decoded(&mail.data);
+    let mut out = Vec::new();
+    let marker = "/subscribe/t/";
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find(marker) {
+        let token: String = rest[i + marker.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        if token.len() == 40 && !out.contains(&token) {
+            out.push(token);
+        }
+        rest = &rest[i + marker.len()..];
+    }
+    out
+}
+
+pub fn header<'a>(mail: &'a Mail, name: &str) -> Option<&'a str> {
+    mail.data
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+}
+
+pub fn to(mails: &[Mail], address: &str) -> Vec<Mail> {
+    mails
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t.contains(address)))
+        .cloned()
+        .collect()
+}
+
+/// A site with two components, the S3 server as its target and inbox, and the sink as SMTP.
+pub fn site_with(s3: &S3Server, smtp: &SmtpSink, extra: &str) -> TestSite {
+    std::fs::create_dir_all(s3.root.path().join(INBOX)).unwrap();
+    let site = TestSite::empty();
+    let endpoint = s3.endpoint();
+    site.write(
+        "config.yaml",
+        &format!(
+            "site:
+  title: Sub Test
+  base_url: https://status.sub.test
+  time_zone: UTC
+components:
+  - id: api
+    name: Public API
+  - id: web
+    name: Website
+{}
+subscriptions:
+  inbox:
+    bucket: {INBOX}
+    endpoint: {endpoint}
+    path_style: true
+    region: us-east-1
+    access_key_id: {KEY}
+    secret_access_key: {SECRET}
+  post_access_key_id: {KEY}
+  post_secret_access_key: {SECRET}
+  poll: 1s
+  smtp_host: 127.0.0.1
+  smtp_port: {}
+  smtp_tls: none
+  from: status@sub.test
+{extra}daemon:
+  listen: 127.0.0.1:{}
+  debounce: 50ms
+",
+            target_yaml(&endpoint, ""),
+            smtp.addr.port(),
+            free_port()
+        ),
+    );
+    site
+}
+
+/// Put a request into the inbox as the forms do (object key, body; no metadata).
+pub fn post(s3: &S3Server, key: &str, body: &str) {
+    let path = s3.root.path().join(INBOX).join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+pub fn inbox_keys(s3: &S3Server) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![s3.root.path().join(INBOX)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !e.file_name().to_string_lossy().starts_with(".bucket-") {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn page(s3: &S3Server, token: &str) -> Option<String> {
+    s3.object(&format!("subscribe/t/{token}/index.html"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The subscription worker's cursor has passed every outbox event (evidence that an event was
+/// considered for email).
+fn fanned_out(site: &TestSite) -> bool {
+    let db = common::db(site);
+    let newest: i64 = db
+        .query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    let cursor: Option<i64> = db
+        .query_row(
+            "SELECT value FROM subscription_state WHERE name = 'cursor'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    cursor.is_some_and(|c| c >= newest)
+}
+
+fn daemon(site: &TestSite, log: &std::path::Path) -> Running {
+    start_daemon_env(site, log, &[])
+}
+
+#[test]
+fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
+    let s3 = S3Server::start();
+    let smtp = SmtpSink::start();
+    let site = site_with(&s3, &smtp, "");
+    let log = site.path().join("daemon.log");
+    // Posted while no daemon runs: it waits in the bucket.
+    post(&s3, "Jane.Doe@Example.com", "subscribe");
+    let _d = daemon(&site, &log);
+
+    wait_until(30, "the confirmation email", || {
+        !to(&smtp.mails(), "Jane.Doe@example.com").is_empty()
+    });
+    let confirm_mail = to(&smtp.mails(), "Jane.Doe@example.com").remove(0);
+    assert!(
+        header(&confirm_mail, "Subject")
+            .unwrap()
+            .contains("Confirm"),
+        "{}",
+        confirm_mail.data
+    );
+    let confirm = page_links(&confirm_mail);
+    assert_eq!(confirm.len(), 1, "{}", decoded(&confirm_mail.data));
+    wait_until(10, "the confirm page in the bucket", || {
+        page(&s3, &confirm[0]).is_some()
+    });
+    wait_until(10, "the inbox emptied", || inbox_keys(&s3).is_empty());
+
+    post(&s3, &format!("t/{}", confirm[0]), "confirm");
+    wait_until(20, "the welcome email", || {
+        to(&smtp.mails(), "Jane.Doe@example.com").len() == 2
+    });
+    let welcome = to(&smtp.mails(), "Jane.Doe@example.com").remove(1);
+    let manage = page_links(&welcome);
+    assert_eq!(manage.len(), 1, "{}", decoded(&welcome.data));
+    assert_ne!(manage, confirm);
+    wait_until(10, "the manage page up, the used confirm page gone", || {
+        page(&s3, &manage[0]).is_some() && page(&s3, &confirm[0]).is_none()
+    });
+
+    let out = pharos(
+        &site,
+        &[
+            "incident",
+            "new",
+            "API errors",
+            "--component",
+            "api=partial_outage",
+            "-m",
+            "Looking into it.",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(20, "the incident email", || {
+        to(&smtp.mails(), "Jane.Doe@example.com").len() == 3
+    });
+    let news = to(&smtp.mails(), "Jane.Doe@example.com").remove(2);
+    assert!(
+        header(&news, "Subject").unwrap().contains("API errors"),
+        "{}",
+        news.data
+    );
+    let unsubscribe = header(&news, "List-Unsubscribe").expect("List-Unsubscribe");
+    assert_eq!(
+        unsubscribe,
+        format!(
+            "<https://status.sub.test/subscribe/t/{}/index.html>",
+            manage[0]
+        )
+    );
+    let body = decoded(&news.data);
+    assert!(
+        body.contains("text/plain") && body.contains("text/html"),
+        "{body}"
+    );
+    assert!(
+        body.contains("https://status.sub.test/incidents/"),
+        "{body}"
+    );
+    assert!(body.contains("Unsubscribe"), "{body}");
+
+    post(&s3, &format!("t/{}", manage[0]), "unsubscribe");
+    wait_until(20, "the manage page removed", || {
+        page(&s3, &manage[0]).is_none()
+    });
+    let id = std::fs::read_dir(site.path().join("content/incidents"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .trim_end_matches(".md")
+                .to_string()
+        })
+        .next()
+        .unwrap();
+    let out = pharos(
+        &site,
+        &[
+            "incident", "update", &id, "--status", "resolved", "-m", "Fixed.",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(20, "the update considered for email", || {
+        fanned_out(&site)
+            && common::db(&site)
+                .query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE kind = 'incident_resolved'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        to(&smtp.mails(), "Jane.Doe@example.com").len(),
+        3,
+        "no email after unsubscribing"
+    );
+
+    // The address is in no published object, no manifest and no log line (masked there).
+    for key in s3.keys() {
+        let bytes = s3.object(&key).unwrap();
+        let text = String::from_utf8_lossy(&bytes).to_lowercase();
+        assert!(!text.contains("jane.doe@"), "{key} holds the address");
+    }
+    for f in [".pharos-manifest.json", ".pharos-manifest-history.json"] {
+        let m = std::fs::read_to_string(site.out().join(f)).unwrap_or_default();
+        assert!(!m.contains("subscribe/t/"), "{f} lists a capability page");
+    }
+    let logs = std::fs::read_to_string(&log).unwrap().to_lowercase();
+    assert!(!logs.contains("jane.doe@"), "a log line holds the address");
+    assert!(logs.contains("j***@example.com"), "logs show it masked");
+    for t in confirm.iter().chain(&manage) {
+        assert!(!logs.contains(t.as_str()), "a log line holds a token");
+    }
+}
+
+fn confirmed_subscriber(site: &TestSite, address: &str) {
+    let config = site.config();
+    let mut store = pharos::store::Store::open(&config.database_path()).unwrap();
+    let added = store
+        .subscriber_add(
+            address,
+            &[],
+            true,
+            "admin",
+            config.subscriptions().unwrap(),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    assert_eq!(added, pharos::store::Added::Confirmed);
+}
+
+#[test]
+fn a_crash_after_reading_the_inbox_loses_no_request_and_a_crash_after_sending_repeats_one_email() {
+    let s3 = S3Server::start();
+    let smtp = SmtpSink::start();
+    let site = site_with(&s3, &smtp, "");
+    let log = site.path().join("daemon.log");
+    post(&s3, "crash@example.com", "subscribe");
+    let mut d = start_daemon_env(&site, &log, &[("PHAROS_FAILPOINT", "inbox-after-read")]);
+    wait_until(30, "the daemon aborting after it read the request", || {
+        d.try_wait().unwrap().is_some()
+    });
+    assert!(smtp.mails().is_empty());
+    assert_eq!(
+        inbox_keys(&s3).len(),
+        1,
+        "the request is still in the inbox"
+    );
+
+    // Now it records the request and sends, then dies before marking the email sent.
+    let mut d = start_daemon_env(&site, &log, &[("PHAROS_FAILPOINT", "mail-after-send")]);
+    wait_until(
+        30,
+        "the daemon aborting after the SMTP server took the email",
+        || d.try_wait().unwrap().is_some(),
+    );
+    assert_eq!(to(&smtp.mails(), "crash@example.com").len(), 1);
+    assert!(
+        inbox_keys(&s3).is_empty(),
+        "recorded and deleted before the crash"
+    );
+
+    let _d = daemon(&site, &log);
+    wait_until(30, "the one repeat", || {
+        to(&smtp.mails(), "crash@example.com").len() == 2
+    });
+    wait_until(10, "the email marked sent", || {
+        common::db(&site)
+            .query_row(
+                "SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 0
+    });
+    let mails = to(&smtp.mails(), "crash@example.com");
+    assert_eq!(mails.len(), 2, "at most one duplicate");
+    assert_eq!(
+        header(&mails[0], "Message-ID"),
+        header(&mails[1], "Message-ID")
+    );
+    assert_eq!(
+        page_links(&mails[0]),
+        page_links(&mails[1]),
+        "the same confirm link"
+    );
+}
+
+#[test]
+fn rate_limits_junk_and_unknown_tokens_send_nothing_unbounded() {
+    let s3 = S3Server::start();
+    let smtp = SmtpSink::start();
+    let site = site_with(&s3, &smtp, "");
+    let log = site.path().join("daemon.log");
+    let _d = daemon(&site, &log);
+    // The same address five times (one after the other: the key is the address, so posts at
+    // once would overwrite each other): three confirmations a day.
+    for _ in 0..5 {
+        post(&s3, "again@example.com", "subscribe");
+        wait_until(20, "the inbox read", || inbox_keys(&s3).is_empty());
+    }
+    // Junk: not an address, an unknown action, a big object, a token nobody has, a bad token.
+    post(&s3, "not-an-address", "subscribe");
+    post(&s3, "who@example.com", "SECRET-CONTENT please");
+    post(&s3, "big@example.com", &"x".repeat(4096));
+    post(&s3, &format!("t/{}", "ab".repeat(20)), "confirm");
+    post(&s3, "t/NOT-a-token", "confirm");
+    wait_until(20, "the junk read and deleted", || {
+        inbox_keys(&s3).is_empty()
+    });
+    wait_until(20, "three confirmations", || {
+        to(&smtp.mails(), "again@example.com").len() == 3
+    });
+    let stats = common::db(&site)
+        .query_row(
+            "SELECT (SELECT value FROM subscription_state WHERE name = 'malformed'),
+                    (SELECT value FROM subscription_state WHERE name = 'refused'),
+                    (SELECT value FROM subscription_state WHERE name = 'limited')",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(stats, (4, 1, 2), "(malformed, refused, limited)");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mails = smtp.mails();
+    assert_eq!(
+        mails.len(),
+        3,
+        "nothing to the junk: {:?}",
+        mails.iter().map(|m| &m.to).collect::<Vec<_>>()
+    );
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logs.contains("SECRET-CONTENT"),
+        "a log line quotes an object"
+    );
+    assert!(!logs.contains("again@example.com") && !logs.contains("not-an-address"));
+    assert!(logs.contains("a malformed object"), "junk is logged");
+}
+
+#[test]
+fn subscribers_hear_of_scheduled_maintenance_and_get_a_reminder_before_it_starts() {
+    let s3 = S3Server::start();
+    let smtp = SmtpSink::start();
+    let site = site_with(&s3, &smtp, "  reminder: 1h\n");
+    let log = site.path().join("daemon.log");
+    confirmed_subscriber(&site, "ops@example.com");
+    let _d = daemon(&site, &log);
+    wait_until(20, "the first site", || s3.object("index.html").is_some());
+    // Starts in 1 h 4 s: announced now, reminded 4 s from now.
+    let from = chrono::Utc::now() + chrono::Duration::seconds(3604);
+    let until = from + chrono::Duration::hours(1);
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    site.write(
+        "content/maintenance/db-upgrade.md",
+        &format!(
+            "---\ntitle: Database upgrade\ncomponents: [api]\nscheduled_for: {}\nscheduled_until: {}\n---\nA short pause in writes.\n",
+            fmt(from),
+            fmt(until)
+        ),
+    );
+    wait_until(20, "the scheduled email", || {
+        to(&smtp.mails(), "ops@example.com").len() == 1
+    });
+    let scheduled = to(&smtp.mails(), "ops@example.com").remove(0);
+    assert!(
+        header(&scheduled, "Subject")
+            .unwrap()
+            .contains("Maintenance scheduled"),
+        "{}",
+        scheduled.data
+    );
+    wait_until(20, "the reminder", || {
+        to(&smtp.mails(), "ops@example.com").len() == 2
+    });
+    let reminder = to(&smtp.mails(), "ops@example.com").remove(1);
+    assert!(
+        header(&reminder, "Subject")
+            .unwrap()
+            .contains("Reminder: Database upgrade"),
+        "{}",
+        reminder.data
+    );
+    assert!(header(&reminder, "List-Unsubscribe").is_some());
+}
