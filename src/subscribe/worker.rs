@@ -37,33 +37,50 @@ struct Page {
     sha: String,
 }
 
+/// Rendered capability pages by token, with what they were rendered from (the kind, the
+/// components followed, the UTC day the forms are signed for): only a page whose inputs changed
+/// is rendered again.
+type Rendered = HashMap<String, ((bool, Vec<String>, chrono::NaiveDate), Arc<Page>)>;
+
 fn render_pages(
     config: &Config,
     theme: &crate::render::Theme,
     store: &Store,
+    cache: &mut Rendered,
     now: DateTime<Utc>,
-) -> Result<Vec<Page>> {
+) -> Result<Vec<Arc<Page>>> {
     let mut out = Vec::new();
+    let mut fresh = Rendered::new();
     for w in store.wanted_pages(now)? {
-        let kind = if w.manage {
-            CapabilityKind::Manage
-        } else {
-            CapabilityKind::Confirm
+        let inputs = (w.manage, w.components.clone(), now.date_naive());
+        let page = match cache.remove(&w.token) {
+            Some((was, page)) if was == inputs => page,
+            _ => {
+                let kind = if w.manage {
+                    CapabilityKind::Manage
+                } else {
+                    CapabilityKind::Confirm
+                };
+                let bytes: Arc<[u8]> =
+                    capability_page(config, theme, kind, &w.token, &w.components, now)
+                        .map_err(|e| anyhow::anyhow!("cannot render a capability page: {e}"))?
+                        .into();
+                Arc::new(Page {
+                    path: capability_path(&w.token),
+                    sha: crate::ids::hex(&sha2::Sha256::digest(&bytes)),
+                    bytes,
+                })
+            }
         };
-        let bytes: Arc<[u8]> = capability_page(config, theme, kind, &w.token, &w.components, now)
-            .map_err(|e| anyhow::anyhow!("cannot render a capability page: {e}"))?
-            .into();
-        out.push(Page {
-            path: capability_path(&w.token),
-            sha: crate::ids::hex(&sha2::Sha256::digest(&bytes)),
-            bytes,
-        });
+        out.push(page.clone());
+        fresh.insert(w.token, (inputs, page));
     }
+    *cache = fresh;
     Ok(out)
 }
 
 /// Bring one S3 target in step: upload what changed, delete what is no longer wanted.
-async fn sync_bucket(store: &mut Store, target: &S3Target, pages: &[Page]) -> Result<usize> {
+async fn sync_bucket(store: &mut Store, target: &S3Target, pages: &[Arc<Page>]) -> Result<usize> {
     let name = format!("capability:{}", target.name);
     let have = store.capability_pages(&name)?;
     let mut changes = 0;
@@ -96,10 +113,10 @@ async fn sync_bucket(store: &mut Store, target: &S3Target, pages: &[Page]) -> Re
 
 /// Bring the output folder in step (compared with what is on disk: a full write of the site
 /// carries the folder over, and this restores anything else).
-fn sync_folder(out: &Path, pages: &[Page]) -> Result<usize> {
+fn sync_folder(out: &Path, pages: &[Arc<Page>]) -> Result<usize> {
     let dir = out.join(PAGES_DIR);
     let mut changes = 0;
-    let wanted: HashMap<&str, &Page> = pages.iter().map(|p| (p.path.as_str(), p)).collect();
+    let wanted: HashSet<&str> = pages.iter().map(|p| p.path.as_str()).collect();
     for p in pages {
         let file = out.join(&p.path);
         if std::fs::read(&file).ok().as_deref() != Some(&p.bytes[..]) {
@@ -117,7 +134,7 @@ fn sync_folder(out: &Path, pages: &[Page]) -> Result<usize> {
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !wanted.contains_key(format!("{PAGES_DIR}/{name}/index.html").as_str()) {
+            if !wanted.contains(format!("{PAGES_DIR}/{name}/index.html").as_str()) {
                 std::fs::remove_dir_all(e.path())
                     .with_context(|| format!("cannot remove {}", e.path().display()))?;
                 changes += 1;
@@ -154,6 +171,7 @@ async fn run(config: Arc<Config>) {
     // forms' policies are signed per day). `None`: not in step (start, or a failed sync).
     let mut synced: Option<(i64, chrono::NaiveDate)> = None;
     let mut last_tidy = None;
+    let mut rendered = Rendered::new();
     loop {
         let now = Utc::now();
         if tokio::time::Instant::now() >= next_poll {
@@ -194,7 +212,17 @@ async fn run(config: Arc<Config>) {
         let version = store.subscribers_version().unwrap_or(-1);
         let want = (version, now.date_naive());
         if synced != Some(want) {
-            match sync(&config, &theme, &mut store, &targets, &out, now).await {
+            match sync(
+                &config,
+                &theme,
+                &mut store,
+                &mut rendered,
+                &targets,
+                &out,
+                now,
+            )
+            .await
+            {
                 Ok(n) => {
                     if n > 0 {
                         info!(changes = n, "capability pages updated");
@@ -212,11 +240,12 @@ async fn sync(
     config: &Config,
     theme: &crate::render::Theme,
     store: &mut Store,
+    rendered: &mut Rendered,
     targets: &[S3Target],
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let pages = render_pages(config, theme, store, now)?;
+    let pages = render_pages(config, theme, store, rendered, now)?;
     let mut changes = sync_folder(out, &pages)?;
     for t in targets {
         changes += sync_bucket(store, t, &pages).await?;

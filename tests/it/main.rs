@@ -20,7 +20,6 @@ mod secrets;
 mod site;
 mod statuspage;
 mod subscribe;
-mod subscriptions;
 mod traversal;
 mod truth;
 mod xss;

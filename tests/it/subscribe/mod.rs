@@ -1,6 +1,7 @@
 //! Email subscriptions through the inbox bucket: the signed forms against a real S3 server
 //! (s3s, which checks SigV4 POST policies), and a browser with JavaScript off.
 
+mod flow;
 mod forms;
 
 use crate::common::{TestSite, s3};

@@ -2,14 +2,13 @@
 //! in-process S3 server, the real daemon reads them, mails an SMTP sink on loopback, and keeps
 //! capability pages in the site bucket.
 
+use super::inbox_keys;
 use crate::common;
 
 use common::receivers::{Mail, SmtpSink};
-use common::s3::{KEY, S3Server, SECRET, target_yaml};
+use common::s3::{INBOX, KEY, POST_KEY, POST_SECRET, S3Server, SECRET, target_yaml};
 use common::{Running, TestSite, free_port, pharos, start_daemon_env, wait_until};
 use std::time::Duration;
-
-pub const INBOX: &str = "inbox";
 
 /// Quoted-printable soft breaks and escapes undone (enough to read links and headers).
 pub fn decoded(data: &str) -> String {
@@ -73,7 +72,17 @@ pub fn to(mails: &[Mail], address: &str) -> Vec<Mail> {
 
 /// A site with two components, the S3 server as its target and inbox, and the sink as SMTP.
 pub fn site_with(s3: &S3Server, smtp: &SmtpSink, extra: &str) -> TestSite {
-    std::fs::create_dir_all(s3.root.path().join(INBOX)).unwrap();
+    site_at(s3, smtp, "https://status.sub.test", true, extra)
+}
+
+/// The same at `base_url`, publishing to the S3 server's site bucket or only to `publish/`.
+pub fn site_at(
+    s3: &S3Server,
+    smtp: &SmtpSink,
+    base_url: &str,
+    to_s3: bool,
+    extra: &str,
+) -> TestSite {
     let site = TestSite::empty();
     let endpoint = s3.endpoint();
     site.write(
@@ -81,7 +90,7 @@ pub fn site_with(s3: &S3Server, smtp: &SmtpSink, extra: &str) -> TestSite {
         &format!(
             "site:
   title: Sub Test
-  base_url: https://status.sub.test
+  base_url: {base_url}
   time_zone: UTC
 components:
   - id: api
@@ -97,8 +106,8 @@ subscriptions:
     region: us-east-1
     access_key_id: {KEY}
     secret_access_key: {SECRET}
-  post_access_key_id: {KEY}
-  post_secret_access_key: {SECRET}
+  post_access_key_id: {POST_KEY}
+  post_secret_access_key: {POST_SECRET}
   poll: 1s
   smtp_host: 127.0.0.1
   smtp_port: {}
@@ -108,7 +117,11 @@ subscriptions:
   listen: 127.0.0.1:{}
   debounce: 50ms
 ",
-            target_yaml(&endpoint, ""),
+            if to_s3 {
+                target_yaml(&endpoint, "")
+            } else {
+                String::new()
+            },
             smtp.addr.port(),
             free_port()
         ),
@@ -116,27 +129,12 @@ subscriptions:
     site
 }
 
-/// Put a request into the inbox as the forms do (object key, body; no metadata).
-pub fn post(s3: &S3Server, key: &str, body: &str) {
+/// Put a request into the inbox as the forms do (object key, body; no metadata), behind the
+/// server's back (the forms' real posts are tested in `forms`).
+pub fn put_request(s3: &S3Server, key: &str, body: &str) {
     let path = s3.root.path().join(INBOX).join(key);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, body).unwrap();
-}
-
-pub fn inbox_keys(s3: &S3Server) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![s3.root.path().join(INBOX)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !e.file_name().to_string_lossy().starts_with(".bucket-") {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
 }
 
 fn page(s3: &S3Server, token: &str) -> Option<String> {
@@ -167,12 +165,12 @@ fn daemon(site: &TestSite, log: &std::path::Path) -> Running {
 
 #[test]
 fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
-    let s3 = S3Server::start();
+    let s3 = S3Server::with_inbox();
     let smtp = SmtpSink::start();
     let site = site_with(&s3, &smtp, "");
     let log = site.path().join("daemon.log");
     // Posted while no daemon runs: it waits in the bucket.
-    post(&s3, "Jane.Doe@Example.com", "subscribe");
+    put_request(&s3, "Jane.Doe@Example.com", "subscribe");
     let _d = daemon(&site, &log);
 
     wait_until(30, "the confirmation email", || {
@@ -193,7 +191,7 @@ fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
     });
     wait_until(10, "the inbox emptied", || inbox_keys(&s3).is_empty());
 
-    post(&s3, &format!("t/{}", confirm[0]), "confirm");
+    put_request(&s3, &format!("t/{}", confirm[0]), "confirm");
     wait_until(20, "the welcome email", || {
         to(&smtp.mails(), "Jane.Doe@example.com").len() == 2
     });
@@ -250,7 +248,7 @@ fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
     );
     assert!(body.contains("Unsubscribe"), "{body}");
 
-    post(&s3, &format!("t/{}", manage[0]), "unsubscribe");
+    put_request(&s3, &format!("t/{}", manage[0]), "unsubscribe");
     wait_until(20, "the manage page removed", || {
         page(&s3, &manage[0]).is_none()
     });
@@ -330,11 +328,11 @@ fn confirmed_subscriber(site: &TestSite, address: &str) {
 
 #[test]
 fn a_crash_after_reading_the_inbox_loses_no_request_and_a_crash_after_sending_repeats_one_email() {
-    let s3 = S3Server::start();
+    let s3 = S3Server::with_inbox();
     let smtp = SmtpSink::start();
     let site = site_with(&s3, &smtp, "");
     let log = site.path().join("daemon.log");
-    post(&s3, "crash@example.com", "subscribe");
+    put_request(&s3, "crash@example.com", "subscribe");
     let mut d = start_daemon_env(&site, &log, &[("PHAROS_FAILPOINT", "inbox-after-read")]);
     wait_until(30, "the daemon aborting after it read the request", || {
         d.try_wait().unwrap().is_some()
@@ -388,7 +386,7 @@ fn a_crash_after_reading_the_inbox_loses_no_request_and_a_crash_after_sending_re
 
 #[test]
 fn rate_limits_junk_and_unknown_tokens_send_nothing_unbounded() {
-    let s3 = S3Server::start();
+    let s3 = S3Server::with_inbox();
     let smtp = SmtpSink::start();
     let site = site_with(&s3, &smtp, "");
     let log = site.path().join("daemon.log");
@@ -396,15 +394,15 @@ fn rate_limits_junk_and_unknown_tokens_send_nothing_unbounded() {
     // The same address five times (one after the other: the key is the address, so posts at
     // once would overwrite each other): three confirmations a day.
     for _ in 0..5 {
-        post(&s3, "again@example.com", "subscribe");
+        put_request(&s3, "again@example.com", "subscribe");
         wait_until(20, "the inbox read", || inbox_keys(&s3).is_empty());
     }
     // Junk: not an address, an unknown action, a big object, a token nobody has, a bad token.
-    post(&s3, "not-an-address", "subscribe");
-    post(&s3, "who@example.com", "SECRET-CONTENT please");
-    post(&s3, "big@example.com", &"x".repeat(4096));
-    post(&s3, &format!("t/{}", "ab".repeat(20)), "confirm");
-    post(&s3, "t/NOT-a-token", "confirm");
+    put_request(&s3, "not-an-address", "subscribe");
+    put_request(&s3, "who@example.com", "SECRET-CONTENT please");
+    put_request(&s3, "big@example.com", &"x".repeat(4096));
+    put_request(&s3, &format!("t/{}", "ab".repeat(20)), "confirm");
+    put_request(&s3, "t/NOT-a-token", "confirm");
     wait_until(20, "the junk read and deleted", || {
         inbox_keys(&s3).is_empty()
     });
@@ -446,7 +444,7 @@ fn rate_limits_junk_and_unknown_tokens_send_nothing_unbounded() {
 
 #[test]
 fn subscribers_hear_of_scheduled_maintenance_and_get_a_reminder_before_it_starts() {
-    let s3 = S3Server::start();
+    let s3 = S3Server::with_inbox();
     let smtp = SmtpSink::start();
     let site = site_with(&s3, &smtp, "  reminder: 1h\n");
     let log = site.path().join("daemon.log");
@@ -488,4 +486,177 @@ fn subscribers_hear_of_scheduled_maintenance_and_get_a_reminder_before_it_starts
         reminder.data
     );
     assert!(header(&reminder, "List-Unsubscribe").is_some());
+}
+
+/// Focus what `selector` finds in `tab` and press Enter (a form submits, a button is pressed:
+/// no script runs).
+fn press_enter(chrome: &mut common::browser::Browser, tab: &str, selector: &str) {
+    let doc = chrome.call(
+        Some(tab),
+        "DOM.getDocument",
+        serde_json::json!({"depth": 0}),
+    );
+    let node = chrome.call(
+        Some(tab),
+        "DOM.querySelector",
+        serde_json::json!({"nodeId": doc["root"]["nodeId"], "selector": selector}),
+    )["nodeId"]
+        .clone();
+    assert_ne!(node, serde_json::json!(0), "no {selector} on the page");
+    chrome.call(Some(tab), "DOM.focus", serde_json::json!({"nodeId": node}));
+    for kind in ["keyDown", "keyUp"] {
+        chrome.call(
+            Some(tab),
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
+        );
+    }
+}
+
+/// With `PHAROS_SCREENSHOTS=DIR`, a screenshot of the page in `tab` as `DIR/<name>.png`.
+fn shot(chrome: &mut common::browser::Browser, tab: &str, name: &str) {
+    if let Ok(dir) = std::env::var("PHAROS_SCREENSHOTS") {
+        let png = chrome.screenshot(tab);
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+fn heading(chrome: &mut common::browser::Browser, tab: &str) -> Vec<String> {
+    let dom = scraper::Html::parse_document(&chrome.dom(tab));
+    common::browser::text_of(&dom, "h1")
+}
+
+#[test]
+#[cfg_attr(
+    pharos_no_chromium,
+    ignore = "no chromium on PATH: install Debian's chromium (.ci/run does) or set PHAROS_CHROMIUM"
+)]
+fn with_javascript_off_a_visitor_subscribes_confirms_hears_news_and_unsubscribes() {
+    use common::browser::{browser, serve};
+    let s3 = S3Server::with_inbox();
+    let smtp = SmtpSink::start();
+    // The CDN: a static server over the daemon's publish/ folder (capability pages included).
+    let out = tempfile::tempdir().unwrap();
+    let publish = out.path().join("publish");
+    let base = serve(publish.clone());
+    let site = site_at(
+        &s3,
+        &smtp,
+        &format!("{base}/"),
+        false,
+        "",
+    );
+    let config = std::fs::read_to_string(site.config_path()).unwrap();
+    site.write(
+        "config.yaml",
+        &format!("{config}publish:\n  output: {}\n", publish.display()),
+    );
+    let log = site.path().join("daemon.log");
+    let _d = daemon(&site, &log);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !publish.join("subscribe/index.html").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no subscribe page: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (mut chrome, _watchdog) = browser();
+    let tab = chrome.tab(false);
+    let started = std::time::Instant::now();
+    chrome.open(&tab, &format!("{base}/subscribe/index.html"));
+    press_enter(&mut chrome, &tab, "#email");
+    chrome.call(
+        Some(&tab),
+        "Input.insertText",
+        serde_json::json!({"text": "reader@example.com"}),
+    );
+    press_enter(&mut chrome, &tab, "#email");
+    assert!(
+        chrome.next_load(&tab, Duration::from_secs(20)),
+        "no page after subscribing"
+    );
+    assert_eq!(heading(&mut chrome, &tab), ["Check your inbox"]);
+
+    wait_until(30, "the confirmation email", || {
+        !to(&smtp.mails(), "reader@example.com").is_empty()
+    });
+    eprintln!("form submit to confirmation email: {:?}", started.elapsed());
+    let link = page_links(&to(&smtp.mails(), "reader@example.com")[0]);
+    chrome.open(&tab, &format!("{base}/subscribe/t/{}/index.html", link[0]));
+    assert_eq!(heading(&mut chrome, &tab), ["Confirm your subscription"]);
+    shot(&mut chrome, &tab, "confirm-page");
+    press_enter(&mut chrome, &tab, "form button");
+    assert!(
+        chrome.next_load(&tab, Duration::from_secs(20)),
+        "no page after confirming"
+    );
+    assert!(
+        heading(&mut chrome, &tab)[0].contains("onfirm"),
+        "{:?}",
+        heading(&mut chrome, &tab)
+    );
+
+    wait_until(30, "the welcome email", || {
+        to(&smtp.mails(), "reader@example.com").len() == 2
+    });
+    let manage = page_links(&to(&smtp.mails(), "reader@example.com")[1]);
+    let out = pharos(
+        &site,
+        &[
+            "incident",
+            "new",
+            "Website slow",
+            "--component",
+            "web=degraded_performance",
+            "-m",
+            "Looking.",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(30, "the incident email", || {
+        to(&smtp.mails(), "reader@example.com").len() == 3
+    });
+    assert!(
+        header(&to(&smtp.mails(), "reader@example.com")[2], "Subject")
+            .unwrap()
+            .contains("Website slow")
+    );
+
+    chrome.open(
+        &tab,
+        &format!("{base}/subscribe/t/{}/index.html", manage[0]),
+    );
+    assert_eq!(heading(&mut chrome, &tab), ["Manage your subscription"]);
+    shot(&mut chrome, &tab, "manage-page");
+    press_enter(&mut chrome, &tab, "button.quiet");
+    assert!(
+        chrome.next_load(&tab, Duration::from_secs(20)),
+        "no page after unsubscribing"
+    );
+    assert!(
+        heading(&mut chrome, &tab)[0]
+            .to_lowercase()
+            .contains("unsubscribed"),
+        "{:?}",
+        heading(&mut chrome, &tab)
+    );
+    wait_until(30, "the manage page gone", || {
+        !publish
+            .join(format!("subscribe/t/{}/index.html", manage[0]))
+            .exists()
+    });
+    assert!(
+        common::db(&site)
+            .query_row("SELECT COUNT(*) FROM subscribers", [], |r| r
+                .get::<_, i64>(0))
+            .unwrap()
+            == 0
+    );
 }
