@@ -165,7 +165,24 @@ pub fn render(
     site.add(
         "robots.txt",
         format!(
-            "User-agent: *\nAllow: /\n\n# {} status page\n",
+            "User-agent: *\nAllow: /\n{}\n# {} status page\n",
+            // Capability pages (confirm, manage) are noindex too; crawlers need not fetch them.
+            if snap.subscribe.is_some() {
+                let path = snap
+                    .site
+                    .base_url
+                    .split_once("://")
+                    .and_then(|(_, rest)| rest.split_once('/'))
+                    .map_or("", |(_, p)| p.trim_matches('/'));
+                let path = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{path}")
+                };
+                format!("Disallow: {path}/{}/\n", crate::subscriber::PAGES_DIR)
+            } else {
+                String::new()
+            },
             snap.site.base_url
         )
         .into_bytes(),

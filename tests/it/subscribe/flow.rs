@@ -539,13 +539,7 @@ fn with_javascript_off_a_visitor_subscribes_confirms_hears_news_and_unsubscribes
     let out = tempfile::tempdir().unwrap();
     let publish = out.path().join("publish");
     let base = serve(publish.clone());
-    let site = site_at(
-        &s3,
-        &smtp,
-        &format!("{base}/"),
-        false,
-        "",
-    );
+    let site = site_at(&s3, &smtp, &format!("{base}/"), false, "");
     let config = std::fs::read_to_string(site.config_path()).unwrap();
     site.write(
         "config.yaml",

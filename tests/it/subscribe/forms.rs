@@ -285,9 +285,16 @@ fn the_public_pages_exist_only_with_subscriptions_on() {
         );
     }
 
+    assert!(
+        site.read("robots.txt")
+            .contains("Disallow: /subscribe/t/\n"),
+        "crawlers skip the capability pages"
+    );
+
     let off = crate::common::TestSite::fixture("basic");
     off.build();
     assert!(!off.out().join("subscribe").exists());
+    assert!(!off.read("robots.txt").contains("Disallow"));
     assert!(!off.read("index.html").contains("subscribe"));
 }
 
