@@ -423,7 +423,7 @@ pub fn snapshot(
     snap.subscribe = config.subscriptions().map(|s| {
         let ids: Vec<&str> = snap.components.iter().map(|c| c.info.id.as_str()).collect();
         snapshot::SubscribeInfo {
-            form: crate::subscribe::policy::subscribe_form(s, &snap.site.base_url, &ids, now),
+            form: crate::postform::subscribe_form(s, &snap.site.base_url, &ids, now),
             expire: s.expire.0,
         }
     });

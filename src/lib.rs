@@ -20,6 +20,7 @@ pub mod model;
 pub mod monitor;
 pub mod notify;
 pub mod output;
+pub mod postform;
 pub mod publisher;
 pub mod redact;
 pub mod render;

@@ -147,7 +147,7 @@ pub struct Snapshot {
 /// What the public subscribe pages show: the signed form, and how long a visitor has to confirm.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SubscribeInfo {
-    pub form: crate::subscribe::policy::Form,
+    pub form: crate::postform::Form,
     pub expire: Duration,
 }
 

@@ -369,7 +369,7 @@ fn render_layers(
     }
     components(p, snap)?;
     if let Some(sub) = &snap.subscribe {
-        for page in crate::subscribe::pages::public(snap, sub) {
+        for page in super::subscribe::public(snap, sub) {
             p.page(&page.path, page.template, Some(page.title), page.ctx)?;
         }
     }

@@ -9,6 +9,7 @@ mod badges;
 mod feeds;
 mod html;
 mod ical;
+pub mod subscribe;
 pub mod view;
 mod widget;
 

@@ -2,7 +2,7 @@
 //!
 //! - The public `subscribe/` page holds a plain HTML form that posts straight to a private
 //!   **inbox bucket** (a browser POST upload whose policy the daemon signs with a key that may
-//!   only put there: [`policy`]). The visitor's address is the object key, so concurrent
+//!   only put there: [`crate::postform`]). The visitor's address is the object key, so concurrent
 //!   visitors never overwrite each other.
 //! - The daemon polls the inbox ([`inbox`]): LIST, GET, record the request in SQLite, DELETE.
 //!   Requests posted while it is down wait in the bucket.
@@ -14,5 +14,4 @@
 pub mod inbox;
 pub mod mail;
 pub mod pages;
-pub mod policy;
 pub mod worker;

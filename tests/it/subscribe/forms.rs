@@ -131,10 +131,7 @@ fn the_inbox_refuses_what_the_policy_does_not_allow() {
         "[\"content-length-range\",1,32]",
         "[\"content-length-range\",1,999999]",
     );
-    policy.set(
-        "policy",
-        &pharos::subscribe::policy::base64(decoded.as_bytes()),
-    );
+    policy.set("policy", &pharos::postform::base64(decoded.as_bytes()));
     refused("a policy changed after signing", policy, None);
 
     // A page rendered three days and an hour ago: its policy has expired.
