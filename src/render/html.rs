@@ -269,16 +269,30 @@ pub(crate) fn site_view(
 }
 
 /// One page outside a site render (a capability page): the theme's templates, `site` and `ctx`.
-pub(crate) fn render_one(
-    theme: &Theme,
-    site: &SiteView,
-    path: &str,
-    template: &str,
-    title: Option<&str>,
-    ctx: Context,
-) -> Result<Vec<u8>, RenderError> {
-    let tera = build_tera(theme)?;
-    render_html(&tera, site, path, template, title, ctx)
+/// Pages rendered one at a time outside the site (the capability pages): the theme's templates
+/// parsed once, with the site as every page sees it.
+pub struct PageRenderer {
+    tera: Tera,
+    site: SiteView,
+}
+
+impl PageRenderer {
+    pub(crate) fn new(theme: &Theme, site: SiteView) -> Result<PageRenderer, RenderError> {
+        Ok(PageRenderer {
+            tera: build_tera(theme)?,
+            site,
+        })
+    }
+
+    pub(crate) fn page(
+        &self,
+        path: &str,
+        template: &str,
+        title: Option<&str>,
+        ctx: Context,
+    ) -> Result<Vec<u8>, RenderError> {
+        render_html(&self.tera, &self.site, path, template, title, ctx)
+    }
 }
 
 pub fn render_pages(

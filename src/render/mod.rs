@@ -114,8 +114,9 @@ pub fn content_type_for(ext: &str) -> &'static str {
     }
 }
 
+pub use html::PageRenderer;
 pub use html::RenderCache;
-pub(crate) use html::{render_one, site_view};
+pub(crate) use html::site_view;
 
 /// Where the theme's stylesheet is published (`assets/style.<hash>.css`).
 pub fn css_path(theme: &Theme) -> String {

@@ -257,7 +257,7 @@ fn finish(
     }
 }
 
-/// The sender: sends what is due, at most `s.rate` per second over `s.connections` pooled
+/// The sender: turns new outbox events into emails, and sends what is due, at most `s.rate` per second over `s.connections` pooled
 /// connections and `s.per_hour` per hour (what is over waits). Runs until aborted.
 pub async fn run(config: std::sync::Arc<Config>) {
     let Some(s) = config.subscriptions().cloned() else {
@@ -296,6 +296,13 @@ pub async fn run(config: std::sync::Arc<Config>) {
     let mut in_flight: HashSet<i64> = HashSet::new();
     loop {
         let now = Utc::now();
+        // New events become emails here, not in the worker: a long sync of capability pages
+        // never holds up the news.
+        match store.fan_out(now) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(emails = n, "subscriber emails queued"),
+            Err(e) => tracing::warn!("subscriptions: cannot queue emails: {e:#}"),
+        }
         let room = match store.mails_sent_since(now - chrono::Duration::hours(1)) {
             Ok(sent) => {
                 let budget = (i64::from(s.per_hour) - sent - running.len() as i64).max(0) as usize;

@@ -1,8 +1,8 @@
-//! The daemon's subscription worker: poll the inbox, turn outbox events into subscriber emails,
-//! keep the capability pages on every target in step with the store, forget what expired.
+//! The daemon's subscription worker: poll the inbox, keep the capability pages on every target
+//! in step with the store, forget what expired. (The mailer turns outbox events into emails.)
 
 use super::inbox;
-use super::pages::{CapabilityKind, capability_page, capability_path};
+use super::pages::{CapabilityKind, Pages, capability_path};
 use crate::config::Config;
 use crate::publisher::s3::S3Target;
 use crate::store::Store;
@@ -51,6 +51,7 @@ fn render_pages(
 ) -> Result<Vec<Arc<Page>>> {
     let mut out = Vec::new();
     let mut fresh = Rendered::new();
+    let mut pages: Option<Pages> = None;
     for w in store.wanted_pages(now)? {
         let inputs = (w.manage, w.components.clone(), now.date_naive());
         let page = match cache.remove(&w.token) {
@@ -61,10 +62,17 @@ fn render_pages(
                 } else {
                     CapabilityKind::Confirm
                 };
-                let bytes: Arc<[u8]> =
-                    capability_page(config, theme, kind, &w.token, &w.components, now)
-                        .map_err(|e| anyhow::anyhow!("cannot render a capability page: {e}"))?
-                        .into();
+                if pages.is_none() {
+                    pages =
+                        Some(Pages::new(config, theme, now).map_err(|e| {
+                            anyhow::anyhow!("cannot render the capability pages: {e}")
+                        })?);
+                }
+                let renderer = pages.as_ref().expect("made above");
+                let bytes: Arc<[u8]> = renderer
+                    .page(config, kind, &w.token, &w.components, now)
+                    .map_err(|e| anyhow::anyhow!("cannot render a capability page: {e}"))?
+                    .into();
                 Arc::new(Page {
                     path: capability_path(&w.token),
                     sha: crate::ids::hex(&sha2::Sha256::digest(&bytes)),
@@ -79,36 +87,78 @@ fn render_pages(
     Ok(out)
 }
 
-/// Bring one S3 target in step: upload what changed, delete what is no longer wanted.
+/// Uploads or deletes in flight at once.
+const PARALLEL: usize = 16;
+
+/// Bring one S3 target in step: upload what changed, delete what is no longer wanted (at most
+/// [`PARALLEL`] requests at once; each is recorded as it succeeds).
 async fn sync_bucket(store: &mut Store, target: &S3Target, pages: &[Arc<Page>]) -> Result<usize> {
     let name = format!("capability:{}", target.name);
     let have = store.capability_pages(&name)?;
-    let mut changes = 0;
-    for p in pages {
-        if have.get(&p.path) != Some(&p.sha) {
-            target
-                .put(
-                    &p.path,
-                    p.bytes.clone(),
-                    "text/html; charset=utf-8",
-                    PAGE_CACHE,
-                )
-                .await
-                .context("cannot upload a capability page")?;
-            store.capability_page(&name, &p.path, Some(&p.sha))?;
-            changes += 1;
+    let wanted: HashSet<&str> = pages.iter().map(|p| p.path.as_str()).collect();
+    let mut work: Vec<(String, Option<Arc<Page>>)> = pages
+        .iter()
+        .filter(|p| have.get(&p.path) != Some(&p.sha))
+        .map(|p| (p.path.clone(), Some(p.clone())))
+        .collect();
+    work.extend(
+        have.keys()
+            .filter(|p| !wanted.contains(p.as_str()))
+            .map(|p| (p.clone(), None)),
+    );
+    let changes = work.len();
+    let mut running = tokio::task::JoinSet::new();
+    let mut failed = None;
+    let mut record = |store: &mut Store, done: (String, Option<String>, Result<()>)| {
+        let (path, sha, r) = done;
+        match r {
+            Ok(()) => store.capability_page(&name, &path, sha.as_deref()),
+            Err(e) => {
+                failed.get_or_insert(e);
+                Ok(())
+            }
+        }
+    };
+    for (path, page) in work {
+        if running.len() >= PARALLEL
+            && let Some(Ok(done)) = running.join_next().await
+        {
+            record(store, done)?;
+        }
+        let target = target.clone();
+        running.spawn(async move {
+            match page {
+                Some(p) => {
+                    let r = target
+                        .put(
+                            &path,
+                            p.bytes.clone(),
+                            "text/html; charset=utf-8",
+                            PAGE_CACHE,
+                        )
+                        .await
+                        .context("cannot upload a capability page");
+                    (path, Some(p.sha.clone()), r)
+                }
+                None => {
+                    let r = target
+                        .delete(&path)
+                        .await
+                        .context("cannot delete a capability page");
+                    (path, None, r)
+                }
+            }
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        if let Ok(done) = done {
+            record(store, done)?;
         }
     }
-    let wanted: HashSet<&str> = pages.iter().map(|p| p.path.as_str()).collect();
-    for path in have.keys().filter(|p| !wanted.contains(p.as_str())) {
-        target
-            .delete(path)
-            .await
-            .context("cannot delete a capability page")?;
-        store.capability_page(&name, path, None)?;
-        changes += 1;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(changes),
     }
-    Ok(changes)
 }
 
 /// Bring the output folder in step (compared with what is on disk: a full write of the site
@@ -203,11 +253,6 @@ async fn run(config: Arc<Config>) {
                 }
                 last_tidy = Some(now);
             }
-        }
-        match store.fan_out(now) {
-            Ok(0) => {}
-            Ok(n) => info!(emails = n, "subscriber emails queued"),
-            Err(e) => warn!("subscriptions: cannot queue emails: {e:#}"),
         }
         let version = store.subscribers_version().unwrap_or(-1);
         let want = (version, now.date_naive());
