@@ -212,6 +212,44 @@ fn main() {
             met: Some(f(&r["max_s"]) <= target + 1.0),
         });
     }
+    // `cargo bench --bench subscribe`: the figures issue 18 asks for (no targets were set).
+    if let Some(r) = load("subscribe") {
+        let secs = |k: &str| format!("{:.2} s", f(&r[k]));
+        for (workload, figure) in [
+            (
+                "inbox object to confirmation email",
+                format!(
+                    "median {} (poll 1s), {} (poll 10s)",
+                    secs("confirmation_poll_1s_median_s"),
+                    secs("confirmation_poll_10s_median_s")
+                ),
+            ),
+            (
+                "incident to 1,000 subscribers (rate 100/s)",
+                format!(
+                    "first {}, all {}",
+                    secs("incident_first_of_1000_s"),
+                    secs("incident_all_1000_s")
+                ),
+            ),
+            (
+                "10,000 junk inbox objects",
+                format!(
+                    "{}, peak RSS {:.0} MB",
+                    secs("junk_10000_s"),
+                    f(&r["junk_10000_peak_rss_kb"]) / 1024.0
+                ),
+            ),
+        ] {
+            lines.push(Line {
+                area: "7 subscriptions",
+                workload: workload.to_string(),
+                figure,
+                target: "",
+                met: None,
+            });
+        }
+    }
     // From `bash benches/lighthouse.sh` (run separately: it needs node and chromium).
     for r in rows(&load("lighthouse")) {
         let score = |k: &str| r[k].as_u64().unwrap_or(0);
