@@ -751,3 +751,59 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscriptions() -> Subscriptions {
+        let yaml = "site: {title: T, base_url: https://s.test}\nsubscriptions:\n  inbox: {bucket: inbox}\n  post_access_key_id: k\n  post_secret_access_key: s\n  smtp_host: localhost\n  from: status@s.test\n";
+        crate::config::Config::parse(yaml, std::path::Path::new("config.yaml"))
+            .unwrap()
+            .subscriptions
+            .unwrap()
+    }
+
+    #[test]
+    fn an_unconfirmed_request_expires_with_its_page_and_its_token() {
+        let s = subscriptions();
+        let mut store = Store::open_in_memory().unwrap();
+        let now = Utc::now();
+        let req = Request::Subscribe {
+            address: "late@example.com".into(),
+            components: None,
+        };
+        let outcome = store
+            .record_request(("late@example.com", "e1", 1), Some(&req), &s, now)
+            .unwrap();
+        assert_eq!(outcome, Outcome::ConfirmationQueued);
+        let pages = store.wanted_pages(now).unwrap();
+        assert_eq!(pages.len(), 1);
+        assert!(!pages[0].manage);
+        let token = pages[0].token.clone();
+        // The same object read again after a crash before its DELETE: recorded already.
+        assert_eq!(
+            store
+                .record_request(("late@example.com", "e1", 1), Some(&req), &s, now)
+                .unwrap(),
+            Outcome::Duplicate
+        );
+
+        let later = now + Duration::hours(49);
+        assert!(
+            store.wanted_pages(later).unwrap().is_empty(),
+            "the page goes at expiry"
+        );
+        assert_eq!(store.subscriptions_tidy(later).unwrap(), 1);
+        assert!(store.subscribers().unwrap().is_empty());
+        assert_eq!(store.subscription_stats(later).unwrap().mail_queued, 0);
+        let confirm = Request::Confirm { token };
+        assert_eq!(
+            store
+                .record_request(("t/x", "e2", 2), Some(&confirm), &s, later)
+                .unwrap(),
+            Outcome::Refused,
+            "an expired token is refused"
+        );
+    }
+}

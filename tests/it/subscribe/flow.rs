@@ -654,3 +654,117 @@ fn with_javascript_off_a_visitor_subscribes_confirms_hears_news_and_unsubscribes
             == 0
     );
 }
+
+/// The `n`th form of the page at `path` in the site bucket, as a browser posts it.
+fn bucket_form(s3: &S3Server, path: &str, n: usize, address: Option<&str>) -> super::Posted {
+    let html = String::from_utf8(s3.object(path).unwrap_or_else(|| panic!("no {path}"))).unwrap();
+    super::form_of(&html, n, address)
+}
+
+#[test]
+fn real_form_posts_two_visitors_at_once_a_choice_of_components_and_a_used_token() {
+    let s3 = S3Server::with_inbox();
+    let smtp = SmtpSink::start();
+    let site = site_with(&s3, &smtp, "");
+    let log = site.path().join("daemon.log");
+    let _d = daemon(&site, &log);
+    wait_until(30, "the subscribe page in the bucket", || {
+        s3.object("subscribe/index.html").is_some()
+    });
+
+    // Two visitors press "Subscribe" at the same moment.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let posts: Vec<_> = ["ann@example.com", "bob@example.com"]
+        .into_iter()
+        .map(|a| {
+            let form = bucket_form(&s3, "subscribe/index.html", 0, Some(a));
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                super::post(&form.action, &form.fields).status
+            })
+        })
+        .collect();
+    for p in posts {
+        assert_eq!(p.join().unwrap(), 303);
+    }
+    wait_until(30, "both confirmations", || {
+        to(&smtp.mails(), "ann@example.com").len() == 1
+            && to(&smtp.mails(), "bob@example.com").len() == 1
+    });
+
+    // Ann confirms through her confirm page's form, then follows only the API.
+    let token = page_links(&to(&smtp.mails(), "ann@example.com")[0]).remove(0);
+    let confirm_page = format!("subscribe/t/{token}/index.html");
+    wait_until(20, "the confirm page", || {
+        s3.object(&confirm_page).is_some()
+    });
+    let confirm = bucket_form(&s3, &confirm_page, 0, None);
+    assert_eq!(super::post(&confirm.action, &confirm.fields).status, 303);
+    wait_until(20, "the welcome email", || {
+        to(&smtp.mails(), "ann@example.com").len() == 2
+    });
+    let manage = page_links(&to(&smtp.mails(), "ann@example.com")[1]).remove(0);
+    let manage_page = format!("subscribe/t/{manage}/index.html");
+    wait_until(20, "the manage page", || s3.object(&manage_page).is_some());
+    let mut update = bucket_form(&s3, &manage_page, 0, None);
+    update.set("x-amz-meta-c-web", "0");
+    assert_eq!(super::post(&update.action, &update.fields).status, 303);
+    wait_until(20, "the choice recorded", || {
+        common::db(&site)
+            .query_row(
+                "SELECT components FROM subscribers WHERE email = 'ann@example.com'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .unwrap()
+            == r#"["api"]"#
+    });
+
+    // The used confirm form again: refused quietly, nothing sent.
+    assert_eq!(super::post(&confirm.action, &confirm.fields).status, 303);
+    wait_until(20, "the used token refused", || {
+        common::db(&site)
+            .query_row(
+                "SELECT value FROM subscription_state WHERE name = 'refused'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0)
+            == 1
+    });
+
+    // News about the website does not reach her; news about the API does.
+    for (title, component) in [
+        ("Website down", "web=major_outage"),
+        ("API slow", "api=degraded_performance"),
+    ] {
+        let out = pharos(
+            &site,
+            &[
+                "incident",
+                "new",
+                title,
+                "--component",
+                component,
+                "-m",
+                "Looking.",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_until(20, "the API email", || {
+        to(&smtp.mails(), "ann@example.com").len() == 3
+    });
+    wait_until(20, "both incidents considered", || fanned_out(&site));
+    std::thread::sleep(Duration::from_millis(500));
+    let ann = to(&smtp.mails(), "ann@example.com");
+    assert_eq!(ann.len(), 3, "only the API incident");
+    assert!(header(&ann[2], "Subject").unwrap().contains("API slow"));
+    // Bob never confirmed: he hears nothing.
+    assert_eq!(to(&smtp.mails(), "bob@example.com").len(), 1);
+}
