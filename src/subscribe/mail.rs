@@ -216,13 +216,24 @@ fn scrub(text: &str, address: &str) -> String {
     out.chars().take(300).collect()
 }
 
-/// Attempts before an email that keeps failing is given up.
-const MAX_ATTEMPTS: u32 = 10;
+/// Attempts before an email that keeps failing is given up: with the backoff's 5 minutes at
+/// most, about a day of an SMTP server that does not answer.
+const MAX_ATTEMPTS: u32 = 300;
+
+/// The SMTP port the subscriptions use (587 for STARTTLS, 465 for TLS, 25 without).
+pub fn smtp_port(s: &Subscriptions) -> u16 {
+    s.smtp_port.unwrap_or(match s.smtp_tls {
+        Some(crate::config::SmtpTls::Tls) => 465,
+        Some(crate::config::SmtpTls::None) => 25,
+        _ => 587,
+    })
+}
 
 type Sent = (MailJob, Result<(), (bool, String)>);
 
 fn finish(
     store: &mut Store,
+    server: &str,
     done: Result<Sent, tokio::task::JoinError>,
     running: &mut HashSet<i64>,
 ) {
@@ -248,7 +259,7 @@ fn finish(
             } else {
                 now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(1))
             };
-            tracing::warn!(mail = job.kind.as_str(), to = %to, attempts, given_up = give_up, "subscriber email failed: {e}");
+            tracing::warn!(mail = job.kind.as_str(), to = %to, attempts, given_up = give_up, "subscriber email failed at {server} (subscriptions.smtp_host): {e}");
             store.mail_failed(job.id, &e, attempts, next)
         }
     };
@@ -290,6 +301,7 @@ pub async fn run(config: std::sync::Arc<Config>) {
         Ok(t) => t,
         Err(e) => return tracing::error!("subscriptions: {e}"),
     };
+    let server = format!("{}:{}", s.smtp_host.as_str(), smtp_port(&s));
     let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(s.rate.max(1))));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut running = tokio::task::JoinSet::new();
@@ -360,9 +372,9 @@ pub async fn run(config: std::sync::Arc<Config>) {
         if let Ok(Some(done)) =
             tokio::time::timeout(Duration::from_millis(200), running.join_next()).await
         {
-            finish(&mut store, done, &mut in_flight);
+            finish(&mut store, &server, done, &mut in_flight);
             while let Some(done) = running.try_join_next() {
-                finish(&mut store, done, &mut in_flight);
+                finish(&mut store, &server, done, &mut in_flight);
             }
         }
     }

@@ -216,6 +216,15 @@ async fn run(config: Arc<Config>) {
         Err(e) => return error!("subscriptions: {e:#}"),
     };
     let out = config.output_path();
+    info!(
+        inbox = s.inbox.bucket.as_str(),
+        poll_s = s.poll.0.as_secs_f64(),
+        smtp = %format!("{}:{}", s.smtp_host.as_str(), super::mail::smtp_port(&s)),
+        "subscriptions on"
+    );
+    // The inbox's trouble is said once, then every few minutes while it lasts, and its end.
+    let mut failing_since: Option<DateTime<Utc>> = None;
+    let mut said_at: Option<DateTime<Utc>> = None;
     let mut next_poll = tokio::time::Instant::now();
     // What the pages were last made from: the store's subscriber version and the day (the
     // forms' policies are signed per day). `None`: not in step (start, or a failed sync).
@@ -239,9 +248,23 @@ async fn run(config: Arc<Config>) {
                         );
                     }
                     let _ = store.note_poll(now, Some(r.listed));
+                    if let Some(since) = failing_since.take() {
+                        info!(inbox = s.inbox.bucket.as_str(), since = %since, "subscriptions: the inbox can be read again");
+                    }
                 }
                 Err(e) => {
-                    warn!("subscriptions: cannot read the inbox: {e:#}");
+                    let since = *failing_since.get_or_insert(now);
+                    if said_at.is_none_or(|t| now - t >= chrono::Duration::minutes(5))
+                        || since == now
+                    {
+                        warn!(
+                            inbox = s.inbox.bucket.as_str(),
+                            since = %since,
+                            "subscriptions: cannot read the inbox bucket {:?} (subscriptions.inbox in the config; the daemon needs ListBucket, GetObject and DeleteObject there): {e:#}",
+                            s.inbox.bucket.as_str()
+                        );
+                        said_at = Some(now);
+                    }
                     let _ = store.note_poll(now, None);
                 }
             }

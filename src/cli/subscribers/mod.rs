@@ -378,16 +378,18 @@ pub fn poll_alarm(stats: &Stats, poll: std::time::Duration, now: DateTime<Utc>) 
 pub fn status_line(stats: &Stats, now: DateTime<Utc>) -> String {
     let inbox = match (stats.last_poll, stats.inbox_pending) {
         (None, _) => "inbox: not polled yet".to_string(),
+        (Some(t), _) if stats.last_poll_error => {
+            format!(
+                "inbox: the last poll, {} ago, failed (see the daemon's log)",
+                ago(now - t)
+            )
+        }
         (Some(t), n) => format!(
             "inbox: {} request{} waiting at the last poll {} ago{}",
             n.unwrap_or(0),
             plural(n.unwrap_or(0) as usize),
             ago(now - t),
-            if stats.last_poll_error {
-                " (failed)"
-            } else {
-                ""
-            }
+            ""
         ),
     };
     let failing = if stats.mail_failing > 0 {
