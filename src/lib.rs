@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auto;
 pub mod build;
 pub mod cli;
+pub mod cluster;
 pub mod condition;
 pub mod config;
 pub mod content;

@@ -3,11 +3,13 @@
 //! Every field is documented in `config.example.yaml`, and a test keeps the two in step.
 //! Errors name `file:line:column`, the entity and the fix; unknown keys are errors.
 
+mod cluster;
 mod env;
 mod subscriptions;
 mod validate;
 mod values;
 
+pub use cluster::Cluster;
 pub use env::{Secret, Text};
 pub use subscriptions::{Bucket, Subscriptions};
 pub use validate::parse_status_spec;
@@ -73,6 +75,9 @@ pub struct Config {
     /// Visitors subscribe to updates by email (see [`crate::subscribe`]).
     #[serde(default)]
     pub subscriptions: Option<Subscriptions>,
+    /// Checks from several regions and a standby that takes over (see [`crate::cluster`]).
+    #[serde(default)]
+    pub cluster: Option<Cluster>,
     /// The file this was loaded from (for messages) and its folder (paths resolve from there).
     #[serde(skip)]
     pub file: PathBuf,
@@ -691,6 +696,11 @@ impl Config {
     pub fn tz(&self) -> Tz {
         self.site.time_zone.0
     }
+    /// The cluster settings, when switched on.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref().filter(|c| c.enabled)
+    }
+
     /// The subscription settings, when switched on.
     pub fn subscriptions(&self) -> Option<&Subscriptions> {
         self.subscriptions.as_ref().filter(|s| s.enabled)

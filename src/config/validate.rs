@@ -298,6 +298,9 @@ pub(super) fn validate(c: &Config, doc: &Doc) -> Vec<Problem> {
     if let Some(s) = &c.subscriptions {
         super::subscriptions::validate(&mut k, s);
     }
+    if let Some(cl) = &c.cluster {
+        super::cluster::validate(&mut k, cl, &c.publish.targets);
+    }
     k.problems.sort_by_key(|p| (p.pos.line, p.pos.col));
     k.problems
 }

@@ -294,4 +294,63 @@ impl S3Target {
         }
         Ok(Some((Some(bytes), metadata)))
     }
+
+    /// PUT `bytes` at `path` on a condition: `If-None-Match: *` (create; `etag` `None`) or
+    /// `If-Match: etag` (replace). `Ok(Some(new ETag))` when written, `Ok(None)` when the
+    /// condition failed (412, or 409 for a concurrent conditional write).
+    pub async fn put_if(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        etag: Option<&str>,
+    ) -> Result<Option<String>> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .content_type("application/json")
+            .body(ByteStream::from(bytes));
+        req = match etag {
+            None => req.if_none_match("*"),
+            Some(e) => req.if_match(e),
+        };
+        match req.send().await {
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(412 | 409)) {
+                    Ok(None)
+                } else {
+                    Err(anyhow::anyhow!(self.redactor.apply(&chain(&e))))
+                }
+            }
+        }
+    }
+
+    /// GET an object with its ETag; `Ok(None)` when there is none.
+    pub async fn get_tagged(&self, path: &str) -> Result<Option<(Vec<u8>, String)>> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+        {
+            Ok(o) => {
+                let etag = o.e_tag().unwrap_or_default().to_string();
+                let bytes = o
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))?
+                    .into_bytes()
+                    .to_vec();
+                Ok(Some((bytes, etag)))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!(self.redactor.apply(&chain(&e)))),
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod common;
 mod admin;
 mod browser;
 mod cli;
+mod cluster;
 mod component_feeds;
 mod config;
 mod daemon;

@@ -305,7 +305,10 @@ fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
     let logs = std::fs::read_to_string(&log).unwrap().to_lowercase();
     assert!(!logs.contains("jane.doe@"), "a log line holds the address");
     assert!(logs.contains("j***@example.com"), "logs show it masked");
-    assert!(logs.contains("subscriptions on"), "the start says subscriptions are on");
+    assert!(
+        logs.contains("subscriptions on"),
+        "the start says subscriptions are on"
+    );
     for t in confirm.iter().chain(&manage) {
         assert!(!logs.contains(t.as_str()), "a log line holds a token");
     }
