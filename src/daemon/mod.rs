@@ -56,6 +56,9 @@ const CONFIG_SETTLE: Duration = Duration::from_millis(200);
 /// `pharos run`: until SIGINT/SIGTERM (or `opts.stop`).
 pub fn run(config: Config, opts: Options) -> Result<()> {
     crate::tls_provider();
+    if config.cluster().is_some() {
+        anyhow::bail!("{NO_CLUSTER_YET}");
+    }
     let clock: fn() -> DateTime<Utc> = opts.clock.unwrap_or(Utc::now);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -256,10 +259,17 @@ fn has_heartbeats(monitors: &[monitor::Monitor]) -> bool {
 
 /// The config fields a running daemon cannot take on: the store it writes (and holds the lock
 /// of). Every other field is applied on reload.
+/// Until regions and failover run (issue 19), a config that asks for them is refused rather
+/// than run alone as if it were a cluster.
+const NO_CLUSTER_YET: &str = "`cluster:` is switched on, but `pharos run` cannot lead a cluster yet (regions and failover are being built): remove the section or set `cluster.enabled: false` to run alone";
+
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut fields = Vec::new();
     if old.database_path() != new.database_path() {
         fields.push("store.path");
+    }
+    if new.cluster().is_some() {
+        fields.push("cluster (not built yet: set `cluster.enabled: false`)");
     }
     fields
 }
