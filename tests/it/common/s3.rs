@@ -145,7 +145,12 @@ impl S3Server {
 
     /// Every object key in the bucket.
     pub fn keys(&self) -> Vec<String> {
-        let base = self.root.path().join(BUCKET);
+        self.keys_in(BUCKET)
+    }
+
+    /// Every object key in `bucket` (from the server's folder).
+    pub fn keys_in(&self, bucket: &str) -> Vec<String> {
+        let base = self.root.path().join(bucket);
         let mut out = Vec::new();
         let mut stack = vec![base.clone()];
         while let Some(d) = stack.pop() {

@@ -159,6 +159,27 @@ fn fanned_out(site: &TestSite) -> bool {
     cursor.is_some_and(|c| c >= newest)
 }
 
+/// `pharos incident new TITLE --component C -m TEXT`, which must succeed.
+fn new_incident(site: &TestSite, title: &str, component: &str, text: &str) {
+    let out = pharos(
+        site,
+        &[
+            "incident",
+            "new",
+            title,
+            "--component",
+            component,
+            "-m",
+            text,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn daemon(site: &TestSite, log: &std::path::Path) -> Running {
     start_daemon_env(site, log, &[])
 }
@@ -203,22 +224,11 @@ fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
         page(&s3, &manage[0]).is_some() && page(&s3, &confirm[0]).is_none()
     });
 
-    let out = pharos(
+    new_incident(
         &site,
-        &[
-            "incident",
-            "new",
-            "API errors",
-            "--component",
-            "api=partial_outage",
-            "-m",
-            "Looking into it.",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "API errors",
+        "api=partial_outage",
+        "Looking into it.",
     );
     wait_until(20, "the incident email", || {
         to(&smtp.mails(), "Jane.Doe@example.com").len() == 3
@@ -601,22 +611,11 @@ fn with_javascript_off_a_visitor_subscribes_confirms_hears_news_and_unsubscribes
         to(&smtp.mails(), "reader@example.com").len() == 2
     });
     let manage = page_links(&to(&smtp.mails(), "reader@example.com")[1]);
-    let out = pharos(
+    new_incident(
         &site,
-        &[
-            "incident",
-            "new",
-            "Website slow",
-            "--component",
-            "web=degraded_performance",
-            "-m",
-            "Looking.",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "Website slow",
+        "web=degraded_performance",
+        "Looking.",
     );
     wait_until(30, "the incident email", || {
         to(&smtp.mails(), "reader@example.com").len() == 3
@@ -743,23 +742,7 @@ fn real_form_posts_two_visitors_at_once_a_choice_of_components_and_a_used_token(
         ("Website down", "web=major_outage"),
         ("API slow", "api=degraded_performance"),
     ] {
-        let out = pharos(
-            &site,
-            &[
-                "incident",
-                "new",
-                title,
-                "--component",
-                component,
-                "-m",
-                "Looking.",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        new_incident(&site, title, component, "Looking.");
     }
     wait_until(20, "the API email", || {
         to(&smtp.mails(), "ann@example.com").len() == 3

@@ -171,29 +171,5 @@ pub fn inbox_get(server: &s3::S3Server, key: &str) -> Option<(Vec<u8>, HashMap<S
 
 /// Every key in the inbox (from the server's folder).
 pub fn inbox_keys(server: &s3::S3Server) -> Vec<String> {
-    let base = server.root.path().join(s3::INBOX);
-    let mut out = Vec::new();
-    let mut stack = vec![base.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !p
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".bucket-")
-            {
-                out.push(
-                    p.strip_prefix(&base)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
+    server.keys_in(s3::INBOX)
 }
