@@ -385,11 +385,10 @@ pub fn status_line(stats: &Stats, now: DateTime<Utc>) -> String {
             )
         }
         (Some(t), n) => format!(
-            "inbox: {} request{} waiting at the last poll {} ago{}",
+            "inbox: {} request{} waiting at the last poll {} ago",
             n.unwrap_or(0),
             plural(n.unwrap_or(0) as usize),
-            ago(now - t),
-            ""
+            ago(now - t)
         ),
     };
     let failing = if stats.mail_failing > 0 {
@@ -625,7 +624,12 @@ mod tests {
         );
         stats.last_poll_error = true;
         assert!(poll_alarm(&stats, poll, now).unwrap().contains("failed"));
-        assert!(status_line(&stats, now).contains("(failed)"));
+        let line = status_line(&stats, now);
+        assert!(line.contains("the last poll, 31 s ago, failed"), "{line}");
+        assert!(
+            !line.contains("requests waiting"),
+            "a failed poll counts nothing: {line}"
+        );
         stats.last_poll = None;
         assert!(
             poll_alarm(&stats, poll, now)
