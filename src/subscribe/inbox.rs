@@ -38,7 +38,19 @@ pub fn shown(key: &str) -> String {
 
 /// An S3 error's text with the key taken out.
 fn scrubbed(e: &anyhow::Error, key: &str) -> String {
-    format!("{e:#}").replace(key, &shown(key))
+    let encoded: String = key
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{e:#}")
+        .replace(key, &shown(key))
+        .replace(&encoded, &shown(key))
+        .replace(&encoded.to_lowercase(), &shown(key))
 }
 
 /// Test hook: `PHAROS_FAILPOINT=inbox-after-read` aborts after reading a request and before
@@ -177,5 +189,22 @@ async fn delete(inbox: &S3Target, key: &str) {
     if let Err(e) = inbox.delete(key).await {
         // Recorded already: the next poll finds its done mark and deletes it again.
         warn!(key = %shown(key), "cannot delete an inbox object: {}", scrubbed(&e, key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_and_logs_never_show_an_address_or_a_token() {
+        let e = anyhow::anyhow!(
+            "GET http://s3/inbox/jane%2Bx%40example.com failed for jane+x@example.com"
+        );
+        let text = scrubbed(&e, "jane+x@example.com");
+        assert!(!text.contains("jane"), "{text}");
+        assert!(text.contains("j***@example.com"));
+        let token = format!("t/{}", crate::subscriber::new_token());
+        assert_eq!(shown(&token), "a token form");
     }
 }

@@ -313,8 +313,13 @@ async fn sync(
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let pages = render_pages(config, theme, store, rendered, now)?;
-    let mut changes = sync_folder(out, &pages)?;
+    // Rendering many pages (the daily re-signing) and writing the folder are CPU and disk
+    // work: done off the runtime's async workers, so no monitor check waits for them.
+    let (pages, mut changes) = tokio::task::block_in_place(|| -> Result<_> {
+        let pages = render_pages(config, theme, store, rendered, now)?;
+        let changes = sync_folder(out, &pages)?;
+        Ok((pages, changes))
+    })?;
     for t in targets {
         changes += sync_bucket(store, t, &pages).await?;
     }
