@@ -6,7 +6,7 @@
 //! keeps every published form valid with two days to spare.
 
 use crate::config::Subscriptions;
-use crate::subscriber::{TOKEN_KEY_PREFIX, action};
+use crate::subscriber::{action, token_key};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -166,7 +166,7 @@ fn sign_form(
     );
     let key_condition = match &key {
         Key::Any => json!(["starts-with", "$key", ""]),
-        Key::Token(t) => json!(["eq", "$key", format!("{TOKEN_KEY_PREFIX}{t}")]),
+        Key::Token(t) => json!(["eq", "$key", token_key(t, word)]),
     };
     let mut conditions = vec![
         json!({ "bucket": subs.inbox.bucket.as_str() }),
@@ -194,7 +194,7 @@ fn sign_form(
     );
     let mut fields = Vec::new();
     if let Key::Token(t) = key {
-        fields.push(("key".to_string(), format!("{TOKEN_KEY_PREFIX}{t}")));
+        fields.push(("key".to_string(), token_key(t, word)));
     }
     fields.extend(
         [
@@ -422,7 +422,7 @@ mod tests {
                 "unsubscribed",
             ),
         ] {
-            assert_eq!(f.fields[0], ("key".into(), format!("t/{t}")));
+            assert_eq!(f.fields[0], ("key".into(), format!("t/{t}/{word}")));
             assert_eq!(f.file(), word);
             assert_eq!(
                 f.field("success_action_redirect").unwrap(),
@@ -433,7 +433,7 @@ mod tests {
                 p["conditions"]
                     .as_array()
                     .unwrap()
-                    .contains(&serde_json::json!(["eq", "$key", format!("t/{t}")]))
+                    .contains(&serde_json::json!(["eq", "$key", format!("t/{t}/{word}")]))
             );
         }
     }

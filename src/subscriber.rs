@@ -9,8 +9,14 @@ pub const MAX_ADDRESS: usize = 254;
 pub const TOKEN_BYTES: usize = 20;
 /// Where capability pages live in the site (`subscribe/t/<token>/`): never in a manifest.
 pub const PAGES_DIR: &str = "subscribe/t";
-/// The inbox key of a form that posts a token back (`t/<token>`).
+/// Where the inbox keys of forms that post a token back start (`t/<token>/<action>`).
 pub const TOKEN_KEY_PREFIX: &str = "t/";
+
+/// The inbox key a token form posts to: one per token and action, so a manage page's
+/// "save" and "unsubscribe" never overwrite each other in the inbox.
+pub fn token_key(token: &str, action: &str) -> String {
+    format!("{TOKEN_KEY_PREFIX}{token}/{action}")
+}
 
 /// An address as we store it: trimmed, domain lowercased; `Err` says what is wrong (never
 /// quoting the address, which may end up in a log).
@@ -133,25 +139,36 @@ pub fn parse_request(
     let body = std::str::from_utf8(body)
         .map_err(|_| "body is not text")?
         .trim();
-    let chosen = || {
+    let chosen = || -> Result<Option<Vec<String>>, &'static str> {
         let picked: Vec<String> = components
             .iter()
             .filter(|c| metadata.get(&component_field(c)).map(|v| v.trim()) == Some("1"))
             .map(|c| c.to_string())
             .collect();
-        // Every component chosen, or none (a form without the choice): all, now and later.
-        (!picked.is_empty() && picked.len() < components.len()).then_some(picked)
+        let offered = components
+            .iter()
+            .any(|c| metadata.contains_key(&component_field(c)));
+        if offered && picked.is_empty() {
+            // "Skip" on every component is no subscription at all (not "everything").
+            return Err("no component chosen");
+        }
+        // Every component chosen, or no choice on the form: all, now and later.
+        Ok((!picked.is_empty() && picked.len() < components.len()).then_some(picked))
     };
-    if let Some(token) = key.strip_prefix(TOKEN_KEY_PREFIX) {
+    if let Some(rest) = key.strip_prefix(TOKEN_KEY_PREFIX) {
+        let (token, word) = rest.split_once('/').ok_or("key names no action")?;
         if !is_token(token) {
             return Err("key is not a token");
+        }
+        if word != body {
+            return Err("key and body name different actions");
         }
         let token = token.to_string();
         return match body {
             action::CONFIRM => Ok(Request::Confirm { token }),
             action::UPDATE => Ok(Request::Update {
                 token,
-                components: chosen(),
+                components: chosen()?,
             }),
             action::UNSUBSCRIBE => Ok(Request::Unsubscribe { token }),
             _ => Err("unknown action for a token"),
@@ -163,7 +180,7 @@ pub fn parse_request(
     let address = normalize_address(key)?;
     Ok(Request::Subscribe {
         address,
-        components: chosen(),
+        components: chosen()?,
     })
 }
 
@@ -259,10 +276,26 @@ mod tests {
         );
         let t = new_token();
         assert_eq!(
-            parse_request(&format!("t/{t}"), b"unsubscribe", &HashMap::new(), &comps),
+            parse_request(
+                &token_key(&t, "unsubscribe"),
+                b"unsubscribe",
+                &HashMap::new(),
+                &comps
+            ),
             Ok(Request::Unsubscribe { token: t.clone() })
         );
-        assert!(parse_request("t/short", b"confirm", &meta, &comps).is_err());
+        let none: HashMap<String, String> = comps
+            .iter()
+            .map(|c| (component_field(c), "0".to_string()))
+            .collect();
+        assert_eq!(
+            parse_request("j@example.com", b"subscribe", &none, &comps),
+            Err("no component chosen"),
+            "skipping everything is not everything"
+        );
+        assert!(parse_request("t/short/confirm", b"confirm", &meta, &comps).is_err());
+        assert!(parse_request(&token_key(&t, "confirm"), b"unsubscribe", &meta, &comps).is_err());
+        assert!(parse_request(&format!("t/{t}"), b"confirm", &meta, &comps).is_err());
         assert!(parse_request("j@example.com", b"confirm", &meta, &comps).is_err());
         assert!(parse_request("j@example.com", &[0xff, 0xfe], &meta, &comps).is_err());
     }

@@ -214,16 +214,23 @@ impl S3Target {
         }
     }
 
-    /// Up to `limit` objects under the prefix, in key order: (path, ETag, last modified in
-    /// milliseconds, size). Reads pages of at most 1,000 keys and stops at `limit`.
-    pub async fn list_some(&self, limit: usize) -> Result<Vec<Listed>> {
+    /// Up to `limit` objects under the prefix and `under`, in key order after `start_after`:
+    /// (path, ETag, last modified in milliseconds, size). Reads pages of at most 1,000 keys.
+    pub async fn list_some(
+        &self,
+        under: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Listed>> {
         let mut out = Vec::new();
-        let prefix = if self.prefix.is_empty() {
+        let base = if self.prefix.is_empty() {
             String::new()
         } else {
             format!("{}/", self.prefix)
         };
+        let prefix = format!("{base}{under}");
         let mut token: Option<String> = None;
+        let start_after = start_after.map(|k| format!("{base}{k}"));
         while out.len() < limit {
             let page = self
                 .client
@@ -231,6 +238,7 @@ impl S3Target {
                 .bucket(&self.bucket)
                 .prefix(&prefix)
                 .max_keys((limit - out.len()).min(1000) as i32)
+                .set_start_after(start_after.clone())
                 .set_continuation_token(token.take())
                 .send()
                 .await
@@ -239,7 +247,7 @@ impl S3Target {
             for o in page.contents() {
                 if let Some(key) = o.key() {
                     out.push(Listed {
-                        path: key.strip_prefix(&prefix).unwrap_or(key).to_string(),
+                        path: key.strip_prefix(&base).unwrap_or(key).to_string(),
                         etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
                         modified_ms: o.last_modified().map_or(0, |t| {
                             t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000)

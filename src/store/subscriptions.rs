@@ -412,6 +412,14 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Count `n` inbox objects deleted as junk from the listing alone (never read).
+    pub fn note_junk(&mut self, n: usize) -> Result<()> {
+        if n > 0 {
+            bump(&self.conn, "malformed", n as i64)?;
+        }
+        Ok(())
+    }
+
     /// Forget done marks older than a week (an object is never read back that late) and
     /// confirmation sends older than a day, and pending requests past their expiry. Returns
     /// how many pending requests expired.
@@ -440,8 +448,9 @@ impl Store {
         if !expired.is_empty() {
             bump(&tx, "version", 1)?;
         }
+        // Sent a month ago, or queued a month ago and never sent (given up).
         tx.execute(
-            "DELETE FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at < ?1",
+            "DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL AND sent_at < ?1) OR created_at < ?1",
             [(now - Duration::days(30)).timestamp_millis()],
         )?;
         tx.commit()?;

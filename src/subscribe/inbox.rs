@@ -61,7 +61,7 @@ fn failpoint() {
 
 /// Requests to the inbox in flight at once (GETs, then DELETEs).
 const PARALLEL: usize = 16;
-/// Malformed objects logged one by one per poll; the rest only in the poll's summary.
+/// Refused and malformed objects logged one by one per poll; the rest only in a summary.
 const LOGGED_PER_POLL: usize = 10;
 
 /// GET each of `keys` (at most [`PARALLEL`] at once), in their order: `None` for an object
@@ -108,24 +108,54 @@ async fn delete_all(inbox: &S3Target, keys: Vec<String>) {
     while running.join_next().await.is_some() {}
 }
 
-/// Handle up to `per_poll` inbox objects: read them, record each request (one transaction
-/// each), then delete them.
+/// Whether a listed object can hold a request at all (judged from the listing alone, so junk
+/// costs one DELETE: no GET, no transaction, no done mark).
+fn plausible(o: &crate::publisher::s3::Listed) -> bool {
+    let key = o.path.as_str();
+    o.size as usize <= MAX_OBJECT
+        && key.len() <= crate::subscriber::MAX_ADDRESS + 64
+        && (key.starts_with(TOKEN_KEY_PREFIX) || key.contains('@'))
+}
+
+/// Handle up to `per_poll` inbox objects: token forms first (confirm, update, unsubscribe
+/// must not wait behind a flood of sign-ups), then the rest from where the last poll stopped
+/// (`cursor`), so keys that sort first cannot starve the others. Each request is recorded in
+/// its own transaction, then the objects are deleted.
 pub async fn poll(
     inbox: &S3Target,
     store: &mut Store,
     config: &Config,
+    cursor: &mut Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Report> {
     let Some(s) = config.subscriptions() else {
         return Ok(Report::default());
     };
     let components: Vec<&str> = config.components.iter().map(|c| c.id.as_str()).collect();
-    let listed = inbox.list_some(s.per_poll).await?;
+    let mut listed = inbox
+        .list_some(TOKEN_KEY_PREFIX, None, s.per_poll.div_ceil(2))
+        .await?;
+    let room = s.per_poll - listed.len();
+    let rest = inbox.list_some("", cursor.as_deref(), room).await?;
+    // The end of the listing: the next poll starts from the beginning again.
+    *cursor = if rest.len() < room {
+        None
+    } else {
+        rest.last().map(|o| o.path.clone())
+    };
+    listed.extend(
+        rest.into_iter()
+            .filter(|o| !o.path.starts_with(TOKEN_KEY_PREFIX)),
+    );
     let mut report = Report {
         listed: listed.len(),
         ..Report::default()
     };
-    let mut done = Vec::new();
+    let (listed, junk): (Vec<_>, Vec<_>) = listed.into_iter().partition(plausible);
+    report.malformed += junk.len();
+    store.note_junk(junk.len())?;
+    let mut logged = 0;
+    let mut done: Vec<String> = junk.into_iter().map(|o| o.path).collect();
     let mut fresh = Vec::new();
     for o in &listed {
         if store.inbox_done(&o.path, &o.etag, o.modified_ms)? {
@@ -151,21 +181,29 @@ pub async fn poll(
             s,
             now,
         )?;
+        let say = logged < LOGGED_PER_POLL;
         match (&request, outcome) {
             (Err(why), _) => {
                 report.malformed += 1;
-                if report.malformed <= LOGGED_PER_POLL {
+                if say {
+                    logged += 1;
                     warn!(size = o.size, "inbox: a malformed object, deleted: {why}");
                 }
             }
             (Ok(_), Outcome::Duplicate) => report.duplicates += 1,
             (Ok(_), Outcome::Refused) => {
                 report.refused += 1;
-                info!(key = %shown(&key), "inbox: refused ({})", outcome.as_str());
+                if say {
+                    logged += 1;
+                    info!(key = %shown(&key), "inbox: refused ({})", outcome.as_str());
+                }
             }
             (Ok(_), Outcome::Limited) => {
                 report.limited += 1;
-                warn!(key = %shown(&key), "inbox: dropped, over a rate limit");
+                if say {
+                    logged += 1;
+                    warn!(key = %shown(&key), "inbox: dropped, over a rate limit");
+                }
             }
             (Ok(_), _) => {
                 report.changed += 1;
@@ -174,11 +212,13 @@ pub async fn poll(
         }
         done.push(key);
     }
-    if report.malformed > LOGGED_PER_POLL {
+    let quiet = (report.malformed + report.refused + report.limited).saturating_sub(logged);
+    if quiet > 0 {
         warn!(
             malformed = report.malformed,
-            "inbox: {} more malformed objects deleted",
-            report.malformed - LOGGED_PER_POLL
+            refused = report.refused,
+            limited = report.limited,
+            "inbox: {quiet} more objects refused or malformed, deleted"
         );
     }
     delete_all(inbox, done).await;

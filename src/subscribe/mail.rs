@@ -81,7 +81,12 @@ pub fn write(config: &Config, job: &MailJob, logo: Option<&str>) -> Option<Writt
             "Manage your subscription",
         ),
         MailKind::Event => {
-            let m = message(config, job.event.as_ref()?);
+            let event = job.event.as_ref()?;
+            // The subscriber's choice now, not when the email was queued.
+            if !sub.follows(&event.components()) {
+                return None;
+            }
+            let m = message(config, event);
             (
                 format!("[{site}] {}", m.title),
                 m.title,
@@ -92,6 +97,10 @@ pub fn write(config: &Config, job: &MailJob, logo: Option<&str>) -> Option<Writt
         }
         MailKind::Reminder => {
             let w = job.maintenance.as_ref()?;
+            let components: Vec<&str> = w.components.iter().map(String::as_str).collect();
+            if !sub.follows(&components) {
+                return None;
+            }
             let when = |t: DateTime<Utc>| {
                 t.with_timezone(&config.tz())
                     .format("%Y-%m-%d %H:%M %Z")
@@ -203,8 +212,9 @@ pub fn build(s: &Subscriptions, job: &MailJob, w: &Written) -> Result<lettre::Me
 
 /// The SMTP server's answer or error, without the recipient's address.
 fn scrub(text: &str, address: &str) -> String {
-    let lower = text.to_lowercase();
-    let needle = address.to_lowercase();
+    // ASCII lowercasing keeps byte offsets (Unicode lowercasing can change lengths).
+    let lower = text.to_ascii_lowercase();
+    let needle = address.to_ascii_lowercase();
     let mut out = String::new();
     let mut rest = 0;
     while let Some(i) = lower[rest..].find(&needle) {
@@ -339,7 +349,7 @@ pub async fn run(config: std::sync::Arc<Config>) {
                 .collect();
             for job in fresh {
                 let Some(w) = write(&config, &job, logo.as_deref()) else {
-                    // Moot (its event cannot be read): done.
+                    // Moot (its event cannot be read, or the subscriber follows it no more).
                     let _ = store.mail_sent(job.id, Utc::now());
                     continue;
                 };

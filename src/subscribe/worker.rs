@@ -231,11 +231,14 @@ async fn run(config: Arc<Config>) {
     let mut synced: Option<(i64, chrono::NaiveDate)> = None;
     let mut last_tidy = None;
     let mut rendered = Rendered::new();
+    let mut retry_sync_at: Option<DateTime<Utc>> = None;
+    // Where the inbox's listing goes on at the next poll.
+    let mut cursor: Option<String> = None;
     loop {
         let now = Utc::now();
         if tokio::time::Instant::now() >= next_poll {
             next_poll = tokio::time::Instant::now() + s.poll.0;
-            match inbox::poll(&inbox, &mut store, &config, now).await {
+            match inbox::poll(&inbox, &mut store, &config, &mut cursor, now).await {
                 Ok(r) => {
                     if r.listed > 0 {
                         info!(
@@ -279,8 +282,8 @@ async fn run(config: Arc<Config>) {
         }
         let version = store.subscribers_version().unwrap_or(-1);
         let want = (version, now.date_naive());
-        if synced != Some(want) {
-            match sync(
+        if synced != Some(want) && retry_sync_at.is_none_or(|t| now >= t) {
+            let (n, errors) = sync(
                 &config,
                 &theme,
                 &mut store,
@@ -289,21 +292,50 @@ async fn run(config: Arc<Config>) {
                 &out,
                 now,
             )
-            .await
-            {
-                Ok(n) => {
-                    if n > 0 {
-                        info!(changes = n, "capability pages updated");
-                    }
-                    synced = Some(want);
+            .await;
+            if n > 0 {
+                info!(changes = n, "capability pages updated");
+            }
+            if errors.is_empty() {
+                synced = Some(want);
+                retry_sync_at = None;
+            } else {
+                for e in &errors {
+                    warn!("subscriptions: capability pages (tried again in 30 s): {e}");
                 }
-                Err(e) => warn!("subscriptions: capability pages: {e:#}"),
+                retry_sync_at = Some(now + chrono::Duration::seconds(30));
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
+/// A message with every capability token in it shortened to its first 6 characters.
+pub fn hide_tokens(text: &str) -> String {
+    let marker = format!("{PAGES_DIR}/");
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(&marker) {
+        let after = i + marker.len();
+        out.push_str(&rest[..after]);
+        let hex = rest[after..]
+            .bytes()
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
+        if hex >= 8 {
+            out.push_str(&rest[after..after + 6]);
+            out.push('…');
+        } else {
+            out.push_str(&rest[after..after + hex]);
+        }
+        rest = &rest[after + hex..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Bring every destination in step, each on its own: one that fails (a full disk, a target
+/// that is down) holds up no other. Returns the changes made and each failure (tokens hidden).
 async fn sync(
     config: &Config,
     theme: &crate::render::Theme,
@@ -312,16 +344,56 @@ async fn sync(
     targets: &[S3Target],
     out: &Path,
     now: DateTime<Utc>,
-) -> Result<usize> {
+) -> (usize, Vec<String>) {
+    let mut errors = Vec::new();
     // Rendering many pages (the daily re-signing) and writing the folder are CPU and disk
     // work: done off the runtime's async workers, so no monitor check waits for them.
-    let (pages, mut changes) = tokio::task::block_in_place(|| -> Result<_> {
+    let rendered = tokio::task::block_in_place(|| {
         let pages = render_pages(config, theme, store, rendered, now)?;
-        let changes = sync_folder(out, &pages)?;
-        Ok((pages, changes))
-    })?;
+        let changes = match sync_folder(out, &pages) {
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(format!(
+                    "{}: {}",
+                    out.display(),
+                    hide_tokens(&format!("{e:#}"))
+                ));
+                0
+            }
+        };
+        Ok::<_, anyhow::Error>((pages, changes))
+    });
+    let (pages, mut changes) = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(hide_tokens(&format!("{e:#}")));
+            return (0, errors);
+        }
+    };
     for t in targets {
-        changes += sync_bucket(store, t, &pages).await?;
+        match sync_bucket(store, t, &pages).await {
+            Ok(n) => changes += n,
+            Err(e) => errors.push(format!(
+                "target {}: {}",
+                t.name,
+                hide_tokens(&format!("{e:#}"))
+            )),
+        }
     }
-    Ok(changes)
+    (changes, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_shortened_in_messages() {
+        let t = crate::subscriber::new_token();
+        let msg = format!("cannot write /srv/publish/subscribe/t/{t}/index.html: disk full");
+        let shown = super::hide_tokens(&msg);
+        assert!(!shown.contains(&t), "{shown}");
+        assert!(
+            shown.contains(&format!("subscribe/t/{}…/index.html", &t[..6])),
+            "{shown}"
+        );
+    }
 }

@@ -212,7 +212,7 @@ fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
     });
     wait_until(10, "the inbox emptied", || inbox_keys(&s3).is_empty());
 
-    put_request(&s3, &format!("t/{}", confirm[0]), "confirm");
+    put_request(&s3, &format!("t/{}/confirm", confirm[0]), "confirm");
     wait_until(20, "the welcome email", || {
         to(&smtp.mails(), "Jane.Doe@example.com").len() == 2
     });
@@ -258,7 +258,7 @@ fn a_visitor_subscribes_confirms_hears_of_an_incident_and_unsubscribes() {
     );
     assert!(body.contains("Unsubscribe"), "{body}");
 
-    put_request(&s3, &format!("t/{}", manage[0]), "unsubscribe");
+    put_request(&s3, &format!("t/{}/unsubscribe", manage[0]), "unsubscribe");
     wait_until(20, "the manage page removed", || {
         page(&s3, &manage[0]).is_none()
     });
@@ -415,8 +415,8 @@ fn rate_limits_junk_and_unknown_tokens_send_nothing_unbounded() {
     put_request(&s3, "not-an-address", "subscribe");
     put_request(&s3, "who@example.com", "SECRET-CONTENT please");
     put_request(&s3, "big@example.com", &"x".repeat(4096));
-    put_request(&s3, &format!("t/{}", "ab".repeat(20)), "confirm");
-    put_request(&s3, "t/NOT-a-token", "confirm");
+    put_request(&s3, &format!("t/{}/confirm", "ab".repeat(20)), "confirm");
+    put_request(&s3, "t/NOT-a-token/confirm", "confirm");
     wait_until(20, "the junk read and deleted", || {
         inbox_keys(&s3).is_empty()
     });
@@ -754,4 +754,38 @@ fn real_form_posts_two_visitors_at_once_a_choice_of_components_and_a_used_token(
     assert!(header(&ann[2], "Subject").unwrap().contains("API slow"));
     // Bob never confirmed: he hears nothing.
     assert_eq!(to(&smtp.mails(), "bob@example.com").len(), 1);
+}
+
+#[test]
+fn a_flood_that_sorts_first_does_not_hold_up_unsubscribes_or_later_sign_ups() {
+    let s3 = S3Server::with_inbox();
+    let smtp = SmtpSink::start();
+    let site = site_with(&s3, &smtp, "  per_poll: 4\n");
+    confirmed_subscriber(&site, "leaving@example.com");
+    let token: String = common::db(&site)
+        .query_row("SELECT manage_token FROM subscribers", [], |r| r.get(0))
+        .unwrap();
+    for i in 0..24 {
+        put_request(&s3, &format!("{i:03}@flood.example"), "nope");
+    }
+    put_request(&s3, &format!("t/{token}/unsubscribe"), "unsubscribe");
+    put_request(&s3, "zz@example.com", "subscribe");
+    let log = site.path().join("daemon.log");
+    let _d = daemon(&site, &log);
+    // Token forms come first: the first poll already handles the unsubscribe.
+    wait_until(3, "the unsubscribe", || {
+        common::db(&site)
+            .query_row(
+                "SELECT COUNT(*) FROM subscribers WHERE email = 'leaving@example.com'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 0
+    });
+    // The listing goes on where it stopped: the sign-up behind the flood is reached.
+    wait_until(30, "the confirmation behind the flood", || {
+        !to(&smtp.mails(), "zz@example.com").is_empty()
+    });
+    wait_until(30, "the flood deleted", || inbox_keys(&s3).is_empty());
 }

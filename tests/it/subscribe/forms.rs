@@ -179,7 +179,7 @@ fn capability_pages_post_their_token_back() {
     let form = form_of(&confirm, 0, None);
     assert_eq!(post(&form.action, &form.fields).status, 303);
     assert_eq!(
-        request_of(&server, &format!("t/{token}")),
+        request_of(&server, &format!("t/{token}/confirm")),
         Request::Confirm {
             token: token.clone()
         }
@@ -219,7 +219,7 @@ fn capability_pages_post_their_token_back() {
             .starts_with("https://status.acme.test/subscribe/updated/index.html?")
     );
     assert_eq!(
-        request_of(&server, &format!("t/{token}")),
+        request_of(&server, &format!("t/{token}/update")),
         Request::Update {
             token: token.clone(),
             components: Some(vec!["api".into(), "db".into()])
@@ -228,7 +228,7 @@ fn capability_pages_post_their_token_back() {
     let unsubscribe = form_of(&manage, 1, None);
     assert_eq!(post(&unsubscribe.action, &unsubscribe.fields).status, 303);
     assert_eq!(
-        request_of(&server, &format!("t/{token}")),
+        request_of(&server, &format!("t/{token}/unsubscribe")),
         Request::Unsubscribe {
             token: token.clone()
         }
