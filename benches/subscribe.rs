@@ -6,8 +6,8 @@
 //!   confirmation email at the sink, with `poll: 1s` and the default `poll: 10s`;
 //! - incident to email: `pharos incident new` to the first and to the last of 1,000
 //!   subscribers' emails (`rate: 100`, `connections: 8`; the default `rate: 20` takes 50 s);
-//! - junk: 10,000 malformed inbox objects, the time until the inbox is empty and the daemon's
-//!   peak resident memory (VmHWM).
+//! - junk: 10,000 malformed inbox objects keyed like addresses (each must be read), the time
+//!   until the inbox is empty and the daemon's peak resident memory (VmHWM).
 
 #[path = "../tests/it/common/receivers.rs"]
 mod receivers;
@@ -185,7 +185,12 @@ fn junk(n: usize) -> (f64, u64) {
     let smtp = SmtpSink::start();
     std::fs::create_dir_all(inbox(&s3)).unwrap();
     for i in 0..n {
-        std::fs::write(inbox(&s3).join(format!("junk-{i:05}")), "not a request").unwrap();
+        // Keys that look like addresses: each must be read (the worst case for the daemon).
+        std::fs::write(
+            inbox(&s3).join(format!("junk-{i:05}@example.com")),
+            "not a request",
+        )
+        .unwrap();
     }
     let site = Site::new(&config(&s3, &smtp, "  poll: 1s\n"));
     let start = Instant::now();
