@@ -459,6 +459,18 @@ pub struct Smtp<'a> {
     pub password: Option<&'a crate::config::Secret>,
 }
 
+impl Smtp<'_> {
+    /// The port: as configured, else 587 for STARTTLS (the default), 465 for TLS, 25 without.
+    pub fn port(&self) -> u16 {
+        self.port
+            .unwrap_or(match self.tls.unwrap_or(SmtpTls::Starttls) {
+                SmtpTls::Tls => 465,
+                SmtpTls::Starttls => 587,
+                SmtpTls::None => 25,
+            })
+    }
+}
+
 /// An SMTP transport keeping up to `pool` connections open (STARTTLS on 587 by default).
 pub fn smtp_transport(
     s: &Smtp,
@@ -469,11 +481,7 @@ pub fn smtp_transport(
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::{AsyncSmtpTransport, Tokio1Executor};
     let tls = s.tls.unwrap_or(SmtpTls::Starttls);
-    let port = s.port.unwrap_or(match tls {
-        SmtpTls::Tls => 465,
-        SmtpTls::Starttls => 587,
-        SmtpTls::None => 25,
-    });
+    let port = s.port();
     let transport = match tls {
         SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(s.host),
         SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(s.host),

@@ -272,17 +272,8 @@ impl S3Target {
         path: &str,
         max: usize,
     ) -> Result<Option<(Option<Vec<u8>>, HashMap<String, String>)>> {
-        let got = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(path))
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(anyhow::anyhow!(self.redactor.apply(&chain(&e)))),
+        let Some(got) = self.get(path).await? else {
+            return Ok(None);
         };
         let metadata = got.metadata().cloned().unwrap_or_default();
         if got.content_length().unwrap_or(0) > max as i64 {
@@ -338,6 +329,25 @@ impl S3Target {
 
     /// GET an object with its ETag; `Ok(None)` when there is none.
     pub async fn get_tagged(&self, path: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let Some(o) = self.get(path).await? else {
+            return Ok(None);
+        };
+        let etag = o.e_tag().unwrap_or_default().to_string();
+        let bytes = o
+            .body
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))?
+            .into_bytes()
+            .to_vec();
+        Ok(Some((bytes, etag)))
+    }
+
+    /// GET one object; `Ok(None)` when there is none (errors with the credentials taken out).
+    async fn get(
+        &self,
+        path: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>> {
         match self
             .client
             .get_object()
@@ -346,17 +356,7 @@ impl S3Target {
             .send()
             .await
         {
-            Ok(o) => {
-                let etag = o.e_tag().unwrap_or_default().to_string();
-                let bytes = o
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| anyhow::anyhow!(self.redactor.apply(&chain(&e))))?
-                    .into_bytes()
-                    .to_vec();
-                Ok(Some((bytes, etag)))
-            }
+            Ok(o) => Ok(Some(o)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) => Err(anyhow::anyhow!(self.redactor.apply(&chain(&e)))),
         }

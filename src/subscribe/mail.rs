@@ -35,11 +35,7 @@ fn base(config: &Config) -> String {
 
 /// The address of a capability page.
 pub fn page_url(config: &Config, token: &str) -> String {
-    format!(
-        "{}/{}/{token}/index.html",
-        base(config),
-        crate::subscriber::PAGES_DIR
-    )
+    format!("{}/{}", base(config), super::pages::capability_path(token))
 }
 
 /// Write the email `job` stands for. `logo` is the site's logo path (from the site root).
@@ -230,13 +226,15 @@ fn scrub(text: &str, address: &str) -> String {
 /// most, about a day of an SMTP server that does not answer.
 const MAX_ATTEMPTS: u32 = 300;
 
-/// The SMTP port the subscriptions use (587 for STARTTLS, 465 for TLS, 25 without).
-pub fn smtp_port(s: &Subscriptions) -> u16 {
-    s.smtp_port.unwrap_or(match s.smtp_tls {
-        Some(crate::config::SmtpTls::Tls) => 465,
-        Some(crate::config::SmtpTls::None) => 25,
-        _ => 587,
-    })
+/// The subscriptions' SMTP server, as the transport takes it.
+pub fn smtp(s: &Subscriptions) -> Smtp<'_> {
+    Smtp {
+        host: s.smtp_host.as_str(),
+        port: s.smtp_port,
+        tls: s.smtp_tls,
+        username: s.smtp_username.as_ref(),
+        password: s.smtp_password.as_ref(),
+    }
 }
 
 type Sent = (MailJob, Result<(), (bool, String)>);
@@ -297,21 +295,11 @@ pub async fn run(config: std::sync::Arc<Config>) {
                 crate::render::hashed_name("logo", &ext, &bytes)
             )
         });
-    let transport = match smtp_transport(
-        &Smtp {
-            host: s.smtp_host.as_str(),
-            port: s.smtp_port,
-            tls: s.smtp_tls,
-            username: s.smtp_username.as_ref(),
-            password: s.smtp_password.as_ref(),
-        },
-        Duration::from_secs(30),
-        s.connections as u32,
-    ) {
+    let transport = match smtp_transport(&smtp(&s), Duration::from_secs(30), s.connections as u32) {
         Ok(t) => t,
         Err(e) => return tracing::error!("subscriptions: {e}"),
     };
-    let server = format!("{}:{}", s.smtp_host.as_str(), smtp_port(&s));
+    let server = format!("{}:{}", s.smtp_host.as_str(), smtp(&s).port());
     let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(s.rate.max(1))));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut running = tokio::task::JoinSet::new();

@@ -219,7 +219,7 @@ async fn run(config: Arc<Config>) {
     info!(
         inbox = s.inbox.bucket.as_str(),
         poll_s = s.poll.0.as_secs_f64(),
-        smtp = %format!("{}:{}", s.smtp_host.as_str(), super::mail::smtp_port(&s)),
+        smtp = %format!("{}:{}", s.smtp_host.as_str(), super::mail::smtp(&s).port()),
         "subscriptions on"
     );
     // The inbox's trouble is said once, then every few minutes while it lasts, and its end.

@@ -341,6 +341,41 @@ impl Browser {
         );
     }
 
+    /// The DOM node id of what `selector` finds in `tab` (there must be one).
+    pub fn node(&mut self, tab: &str, selector: &str) -> Value {
+        let doc = self.call(
+            Some(tab),
+            "DOM.getDocument",
+            serde_json::json!({"depth": 0}),
+        );
+        let node = self.call(
+            Some(tab),
+            "DOM.querySelector",
+            serde_json::json!({"nodeId": doc["root"]["nodeId"], "selector": selector}),
+        )["nodeId"]
+            .clone();
+        assert_ne!(node, serde_json::json!(0), "no {selector} on the page");
+        node
+    }
+
+    /// Focus what `selector` finds in `tab`.
+    pub fn focus(&mut self, tab: &str, selector: &str) {
+        let node = self.node(tab, selector);
+        self.call(Some(tab), "DOM.focus", serde_json::json!({"nodeId": node}));
+    }
+
+    /// Press Enter in `tab` (a focused input submits its form, a focused button is pressed:
+    /// no script runs).
+    pub fn press_enter(&mut self, tab: &str) {
+        for kind in ["keyDown", "keyUp"] {
+            self.call(
+                Some(tab),
+                "Input.dispatchKeyEvent",
+                serde_json::json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
+            );
+        }
+    }
+
     /// A PNG of the whole page at 1280 px wide.
     pub fn screenshot(&mut self, tab: &str) -> Vec<u8> {
         use base64::Engine;

@@ -502,29 +502,10 @@ fn subscribers_hear_of_scheduled_maintenance_and_get_a_reminder_before_it_starts
     assert!(header(&reminder, "List-Unsubscribe").is_some());
 }
 
-/// Focus what `selector` finds in `tab` and press Enter (a form submits, a button is pressed:
-/// no script runs).
+/// Focus what `selector` finds in `tab` and press Enter.
 fn press_enter(chrome: &mut common::browser::Browser, tab: &str, selector: &str) {
-    let doc = chrome.call(
-        Some(tab),
-        "DOM.getDocument",
-        serde_json::json!({"depth": 0}),
-    );
-    let node = chrome.call(
-        Some(tab),
-        "DOM.querySelector",
-        serde_json::json!({"nodeId": doc["root"]["nodeId"], "selector": selector}),
-    )["nodeId"]
-        .clone();
-    assert_ne!(node, serde_json::json!(0), "no {selector} on the page");
-    chrome.call(Some(tab), "DOM.focus", serde_json::json!({"nodeId": node}));
-    for kind in ["keyDown", "keyUp"] {
-        chrome.call(
-            Some(tab),
-            "Input.dispatchKeyEvent",
-            serde_json::json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
-        );
-    }
+    chrome.focus(tab, selector);
+    chrome.press_enter(tab);
 }
 
 /// With `PHAROS_SCREENSHOTS=DIR`, a screenshot of the page in `tab` as `DIR/<name>.png`.

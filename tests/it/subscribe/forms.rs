@@ -349,18 +349,7 @@ fn a_visitor_subscribes_with_javascript_off() {
     let addresses = ["first@example.com", "second@example.com"];
     for (tab, address) in tabs.iter().zip(addresses) {
         chrome.open(tab, &format!("{base}/subscribe/index.html"));
-        let doc = chrome.call(
-            Some(tab),
-            "DOM.getDocument",
-            serde_json::json!({"depth": 0}),
-        );
-        let node = chrome.call(
-            Some(tab),
-            "DOM.querySelector",
-            serde_json::json!({"nodeId": doc["root"]["nodeId"], "selector": "#email"}),
-        )["nodeId"]
-            .clone();
-        chrome.call(Some(tab), "DOM.focus", serde_json::json!({"nodeId": node}));
+        chrome.focus(tab, "#email");
         chrome.call(
             Some(tab),
             "Input.insertText",
@@ -374,17 +363,7 @@ fn a_visitor_subscribes_with_javascript_off() {
         // And with the component choice open (a click on the summary; no script needed).
         let tab = chrome.tab(false);
         chrome.open(&tab, &format!("{base}/subscribe/index.html"));
-        let doc = chrome.call(
-            Some(&tab),
-            "DOM.getDocument",
-            serde_json::json!({"depth": 0}),
-        );
-        let details = chrome.call(
-            Some(&tab),
-            "DOM.querySelector",
-            serde_json::json!({"nodeId": doc["root"]["nodeId"], "selector": "details"}),
-        )["nodeId"]
-            .clone();
+        let details = chrome.node(&tab, "details");
         chrome.call(
             Some(&tab),
             "DOM.setAttributeValue",
@@ -399,13 +378,7 @@ fn a_visitor_subscribes_with_javascript_off() {
     }
     // Both visitors press Enter (implicit submission: no script) before either page loads.
     for tab in &tabs {
-        for kind in ["keyDown", "keyUp"] {
-            chrome.call(
-                Some(tab),
-                "Input.dispatchKeyEvent",
-                serde_json::json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
-            );
-        }
+        chrome.press_enter(tab);
     }
     for tab in &tabs {
         let loaded = chrome.next_load(tab, std::time::Duration::from_secs(20));
