@@ -66,4 +66,36 @@ impl Remote {
             .put_if(path, envelope::seal(&self.secret, kind, body), Some(etag))
             .await
     }
+
+    /// PUT raw bytes at `path` (no condition): content-addressed parts, results objects.
+    pub async fn put_raw(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+        self.target
+            .put(path, bytes.into(), "application/octet-stream", "no-store")
+            .await
+    }
+
+    /// The raw bytes at `path`, if any, with the ETag.
+    pub async fn get_raw(&self, path: &str) -> Result<Option<(Vec<u8>, String)>> {
+        self.target.get_tagged(path).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.target.delete(path).await
+    }
+
+    /// Paths (without the store's prefix) under `under`, in key order.
+    pub async fn list(&self, under: &str) -> Result<Vec<String>> {
+        Ok(self
+            .target
+            .list_some(under, None, usize::MAX)
+            .await?
+            .into_iter()
+            .map(|l| l.path)
+            .collect())
+    }
+
+    /// The secret that signs (for objects sealed off the async workers).
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
 }
