@@ -94,6 +94,7 @@ impl Bench {
             latency: Some(Duration::from_millis(3)),
             reason: None,
             reached: Some(true),
+            regions: Vec::new(),
         };
         let transitions = self
             .store

@@ -108,7 +108,23 @@ fn locate(
 }
 
 /// `m` confirmed its component down at `at`.
-pub fn down(config: &Config, store: &mut Store, m: &Monitor, at: DateTime<Utc>) -> Result<Done> {
+/// `seen_from`: in a cluster, the regions whose checks saw the failure (named in the update:
+/// "Detected from eu-west and us-east.").
+pub fn down(
+    config: &Config,
+    store: &mut Store,
+    m: &Monitor,
+    at: DateTime<Utc>,
+    seen_from: &[String],
+) -> Result<Done> {
+    let message = match seen_from {
+        [] => m.incident.message.clone(),
+        regions => format!(
+            "{} Detected from {}.",
+            m.incident.message,
+            crate::cluster::judge::and_list(regions)
+        ),
+    };
     let linked = store.monitor_state(&m.id)?.and_then(|s| s.open_incident);
     if let Some(id) = linked {
         let (id, path) = locate(config, store, m, id)?;
@@ -125,7 +141,7 @@ pub fn down(config: &Config, store: &mut Store, m: &Monitor, at: DateTime<Utc>) 
             content_write::update(&path, |text| {
                 let text = crate::admin::set_components(text, &[(m.component.clone(), effect(m))])
                     .unwrap_or_else(|_| text.to_string());
-                content_write::add_update(&text, at, status.as_str(), &m.incident.message)
+                content_write::add_update(&text, at, status.as_str(), &message)
             })?;
             return Ok(Done::Updated(id, status));
         }
@@ -141,7 +157,7 @@ pub fn down(config: &Config, store: &mut Store, m: &Monitor, at: DateTime<Utc>) 
         true,
         at,
         IncidentStatus::Investigating,
-        &m.incident.message,
+        &message,
     );
     if let Err(e) = content_write::create(&dir(config).join(format!("{id}.md")), &text) {
         let _ = store.set_open_incident(&m.id, None);

@@ -415,6 +415,7 @@ pub fn snapshot(
             .collect(),
         removed_components: store.removed_components()?,
         moved: inc.redirects.clone(),
+        regions: store.region_latency(today)?,
     };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);

@@ -106,6 +106,9 @@ impl TryFrom<Wire> for Event {
     }
 }
 
+/// The `file` of a [`ContentProblem`] that is about the cluster's regions, not a file.
+pub const CLUSTER: &str = "(cluster)";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentProblem {
     /// The file, as the config names paths.

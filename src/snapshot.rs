@@ -139,6 +139,8 @@ pub struct Snapshot {
     pub removed_components: HashMap<String, String>,
     /// Incidents whose file was renamed: (old id, id now); the old page redirects.
     pub moved: std::sync::Arc<Vec<(String, String)>>,
+    /// In a cluster: today's checks of each component by region (by component id).
+    pub regions: BTreeMap<String, Vec<crate::store::RegionLatency>>,
     /// The signed subscribe form, when subscriptions are on (signed here, at `now`, so render
     /// stays a pure function of the snapshot).
     pub subscribe: Option<SubscribeInfo>,
@@ -168,6 +170,8 @@ pub struct StoredState {
     pub removed_components: HashMap<String, String>,
     /// Incidents whose file was renamed: (old id, id now).
     pub moved: std::sync::Arc<Vec<(String, String)>>,
+    /// In a cluster: today's checks of each component by region.
+    pub regions: BTreeMap<String, Vec<crate::store::RegionLatency>>,
 }
 
 /// What the incidents contribute to the components' state at a moment, in one pass over the
@@ -405,6 +409,7 @@ impl Snapshot {
             monitoring_impaired_since: None,
             removed_components: stored.removed_components,
             moved: stored.moved,
+            regions: stored.regions,
             subscribe: None,
         }
     }

@@ -140,6 +140,14 @@ fn current_window<'a>(
 }
 
 /// `pharos status`.
+/// In a cluster: the other regions as the leader last saw them.
+fn regions(config: &Config) -> Result<Vec<crate::store::RegionRow>> {
+    if config.cluster().is_none() {
+        return Ok(Vec::new());
+    }
+    crate::store::Store::open_for_reading(&config.database_path())?.regions()
+}
+
 pub fn status(config: &Config, json: bool) -> Result<()> {
     let now = Utc::now();
     let (snap, problems) = snapshot_and_problems(config, now)?;
@@ -161,6 +169,9 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
                 "entity": p.entity, "message": p.message, "text": p.to_string(),
             })).collect::<Vec<_>>(),
             "subscriptions": super::subscribers::status_json(config, now)?,
+            "regions": regions(config)?.iter().map(|r| json!({
+                "region": r.region, "silent": r.silent, "heard": crate::time::iso(r.heard),
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -227,6 +238,22 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
     }
     if let Some(text) = super::subscribers::status_text(config, now)? {
         println!("\n{text}");
+    }
+    let regions = regions(config)?;
+    if !regions.is_empty() {
+        println!("\nOther regions (as this machine last saw them while it led):");
+        let width = regions.iter().map(|r| r.region.len()).max().unwrap_or(6);
+        for r in &regions {
+            if r.silent {
+                println!(
+                    "  {:<width$}  SILENT since {}: its checks do not count towards the quorum",
+                    r.region,
+                    time(r.heard, config)
+                );
+            } else {
+                println!("  {:<width$}  reporting (last {})", r.region, time(r.heard, config));
+            }
+        }
     }
     Ok(())
 }

@@ -46,12 +46,26 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the daemon: monitors, automatic incidents, and a fresh site on every change.
     #[command(
-        after_help = "Examples:\n  pharos run\n  pharos -c /etc/pharos/config.yaml run --log-format json\n\nStops cleanly on SIGINT/SIGTERM. Logs go to stderr (RUST_LOG=debug for more)."
+        after_help = "Examples:\n  pharos run\n  pharos -c /etc/pharos/config.yaml run --log-format json\n  pharos run --region eu-west   # with `cluster:`: leads, or stands by to take over\n\nStops cleanly on SIGINT/SIGTERM. Logs go to stderr (RUST_LOG=debug for more)."
     )]
     Run {
         /// Output folder (default: publish.output from the config).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// With `cluster:`: the region this machine checks from (its checks count as this
+        /// region's; it leads, or stands by to take over).
+        #[arg(long, value_name = "NAME")]
+        region: Option<String>,
+    },
+    /// With `cluster:`: check from this region and write signed results to the cluster store
+    /// (renders, publishes and notifies nothing).
+    #[command(
+        after_help = "Examples:\n  pharos probe --region us-east\n\nEvery check's User-Agent names Pharos, its version and the region. Stops cleanly on SIGINT/SIGTERM."
+    )]
+    Probe {
+        /// The region this probe checks from (letters, digits, '-' and '_').
+        #[arg(long, value_name = "NAME")]
+        region: String,
     },
     /// Render the current state and publish it to every enabled target once (for cron or CI).
     #[command(
@@ -536,12 +550,23 @@ fn run(cli: Cli, source: Source) -> Result<()> {
         Command::Serve { addr, out } => crate::serve::serve(config, addr, out)?,
         Command::Notify { command } => notify(&config, command)?,
         Command::Subscribers { command } => subscribers::run(&config, command)?,
-        Command::Run { out } => {
+        Command::Run { out, region } => {
             init_logs(cli.log_format);
             crate::daemon::run(
                 config,
                 crate::daemon::Options {
                     out,
+                    region,
+                    ..Default::default()
+                },
+            )?;
+        }
+        Command::Probe { region } => {
+            init_logs(cli.log_format);
+            crate::daemon::probe(
+                config,
+                crate::daemon::Options {
+                    region: Some(region),
                     ..Default::default()
                 },
             )?;
@@ -596,7 +621,10 @@ pub fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if !matches!(cli.command, Command::Run { .. } | Command::Serve { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Run { .. } | Command::Serve { .. } | Command::Probe { .. }
+    ) {
         // `pharos status | head`: a reader that stops early ends a one-shot command quietly,
         // as it does `ls`. The daemons keep Rust's default, where a closed stderr or log pipe
         // is an error they report, not a signal that kills them.

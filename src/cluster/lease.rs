@@ -76,9 +76,23 @@ impl Lease {
 
     /// Whether this process may act as the leader at `now` (see the module docs).
     pub fn valid(&self, now: Instant) -> bool {
-        self.held
-            .as_ref()
-            .is_some_and(|h| now < h.sent_at + self.lease * 2 / 3)
+        self.valid_until().is_some_and(|u| now < u)
+    }
+
+    /// Until when this process may act as the leader, if it holds the lease.
+    pub fn valid_until(&self) -> Option<Instant> {
+        self.held.as_ref().map(|h| h.sent_at + self.lease * 2 / 3)
+    }
+
+    /// The lease's term while held.
+    pub fn term(&self) -> Option<u64> {
+        self.held.as_ref().map(|h| h.body.term)
+    }
+
+    /// Give the lease up at once (deposed: another leader wrote the state).
+    pub fn drop_lease(&mut self) {
+        self.held = None;
+        self.seen = None;
     }
 
     /// Renew (leader) or watch and maybe take over (standby). A store that cannot be reached

@@ -77,6 +77,7 @@ async fn heartbeat_server(
                             latency: None,
                             reason: None,
                             reached: None,
+                            regions: Vec::new(),
                         }));
                     }
                     let _ = tx.send(Msg::Ping { monitor: id, at: now });

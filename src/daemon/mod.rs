@@ -5,12 +5,14 @@
 //! notification senders (`crate::notify`) deliver what the pipeline put in the outbox. One daemon
 //! per site: `run` holds the store's lock file while it runs.
 
+mod cluster;
 mod listener;
 mod pipeline;
 mod publisher;
 mod scheduler;
 mod watcher;
 
+pub use cluster::probe;
 pub use watcher::{Changed, watch_site};
 
 use crate::config::Config;
@@ -36,6 +38,12 @@ pub enum Msg {
     Content,
     /// A new, valid config.
     Config(Box<Config>),
+    /// In a cluster, the leader's view of the other regions: each one's state, and which fell
+    /// silent or came back.
+    Regions {
+        rows: Vec<crate::store::RegionRow>,
+        changes: Vec<crate::cluster::judge::Change>,
+    },
     Stop,
 }
 
@@ -46,6 +54,8 @@ pub struct Options {
     pub stop: Option<tokio::sync::oneshot::Receiver<()>>,
     /// The wall clock (tests move it to check clock jumps); by default the system's.
     pub clock: Option<fn() -> DateTime<Utc>>,
+    /// In a cluster: the region this machine checks from (`--region`).
+    pub region: Option<String>,
 }
 
 /// How long a stop waits for publishes under way (a hung target does not hold the exit up).
@@ -53,11 +63,15 @@ const STOP_PUBLISH_WAIT: Duration = Duration::from_millis(500);
 /// Editors save in bursts: a config edit is read once the file has been quiet this long.
 const CONFIG_SETTLE: Duration = Duration::from_millis(200);
 
-/// `pharos run`: until SIGINT/SIGTERM (or `opts.stop`).
+/// `pharos run`: until SIGINT/SIGTERM (or `opts.stop`). With `cluster:`, as one member of
+/// the cluster (see [`cluster`]).
 pub fn run(config: Config, opts: Options) -> Result<()> {
     crate::tls_provider();
     if config.cluster().is_some() {
-        anyhow::bail!("{NO_CLUSTER_YET}");
+        return cluster::run(config, opts);
+    }
+    if opts.region.is_some() {
+        anyhow::bail!("--region names this machine's region in a cluster, but the config has no (enabled) `cluster:` section");
     }
     let clock: fn() -> DateTime<Utc> = opts.clock.unwrap_or(Utc::now);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,35 +81,77 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
     let stop = runtime.block_on(async { stop_signal(opts.stop) })?;
     let db = config.database_path();
     // The store first: a file that cannot be written is named as such.
-    let mut store = Store::open(&db)?;
+    drop(Store::open(&db)?);
     let _lock = crate::store::lock(&db)?;
+    let result = serve(
+        config,
+        &runtime,
+        Serve {
+            out: opts.out,
+            clock,
+            stop,
+            leader: None,
+        },
+    );
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+/// What one run of the daemon's machinery needs (a whole `pharos run`, or one term of a
+/// cluster's leader).
+pub(super) struct Serve {
+    out: Option<PathBuf>,
+    clock: fn() -> DateTime<Utc>,
+    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    leader: Option<cluster::Leading>,
+}
+
+/// The store, the pipeline, the publishers and the async side, until `s.stop` (or a fatal
+/// problem). The caller holds the store's lock.
+fn serve(config: Config, runtime: &tokio::runtime::Runtime, s: Serve) -> Result<()> {
+    let clock = s.clock;
+    let db = config.database_path();
+    let mut store = Store::open(&db)?;
     let monitors = monitor::compile(&config);
     store.sync_monitors(&monitors, clock())?;
     // A restart is not a ping: heartbeats go on from what the store knows of them.
-    let checker = Checker::new(clock());
+    let region = s.leader.as_ref().map(|l| l.region.clone());
+    let checker = Checker::in_region(clock(), region.as_deref());
     checker.remember(store.heartbeat_silences()?);
     let (tx, rx) = std::sync::mpsc::channel::<Msg>();
     let (fatal_tx, fatal_rx) = tokio::sync::mpsc::unbounded_channel();
     let publishers = publisher::Publishers::start(&config)?;
-    let pipeline = pipeline::start(
-        pipeline::Pipeline::new(
-            config.clone(),
-            store,
-            opts.out,
-            &monitors,
-            publishers,
-            fatal_tx,
-            clock,
-        ),
-        rx,
+    let mut p = pipeline::Pipeline::new(
+        config.clone(),
+        store,
+        s.out,
+        &monitors,
+        publishers,
+        fatal_tx,
         clock,
-    )?;
+    );
+    // In a cluster, our own checks are judged with the other regions' before they count.
+    let results = match s.leader {
+        Some(leading) => {
+            p.mirror_due = Some(leading.mirror_due.clone());
+            let _guard = runtime.enter();
+            leading.start(&monitors, tx.clone())?
+        }
+        None => tx.clone(),
+    };
+    let pipeline = pipeline::start(p, rx, clock)?;
     let result = runtime.block_on(supervise(
         config,
         monitors,
         checker,
-        tx.clone(),
-        Stops { stop, fatal_rx },
+        Senders {
+            pipeline: tx.clone(),
+            results,
+        },
+        Stops {
+            stop: s.stop,
+            fatal_rx,
+        },
         clock,
     ));
     let _ = tx.send(Msg::Stop);
@@ -108,7 +164,6 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         }
         Err(_) => None,
     };
-    runtime.shutdown_timeout(Duration::from_millis(100));
     if let Some(copy) = restored {
         put_back(&db, &copy)?;
     }
@@ -149,6 +204,12 @@ fn senders_for(config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
     tasks
 }
 
+/// Where messages go: the pipeline, and (in a cluster, through the judge) check results.
+struct Senders {
+    pipeline: Sender<Msg>,
+    results: Sender<Msg>,
+}
+
 /// The daemon's async side until told to stop: the monitor tasks, the notification senders,
 /// the heartbeat listener and the file watcher. A config edit is read once it settled; a valid
 /// new config is applied whole (monitors, senders, listener, watched folders, targets) or not
@@ -157,11 +218,15 @@ async fn supervise(
     config: Config,
     monitors: Vec<monitor::Monitor>,
     checker: Arc<Checker>,
-    tx: Sender<Msg>,
+    senders: Senders,
     mut stops: Stops,
     clock: fn() -> DateTime<Utc>,
 ) -> Result<()> {
-    let mut tasks = scheduler::MonitorTasks::new(&config, checker.clone(), tx.clone(), clock);
+    let Senders {
+        pipeline: tx,
+        results,
+    } = senders;
+    let mut tasks = scheduler::MonitorTasks::new(&config, checker.clone(), results, clock);
     tasks.start(&monitors);
     info!(monitors = monitors.len(), "monitors started");
     let mut senders = senders_for(&config);
@@ -258,18 +323,18 @@ fn has_heartbeats(monitors: &[monitor::Monitor]) -> bool {
 }
 
 /// The config fields a running daemon cannot take on: the store it writes (and holds the lock
-/// of). Every other field is applied on reload.
-/// Until regions and failover run (issue 19), a config that asks for them is refused rather
-/// than run alone as if it were a cluster.
-const NO_CLUSTER_YET: &str = "`cluster:` is switched on, but `pharos run` cannot lead a cluster yet (regions and failover are being built): remove the section or set `cluster.enabled: false` to run alone";
-
+/// of), and the cluster it belongs to. Every other field is applied on reload.
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut fields = Vec::new();
     if old.database_path() != new.database_path() {
         fields.push("store.path");
     }
-    if new.cluster().is_some() {
-        fields.push("cluster (not built yet: set `cluster.enabled: false`)");
+    let cluster = |c: &Config| {
+        c.cluster()
+            .map(|k| (format!("{:?} {:?} {:?}", k.store, k.quorum, k.lease), k.secret.expose().to_string()))
+    };
+    if cluster(old) != cluster(new) {
+        fields.push("cluster");
     }
     fields
 }

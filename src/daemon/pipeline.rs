@@ -64,6 +64,10 @@ pub(super) struct Pipeline {
     /// When the store file was last checked to still be there, and whether it is gone.
     store_checked: Instant,
     store_gone: bool,
+    /// In a cluster: the regions whose checks last saw each monitor down.
+    seen_down: HashMap<String, Vec<String>>,
+    /// In a cluster: set when something a successor needs changed (the mirror pushes soon).
+    pub(super) mirror_due: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How often the store file is checked to be still there.
@@ -102,6 +106,8 @@ impl Pipeline {
             fatal,
             store_checked: Instant::now(),
             store_gone: false,
+            seen_down: HashMap::new(),
+            mirror_due: None,
             config,
         }
     }
@@ -185,6 +191,15 @@ impl Pipeline {
             all.append(&mut batch);
             batch = all;
         }
+        for r in batch.iter().filter(|r| !r.regions.is_empty()) {
+            let down = r
+                .regions
+                .iter()
+                .filter(|s| s.outcome == monitor::Outcome::Down)
+                .map(|s| s.region.clone())
+                .collect();
+            self.seen_down.insert(r.monitor.clone(), down);
+        }
         let batch = &batch[..];
         let maint = std::mem::take(&mut self.maintenance);
         let in_maintenance = |c: &str, at: DateTime<Utc>| {
@@ -199,6 +214,9 @@ impl Pipeline {
         self.maintenance = maint;
         match result {
             Ok(transitions) => {
+                if !transitions.is_empty() {
+                    self.mirror_soon();
+                }
                 for t in transitions {
                     if self.transition(&t) {
                         // An automatic incident file was written or updated.
@@ -236,13 +254,19 @@ impl Pipeline {
             // Logged above; nothing public (no incident) comes from a private monitor.
             return false;
         }
+        if !crate::cluster::fence::allowed() {
+            // Fencing: only the leader writes automatic incidents (its successor judges again).
+            warn!(monitor = %m.id, "not the leader any more: the automatic incident is left to the next leader");
+            return false;
+        }
         // The monitor's incident is read from the store now, not from when the batch started:
         // one batch may hold both the failure and the recovery (a store that was busy).
         let done = if t.to == Level::Down {
             if !m.incident.open || t.in_maintenance {
                 return false;
             }
-            crate::auto::down(&self.config, &mut self.store, &m, t.at)
+            let seen = self.seen_down.get(&m.id).cloned().unwrap_or_default();
+            crate::auto::down(&self.config, &mut self.store, &m, t.at, &seen)
         } else if t.from == Level::Down {
             crate::auto::recovered(&self.config, &mut self.store, &m, t.at)
         } else {
@@ -285,8 +309,49 @@ impl Pipeline {
         true
     }
 
+    /// Something a successor needs changed: the mirror pushes within a second.
+    fn mirror_soon(&self) {
+        if let Some(due) = &self.mirror_due {
+            due.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The leader's view of the other regions: kept for `pharos status`, said in the log and
+    /// to operator channels when one falls silent or comes back.
+    fn regions(
+        &mut self,
+        rows: Vec<crate::store::RegionRow>,
+        changes: Vec<crate::cluster::judge::Change>,
+        now: DateTime<Utc>,
+    ) {
+        use crate::cluster::judge::Change;
+        if let Err(e) = self.store.note_regions(&rows) {
+            error!("cannot record the regions' state: {e:#}");
+        }
+        for c in changes {
+            match c {
+                Change::Silent { region, since } => {
+                    let text = format!(
+                        "probe {region} silent since {}: its checks do not count towards the quorum",
+                        since.format("%Y-%m-%d %H:%M:%S UTC")
+                    );
+                    warn!("{text}");
+                    if let Err(e) = self.store.note_content_problem(
+                        crate::event::CLUSTER,
+                        std::slice::from_ref(&text),
+                        now,
+                    ) {
+                        error!("cannot record the silent region for notification: {e:#}");
+                    }
+                }
+                Change::Back { region } => info!(region = %region, "probe reports again"),
+            }
+        }
+    }
+
     fn render(&mut self, now: DateTime<Utc>) {
         self.dirty_since = None;
+        self.mirror_soon();
         match build::update(
             &mut self.store,
             &self.config,
@@ -564,6 +629,7 @@ impl Pipeline {
                 Msg::Ping { monitor, at } => p.ping(monitor, at),
                 Msg::Content => p.content_changed(),
                 Msg::Config(c) => p.reload(*c, clock()),
+                Msg::Regions { rows, changes } => p.regions(rows, changes, clock()),
                 Msg::Stop => return true,
             }
             false

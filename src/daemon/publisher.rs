@@ -166,6 +166,9 @@ impl Publishers {
 /// One target's thread: publish the newest site it was given. Only the newest matters: a burst
 /// of renders while a publish runs becomes one more publish. A failure is retried with capped
 /// exponential backoff.
+/// How soon a fenced publish looks at the lease again.
+const FENCED_RETRY: Duration = Duration::from_millis(250);
+
 fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
     let name = settings.name.as_str().to_string();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -229,6 +232,12 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
             }
         }
         let Some(t) = &target else { continue };
+        if !crate::cluster::fence::allowed() {
+            // Fencing: each publish batch asks the lease first; a leader that cannot show it
+            // still holds it publishes nothing (its successor does).
+            retry = Some((retry.map_or(0, |r| r.0), Instant::now() + FENCED_RETRY));
+            continue;
+        }
         if verify {
             match runtime.block_on(crate::publisher::verify(&store, t)) {
                 Ok(drifted) => {

@@ -5,13 +5,19 @@ use super::{Checker, HttpSpec, MAX_BODY, Outcome};
 use crate::condition::Observed;
 use std::time::{Duration, Instant};
 
-pub fn build_client(spec: &HttpSpec) -> Result<reqwest::Client, String> {
+/// What every check says it is: Pharos, its version and, in a cluster, the region it checks
+/// from, so operators can allow-list probes and tell them apart in their logs.
+pub fn user_agent(region: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match region {
+        Some(r) => format!("Pharos/{version} (status monitor; region={r})"),
+        None => format!("Pharos/{version} (status monitor)"),
+    }
+}
+
+pub fn build_client(spec: &HttpSpec, region: Option<&str>) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
-        .user_agent(concat!(
-            "Pharos/",
-            env!("CARGO_PKG_VERSION"),
-            " (status monitor)"
-        ))
+        .user_agent(user_agent(region))
         .redirect(if spec.follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {

@@ -6,6 +6,7 @@
 
 mod dns;
 mod http;
+pub use http::user_agent;
 pub mod network;
 pub mod state;
 mod tcp;
@@ -38,6 +39,17 @@ pub struct CheckResult {
     /// Network checks: whether the target answered at all (`None` for heartbeats). All
     /// network targets unreachable at once means our own network is the likelier failure.
     pub reached: Option<bool>,
+    /// In a cluster: what each region saw, when the leader judged this result with theirs
+    /// (empty otherwise).
+    pub regions: Vec<RegionResult>,
+}
+
+/// What one region saw of a monitor's check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionResult {
+    pub region: String,
+    pub outcome: Outcome,
+    pub latency: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +313,8 @@ pub struct Checker {
     /// When this checker started (the daemon listens for pings from then on); `None` for a
     /// one-shot `pharos check`, which only reads the recorded pings.
     pub started: Option<DateTime<Utc>>,
+    /// The region this process checks from (`--region`), named in every check's User-Agent.
+    pub region: Option<String>,
 }
 
 /// What the daemon knows of one heartbeat monitor.
@@ -359,9 +373,15 @@ pub enum Ping {
 
 impl Checker {
     pub fn new(now: DateTime<Utc>) -> Arc<Checker> {
+        Checker::in_region(now, None)
+    }
+
+    /// A checker whose checks name `region` in their User-Agent.
+    pub fn in_region(now: DateTime<Utc>, region: Option<&str>) -> Arc<Checker> {
         crate::tls_provider();
         Arc::new(Checker {
             started: Some(now),
+            region: region.map(str::to_string),
             ..Default::default()
         })
     }
@@ -450,6 +470,7 @@ impl Checker {
                 Kind::Heartbeat(_) => None,
                 _ => Some(observed.connected != Some(false)),
             },
+            regions: Vec::new(),
         }
     }
 
@@ -547,6 +568,7 @@ impl Checker {
                 latency: None,
                 reason,
                 reached: None,
+                regions: Vec::new(),
             });
         }
     }
@@ -569,7 +591,7 @@ impl Checker {
         if let Some(c) = self.http_clients.lock().unwrap().get(&key) {
             return Ok(c.clone());
         }
-        let client = http::build_client(spec)?;
+        let client = http::build_client(spec, self.region.as_deref())?;
         self.http_clients
             .lock()
             .unwrap()

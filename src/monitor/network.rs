@@ -92,6 +92,7 @@ mod tests {
             latency: None,
             reason: None,
             reached: Some(reached),
+            regions: Vec::new(),
         }
     }
 

@@ -289,6 +289,7 @@ mod tests {
                 latency: None,
                 reason: None,
                 reached: None,
+                regions: Vec::new(),
             })
             .collect();
         let judged: Vec<Judged> = results

@@ -140,6 +140,15 @@ pub fn message(config: &Config, e: &Event) -> Message {
                 },
             }
         }
+        Event::Content { problem: c, .. } if c.file == crate::event::CLUSTER => Message {
+            title: "Monitoring problem: a region does not report".to_string(),
+            text: format!(
+                "{}\nIts checks do not count towards the quorum until it reports again.",
+                c.problems.join("\n")
+            ),
+            url: format!("{base}/index.html"),
+            colour: colour(ComponentStatus::DegradedPerformance),
+        },
         Event::Content { problem: c, .. } => Message {
             title: format!("Content problem: {}", c.file),
             text: format!(

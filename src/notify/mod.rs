@@ -90,6 +90,10 @@ pub async fn drain(store: &mut Store, config: &Config, ch: &Notification) -> any
                 store.channel_done(id, event_id, None, Utc::now())?;
                 continue;
             }
+            if !crate::cluster::fence::allowed() {
+                // Not the leader (any more): the successor delivers it.
+                return Ok(false);
+            }
             match channels::send(config, ch, &key, &event, timeout(ch)).await {
                 Ok(answer) => {
                     failpoint("notify-after-send");

@@ -1,7 +1,7 @@
 //! HTML pages through Tera. Admin text only ever enters as context values (autoescaped), never
 //! as template source; sanitized Markdown HTML is the only thing printed with `| safe`.
 
-use super::view::{IncidentView, MonthLink, SiteView, StatView, Views, month_label, year_month};
+use super::view::{IncidentView, MonthLink, SiteView, RegionView, StatView, Views, month_label, year_month};
 use super::{CacheClass, OutputFile, RenderError, Site, Theme, content_type_for};
 use crate::model::{ComponentStatus, Incident};
 use crate::snapshot::Snapshot;
@@ -602,10 +602,28 @@ fn components(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
             .map(|g| g.name.clone());
         let latency = v.latency_chart(id, snap.site.history_days);
         let operational = c.status == ComponentStatus::Operational;
+        let regions: Vec<RegionView> = snap
+            .regions
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|r| RegionView {
+                region: r.region.clone(),
+                mean: r.mean_ms.map_or("–".to_string(), |ms| format!("{ms} ms")),
+                checks: r.checks,
+                failed: r.down,
+            })
+            .collect();
         // Everything the page shows: the views above, and its incidents by fingerprint.
-        let shown =
-            serde_json::to_string(&(&component, &group_name, &stats, &latency, operational))
-                .map_err(|e| RenderError::Json("component page", e))?;
+        let shown = serde_json::to_string(&(
+            &component,
+            &group_name,
+            &stats,
+            &latency,
+            operational,
+            &regions,
+        ))
+        .map_err(|e| RenderError::Json("component page", e))?;
         let prints: Vec<u64> = mine.iter().map(|n| p.prints[*n]).collect();
         let key = key_of((shown, prints, p.names_key));
         let name = c.info.name.clone();
@@ -624,6 +642,7 @@ fn components(p: &mut Pages, snap: &Snapshot) -> Result<(), RenderError> {
                 ctx.insert("group_name", &group_name);
                 ctx.insert("stats", &stats);
                 ctx.insert("latency", &latency);
+                ctx.insert("regions", &regions);
                 ctx.insert("incidents", &incidents);
                 ctx.insert("operational", &operational);
                 ctx

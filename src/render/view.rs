@@ -166,6 +166,15 @@ pub struct MonthLink {
     pub count: usize,
 }
 
+/// One region's checks of a component today (in a cluster).
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionView {
+    pub region: String,
+    pub mean: String,
+    pub checks: i64,
+    pub failed: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StatView {
     /// "Last 7 days"

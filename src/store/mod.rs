@@ -11,7 +11,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod cluster;
 mod content;
+pub use cluster::{Part, RegionLatency, RegionRow};
 mod lock;
 mod monitors;
 mod notify;
@@ -33,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_private_monitors.sql"),
     include_str!("migrations/0006_truth.sql"),
     include_str!("migrations/0007_subscriptions.sql"),
+    include_str!("migrations/0008_cluster.sql"),
 ];
 
 pub struct Store {

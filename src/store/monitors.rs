@@ -29,6 +29,9 @@ fn percentiles(sorted: &[i64]) -> (Option<i64>, Option<i64>, Option<i64>) {
     (Some(at(0.50)), Some(at(0.95)), Some(at(0.99)))
 }
 
+/// Days of per-region figures kept (the component page shows the last day).
+const REGION_DAYS: i64 = 8;
+
 impl Store {
     pub fn monitor_state(&self, id: &str) -> Result<Option<MonitorState>> {
         Store::read_state(&self.conn, id)
@@ -106,6 +109,11 @@ impl Store {
                  ON CONFLICT(component_id, day) DO UPDATE SET up = up + excluded.up, degraded = degraded + excluded.degraded,
                    down = down + excluded.down",
             )?;
+            let mut regional = tx.prepare_cached(
+                "INSERT INTO region_daily (component_id, region, day, checks, down, latency_sum_ms, latency_n) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)
+                 ON CONFLICT(component_id, day, region) DO UPDATE SET checks = checks + 1, down = down + excluded.down,
+                   latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, latency_n = latency_n + excluded.latency_n",
+            )?;
             // Each monitor's state as stored (a fresh one at its first result), advanced by the
             // batch in a pure function; what it decides is written below, in this transaction.
             let mut judged = Vec::with_capacity(results.len());
@@ -137,6 +145,21 @@ impl Store {
                     hourly.execute(params![m.id, m.component, hour_of(r.at), u, g, d])?;
                     let day = crate::time::local_day(r.at, tz).to_string();
                     daily.execute(params![m.component, day, u, g, d])?;
+                    // What each region saw (a cluster leader's judged results).
+                    for seen in &r.regions {
+                        if seen.outcome == Outcome::Inconclusive {
+                            continue;
+                        }
+                        let ms = seen.latency.map(|l| l.as_millis() as i64);
+                        regional.execute(params![
+                            m.component,
+                            seen.region,
+                            day,
+                            i64::from(seen.outcome == Outcome::Down),
+                            ms.unwrap_or(0),
+                            i64::from(ms.is_some())
+                        ])?;
+                    }
                 }
                 if !states.contains_key(&m.id)
                     && let Some(s) = Store::read_state(&tx, &m.id)?
@@ -425,6 +448,11 @@ impl Store {
             tx.execute(
                 "DELETE FROM daily_rollups WHERE day < ?1",
                 [crate::time::local_day(now - keep, tz).to_string()],
+            )?;
+            // Per-region figures are shown for recent days only.
+            tx.execute(
+                "DELETE FROM region_daily WHERE day < ?1",
+                [crate::time::local_day(now - chrono::Duration::days(REGION_DAYS), tz).to_string()],
             )?;
         }
         tx.commit()?;

@@ -323,7 +323,8 @@ pub async fn run(config: std::sync::Arc<Config>) {
                 0
             }
         };
-        if room > 0 {
+        // Each email asks the lease first (fencing): a deposed leader sends nothing more.
+        if room > 0 && crate::cluster::fence::allowed() {
             let jobs = store
                 .due_mails(now, room + in_flight.len())
                 .unwrap_or_else(|e| {
@@ -350,6 +351,9 @@ pub async fn run(config: std::sync::Arc<Config>) {
                     }
                 };
                 pace.tick().await;
+                if !crate::cluster::fence::allowed() {
+                    break;
+                }
                 let t = transport.clone();
                 in_flight.insert(job.id);
                 running.spawn(async move {

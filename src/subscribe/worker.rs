@@ -236,6 +236,11 @@ async fn run(config: Arc<Config>) {
     let mut cursor: Option<String> = None;
     loop {
         let now = Utc::now();
+        if !crate::cluster::fence::allowed() {
+            // Not the leader (any more): the inbox and the pages are the leader's.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
         if tokio::time::Instant::now() >= next_poll {
             next_poll = tokio::time::Instant::now() + s.poll.0;
             match inbox::poll(&inbox, &mut store, &config, &mut cursor, now).await {

@@ -162,20 +162,3 @@ fn a_planted_lease_object_is_refused_and_taken_over_once_it_sits_still() {
         assert_eq!(role, Role::Leader { term: 1 });
     });
 }
-
-#[test]
-fn until_failover_runs_pharos_run_refuses_a_cluster_config_instead_of_pretending() {
-    let server = S3Server::start();
-    let site = crate::common::TestSite::empty();
-    site.write(
-        "config.yaml",
-        &format!(
-            "site: {{title: T, base_url: https://s.test}}\ncluster:\n  store: {{bucket: {BUCKET}, prefix: cluster/, endpoint: {}, region: us-east-1}}\n  secret: {CLUSTER_SECRET}\n",
-            server.endpoint()
-        ),
-    );
-    let out = crate::common::pharos(&site, &["run"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cluster.enabled: false"), "{err}");
-}

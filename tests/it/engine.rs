@@ -32,6 +32,7 @@ fn result(i: i64, outcome: Outcome, latency_ms: u64) -> CheckResult {
         latency: Some(std::time::Duration::from_millis(latency_ms)),
         reason: None,
         reached: Some(true),
+        regions: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@ mod admin;
 mod browser;
 mod cli;
 mod cluster;
+mod cluster_run;
 mod component_feeds;
 mod config;
 mod daemon;

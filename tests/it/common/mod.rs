@@ -153,6 +153,7 @@ pub fn seed_rollups(site: &TestSite) {
 }
 pub mod browser;
 pub mod receivers;
+pub mod regional;
 pub mod s3;
 pub mod servers;
 
