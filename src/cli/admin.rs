@@ -251,7 +251,11 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
                     time(r.heard, config)
                 );
             } else {
-                println!("  {:<width$}  reporting (last {})", r.region, time(r.heard, config));
+                println!(
+                    "  {:<width$}  reporting (last {})",
+                    r.region,
+                    time(r.heard, config)
+                );
             }
         }
     }

@@ -34,3 +34,16 @@ pub fn allowed() -> bool {
         Gate::Until(until) => until.is_some_and(|u| Instant::now() < u),
     }
 }
+
+/// Something a successor needs changed (a delivery, a publish, a confirmed transition): the
+/// leader's mirror pushes within a second instead of at its next regular push.
+static CHANGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn changed() {
+    CHANGED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether something changed since the last call.
+pub fn take_changed() -> bool {
+    CHANGED.swap(false, std::sync::atomic::Ordering::Relaxed)
+}

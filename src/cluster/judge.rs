@@ -312,9 +312,9 @@ mod tests {
 
     #[test]
     fn one_region_failing_alone_is_no_outage_two_of_three_are() {
-        let up = vec![("b".to_string(), vote(1, Outcome::Up))];
-        let down = vec![("b".to_string(), vote(1, Outcome::Down))];
-        let c = vec![("c".to_string(), vote(1, Outcome::Up))];
+        let up = [("b".to_string(), vote(1, Outcome::Up))];
+        let down = [("b".to_string(), vote(1, Outcome::Down))];
+        let c = [("c".to_string(), vote(1, Outcome::Up))];
         let (r, short) = combine(
             own(Outcome::Down),
             "a",
@@ -399,10 +399,7 @@ mod tests {
             t1,
             wall,
         );
-        assert_eq!(
-            regions.votes("api", silent, t1)[0].1.outcome,
-            Outcome::Down
-        );
+        assert_eq!(regions.votes("api", silent, t1)[0].1.outcome, Outcome::Down);
         // A vote older than the window is stale even while the region reports.
         let t2 = t1 + Duration::from_secs(10);
         regions.take(
@@ -428,7 +425,10 @@ mod tests {
             t3,
             wall,
         );
-        assert_eq!(regions.changes(t3), vec![Change::Back { region: "b".into() }]);
+        assert_eq!(
+            regions.changes(t3),
+            vec![Change::Back { region: "b".into() }]
+        );
         // Our own region's report is not another region.
         regions.take(report("a", "x", 5, &[]), t3, wall);
         assert_eq!(regions.states(t3).len(), 1);

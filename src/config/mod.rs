@@ -411,7 +411,7 @@ pub struct Notification {
     #[serde(default)]
     pub min_impact: Option<Impact>,
     /// Also tell this channel what its operators must fix (`content_problem`): a broken
-    /// content file, a deleted open incident.
+    /// content file, a deleted open incident, a cluster region that fell silent.
     #[serde(default)]
     pub operator: bool,
 }

@@ -191,26 +191,30 @@ pub fn run(config: Config, mut opts: Options) -> Result<()> {
             Ok(c) if c.cluster().is_some() => c,
             Ok(_) => member.config.clone(),
             Err(e) => {
-                error!("the config does not load; leading with the one this process started with:\n{e:#}");
+                error!(
+                    "the config does not load; leading with the one this process started with:\n{e:#}"
+                );
                 member.config.clone()
             }
         };
-        let mirror = match runtime.block_on(take_over(&member, &config, &me, term)) {
+        let (mirror, restored) = match runtime.block_on(take_over(&member, &config, &me, term)) {
             Ok(m) => m,
             Err(e) => {
-                error!(term, "cannot take over the mirrored state (trying again): {e:#}");
+                error!(
+                    term,
+                    "cannot take over the mirrored state (trying again): {e:#}"
+                );
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
         info!(term, "leading: publishing and notifying");
-        let mirror_due = Arc::new(AtomicBool::new(true));
         let mirror_job = runtime.spawn(mirror_task(
             mirror,
             config.database_path(),
             config.content_path(),
             config.tz(),
-            mirror_due.clone(),
+            config.site.history_days,
             deposed.clone(),
         ));
         let mut r = role.clone();
@@ -237,7 +241,7 @@ pub fn run(config: Config, mut opts: Options) -> Result<()> {
             quorum: cluster.quorum,
             period: member.period,
             silent_after: cluster.lease.0.max(member.period * 3),
-            mirror_due,
+            restored,
             jobs: Arc::new(Mutex::new(Vec::new())),
         };
         let jobs = leading.jobs.clone();
@@ -263,7 +267,10 @@ pub fn run(config: Config, mut opts: Options) -> Result<()> {
         if *stopping.borrow() {
             break;
         }
-        warn!(term, "stepped down: not the leader any more (or cannot show it is); standing by");
+        warn!(
+            term,
+            "stepped down: not the leader any more (or cannot show it is); standing by"
+        );
     }
     runtime.shutdown_timeout(Duration::from_millis(100));
     result
@@ -291,7 +298,9 @@ async fn lease_task(mut lease: Lease, role: watch::Sender<Role>, deposed: Arc<At
             }
             Err(e) => {
                 if !failing {
-                    warn!("cannot reach the cluster store for the lease (a leader stops acting when its lease runs out): {e:#}");
+                    warn!(
+                        "cannot reach the cluster store for the lease (a leader stops acting when its lease runs out): {e:#}"
+                    );
                     failing = true;
                 }
             }
@@ -303,9 +312,15 @@ async fn lease_task(mut lease: Lease, role: watch::Sender<Role>, deposed: Arc<At
 
 /// Take the mirrored state over at the start of a term: the store's mirrored tables and the
 /// content files, unless the mirror is our own from this very process (it holds nothing newer).
-async fn take_over(member: &Member, config: &Config, me: &str, term: u64) -> Result<Mirror> {
+async fn take_over(
+    member: &Member,
+    config: &Config,
+    me: &str,
+    term: u64,
+) -> Result<(Mirror, Vec<PathBuf>)> {
     let fetched = mirror::fetch(&member.remote).await?;
     let mut m = Mirror::new(member.remote.clone(), me, term);
+    let mut written = Vec::new();
     if let Some(f) = fetched {
         if f.index.holder != me {
             let started = Instant::now();
@@ -313,7 +328,7 @@ async fn take_over(member: &Member, config: &Config, me: &str, term: u64) -> Res
                 .parts
                 .iter()
                 .cloned()
-                .partition(|p| !p.name.starts_with(mirror::CONTENT_PREFIX));
+                .partition(|p| !p.name.starts_with(mirror::CONTENT));
             let db = config.database_path();
             let content = config.content_path();
             let restored = tokio::task::block_in_place(|| -> Result<mirror::Restored> {
@@ -333,10 +348,11 @@ async fn take_over(member: &Member, config: &Config, me: &str, term: u64) -> Res
                 ms = started.elapsed().as_millis() as u64,
                 "took over the mirrored state"
             );
+            written = restored.written;
         }
         m.adopt(&f);
     }
-    Ok(m)
+    Ok((m, written))
 }
 
 /// Push the mirror when something changed (within a second) and every [`MIRROR_EVERY`]; stop
@@ -346,7 +362,7 @@ async fn mirror_task(
     db: PathBuf,
     content: PathBuf,
     tz: chrono_tz::Tz,
-    due: Arc<AtomicBool>,
+    history_days: u32,
     deposed: Arc<AtomicBool>,
 ) {
     let store = match Store::open(&db) {
@@ -356,11 +372,11 @@ async fn mirror_task(
     let mut last = Instant::now() - MIRROR_EVERY;
     let mut failing = false;
     loop {
-        if due.swap(false, Ordering::Relaxed) || last.elapsed() >= MIRROR_EVERY {
+        if fence::take_changed() || last.elapsed() >= MIRROR_EVERY {
             last = Instant::now();
-            let parts = tokio::task::block_in_place(|| -> Result<Vec<mirror::Part>> {
+            let parts = tokio::task::block_in_place(|| -> Result<Vec<crate::store::Part>> {
                 let today = crate::time::local_day(Utc::now(), tz);
-                let mut parts = store.mirror_parts(today)?;
+                let mut parts = store.mirror_parts(today, history_days)?;
                 parts.extend(mirror::content_parts(&content)?);
                 Ok(parts)
             });
@@ -382,7 +398,9 @@ async fn mirror_task(
                 Ok(_) => {}
                 Err(e) if !failing => {
                     failing = true;
-                    warn!("cannot mirror the state to the cluster store (a successor would start from the last mirror): {e:#}");
+                    warn!(
+                        "cannot mirror the state to the cluster store (a successor would start from the last mirror): {e:#}"
+                    );
                 }
                 Err(_) => {}
             }
@@ -399,7 +417,8 @@ pub(super) struct Leading {
     quorum: Option<u32>,
     period: Duration,
     silent_after: Duration,
-    pub(super) mirror_due: Arc<AtomicBool>,
+    /// Content files the takeover wrote (imported at once).
+    pub(super) restored: Vec<PathBuf>,
     jobs: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -412,8 +431,10 @@ impl Leading {
         // Our result waits until the other regions' results of the same round can be here:
         // they check at the same phase, report within a period, and are read every half one.
         let delay = self.period + self.period / 2 + Duration::from_secs(1);
-        let intervals: HashMap<String, Duration> =
-            monitors.iter().map(|m| (m.id.clone(), m.interval)).collect();
+        let intervals: HashMap<String, Duration> = monitors
+            .iter()
+            .map(|m| (m.id.clone(), m.interval))
+            .collect();
         let judge = Judge {
             regions: regions.clone(),
             reporter: self.reporter.clone(),
@@ -510,7 +531,10 @@ fn judge_thread(mut j: Judge, rx: Receiver<Msg>, pipeline: Sender<Msg>) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        while waiting.front().is_some_and(|(due, _)| *due <= Instant::now()) {
+        while waiting
+            .front()
+            .is_some_and(|(due, _)| *due <= Instant::now())
+        {
             let (_, r) = waiting.pop_front().expect("checked");
             if pipeline.send(Msg::Result(j.judge(r))).is_err() {
                 return;
@@ -563,10 +587,7 @@ async fn poll_regions(
             {
                 Ok(r) if report::path(&r.region) == path => {
                     refused.remove(&path);
-                    regions
-                        .lock()
-                        .unwrap()
-                        .take(r, Instant::now(), Utc::now());
+                    regions.lock().unwrap().take(r, Instant::now(), Utc::now());
                     continue;
                 }
                 Ok(r) => format!("it says it is region {:?}", r.region),

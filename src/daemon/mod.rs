@@ -71,7 +71,9 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         return cluster::run(config, opts);
     }
     if opts.region.is_some() {
-        anyhow::bail!("--region names this machine's region in a cluster, but the config has no (enabled) `cluster:` section");
+        anyhow::bail!(
+            "--region names this machine's region in a cluster, but the config has no (enabled) `cluster:` section"
+        );
     }
     let clock: fn() -> DateTime<Utc> = opts.clock.unwrap_or(Utc::now);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -133,7 +135,7 @@ fn serve(config: Config, runtime: &tokio::runtime::Runtime, s: Serve) -> Result<
     // In a cluster, our own checks are judged with the other regions' before they count.
     let results = match s.leader {
         Some(leading) => {
-            p.mirror_due = Some(leading.mirror_due.clone());
+            p.trust(&leading.restored);
             let _guard = runtime.enter();
             leading.start(&monitors, tx.clone())?
         }
@@ -330,8 +332,12 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         fields.push("store.path");
     }
     let cluster = |c: &Config| {
-        c.cluster()
-            .map(|k| (format!("{:?} {:?} {:?}", k.store, k.quorum, k.lease), k.secret.expose().to_string()))
+        c.cluster().map(|k| {
+            (
+                format!("{:?} {:?} {:?}", k.store, k.quorum, k.lease),
+                k.secret.expose().to_string(),
+            )
+        })
     };
     if cluster(old) != cluster(new) {
         fields.push("cluster");

@@ -66,8 +66,6 @@ pub(super) struct Pipeline {
     store_gone: bool,
     /// In a cluster: the regions whose checks last saw each monitor down.
     seen_down: HashMap<String, Vec<String>>,
-    /// In a cluster: set when something a successor needs changed (the mirror pushes soon).
-    pub(super) mirror_due: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How often the store file is checked to be still there.
@@ -107,7 +105,6 @@ impl Pipeline {
             store_checked: Instant::now(),
             store_gone: false,
             seen_down: HashMap::new(),
-            mirror_due: None,
             config,
         }
     }
@@ -311,8 +308,14 @@ impl Pipeline {
 
     /// Something a successor needs changed: the mirror pushes within a second.
     fn mirror_soon(&self) {
-        if let Some(due) = &self.mirror_due {
-            due.store(true, std::sync::atomic::Ordering::Relaxed);
+        crate::cluster::fence::changed();
+    }
+
+    /// Files written whole by us (a takeover's restored content): imported without waiting
+    /// for them to settle.
+    pub(super) fn trust(&mut self, paths: &[PathBuf]) {
+        for p in paths {
+            self.inc.scan.trust(p);
         }
     }
 

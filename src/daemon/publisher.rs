@@ -278,6 +278,7 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
                 info!(target = %r.target, uploaded = r.uploaded.len(), deleted = r.deleted.len(), ms = started.elapsed().as_millis() as u64, "published");
                 published = gen_now;
                 retry = None;
+                crate::cluster::fence::changed();
             }
             Err(_) => {
                 let next = backoff(retry);

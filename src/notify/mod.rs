@@ -98,6 +98,7 @@ pub async fn drain(store: &mut Store, config: &Config, ch: &Notification) -> any
                 Ok(answer) => {
                     failpoint("notify-after-send");
                     store.channel_done(id, event_id, Some(&answer), Utc::now())?;
+                    crate::cluster::fence::changed();
                     info!(channel = id, event = event.kind().as_str(), delivery = %crate::ids::delivery_id(&key), "notified: {answer}");
                 }
                 Err(error) => {

@@ -1,7 +1,9 @@
 //! HTML pages through Tera. Admin text only ever enters as context values (autoescaped), never
 //! as template source; sanitized Markdown HTML is the only thing printed with `| safe`.
 
-use super::view::{IncidentView, MonthLink, SiteView, RegionView, StatView, Views, month_label, year_month};
+use super::view::{
+    IncidentView, MonthLink, RegionView, SiteView, StatView, Views, month_label, year_month,
+};
 use super::{CacheClass, OutputFile, RenderError, Site, Theme, content_type_for};
 use crate::model::{ComponentStatus, Incident};
 use crate::snapshot::Snapshot;

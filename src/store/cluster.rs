@@ -90,9 +90,3 @@ impl Store {
         Ok(out)
     }
 }
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part { pub name: String, pub bytes: Vec<u8> }
-impl Store {
-    pub fn mirror_parts(&self, _today: chrono::NaiveDate) -> Result<Vec<Part>> { Ok(vec![]) }
-    pub fn mirror_restore(&mut self, _parts: &[Part]) -> Result<()> { Ok(()) }
-}

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 mod cluster;
 mod content;
-pub use cluster::{Part, RegionLatency, RegionRow};
+pub use cluster::{RegionLatency, RegionRow};
+pub use mirror::{BLOCK, KEEP_DAYS, KEEP_PER_KIND, MARGIN_DAYS, Part, gunzip, gzip};
 mod lock;
+mod mirror;
 mod monitors;
 mod notify;
 mod publish;

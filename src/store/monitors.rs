@@ -452,7 +452,10 @@ impl Store {
             // Per-region figures are shown for recent days only.
             tx.execute(
                 "DELETE FROM region_daily WHERE day < ?1",
-                [crate::time::local_day(now - chrono::Duration::days(REGION_DAYS), tz).to_string()],
+                [
+                    crate::time::local_day(now - chrono::Duration::days(REGION_DAYS), tz)
+                        .to_string(),
+                ],
             )?;
         }
         tx.commit()?;

@@ -255,6 +255,7 @@ fn finish(
         Ok(()) => {
             crate::notify::failpoint("mail-after-send");
             tracing::info!(mail = job.kind.as_str(), to = %to, delivery = %crate::ids::delivery_id(&job.key), "subscriber email sent");
+            crate::cluster::fence::changed();
             store.mail_sent(job.id, now)
         }
         Err((permanent, e)) => {

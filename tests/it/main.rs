@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod cluster_run;
+mod cluster_tools;
 mod component_feeds;
 mod config;
 mod daemon;
