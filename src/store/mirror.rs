@@ -507,7 +507,9 @@ mod tests {
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1001)
                  INSERT INTO outbox (id, key, kind, at, created_at, payload)
                  SELECT i, 'old' || i, 'component_status', i, i, '{}' FROM n;
-                 INSERT INTO notify_log VALUES ('ops', 1, 5, 'old');",
+                 INSERT INTO notify_log VALUES ('ops', 1, 5, 'old');
+                 INSERT INTO region_daily VALUES ('api', 'eu-west', '2026-11-28', 3, 1, 60, 3);
+                 INSERT INTO cluster_regions VALUES ('us-east', 5, 0);",
             )
             .unwrap();
         s.sync_components(
