@@ -34,6 +34,8 @@ use tracing::{error, info, warn};
 
 /// How often the mirror is pushed when nothing urgent changed (counters move all the time).
 const MIRROR_EVERY: Duration = Duration::from_secs(5);
+/// How often a leader deletes mirror parts that no index names any more.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// How often the leader lists which regions report.
 const LIST_EVERY: Duration = Duration::from_secs(30);
 
@@ -324,11 +326,16 @@ async fn take_over(
     if let Some(f) = fetched {
         if f.index.holder != me {
             let started = Instant::now();
-            let (tables, files): (Vec<_>, Vec<_>) = f
+            let (files, rest): (Vec<_>, Vec<_>) = f
                 .parts
                 .iter()
                 .cloned()
-                .partition(|p| !p.name.starts_with(mirror::CONTENT));
+                .partition(|p| p.name.starts_with(mirror::CONTENT));
+            let (tables, unknown): (Vec<_>, Vec<_>) =
+                rest.into_iter().partition(|p| p.name.starts_with("table/"));
+            for p in &unknown {
+                warn!(part = %p.name, "the mirror holds a part this version does not know (a newer leader's?); left out");
+            }
             let db = config.database_path();
             let content = config.content_path();
             let restored = tokio::task::block_in_place(|| -> Result<mirror::Restored> {
@@ -371,12 +378,17 @@ async fn mirror_task(
     };
     let mut last = Instant::now() - MIRROR_EVERY;
     let mut failing = false;
+    // Closed days' rollups are read again only after a rollup pass (see MirrorCache).
+    let mut cache = crate::store::MirrorCache::default();
+    // Parts of older leaders' indexes nobody names any more: swept once a term, after the
+    // first push, and then every SWEEP_EVERY.
+    let mut swept: Option<Instant> = None;
     loop {
         if fence::take_changed() || last.elapsed() >= MIRROR_EVERY {
             last = Instant::now();
             let parts = tokio::task::block_in_place(|| -> Result<Vec<crate::store::Part>> {
                 let today = crate::time::local_day(Utc::now(), tz);
-                let mut parts = store.mirror_parts(today, history_days)?;
+                let mut parts = store.mirror_parts_cached(today, history_days, &mut cache)?;
                 parts.extend(mirror::content_parts(&content)?);
                 Ok(parts)
             });
@@ -391,11 +403,20 @@ async fn mirror_task(
                     deposed.store(true, Ordering::SeqCst);
                     return warn!("another leader wrote the mirrored state: stepping down");
                 }
-                Ok(_) if failing => {
-                    failing = false;
-                    info!("the mirrored state reaches the cluster store again");
+                Ok(_) => {
+                    if failing {
+                        failing = false;
+                        info!("the mirrored state reaches the cluster store again");
+                    }
+                    if swept.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+                        swept = Some(Instant::now());
+                        match m.sweep().await {
+                            Ok(0) => {}
+                            Ok(n) => info!(parts = n, "swept mirror parts no index names"),
+                            Err(e) => warn!("cannot sweep old mirror parts (tried again later): {e:#}"),
+                        }
+                    }
                 }
-                Ok(_) => {}
                 Err(e) if !failing => {
                     failing = true;
                     warn!(

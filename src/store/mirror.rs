@@ -63,6 +63,23 @@ pub const KEEP_DAYS: i64 = 30;
 pub const KEEP_PER_KIND: i64 = 1000;
 /// Ids per part of the tables cut into blocks.
 pub const BLOCK: i64 = 1000;
+/// The day parts of closed days from earlier dumps: see [`Store::mirror_parts_cached`].
+/// Keep one per store between dumps.
+#[derive(Default)]
+pub struct MirrorCache {
+    days: BTreeMap<NaiveDate, Part>,
+    /// `rollup_progress` when `days` were read.
+    progress: Option<Vec<(String, i64)>>,
+}
+
+impl MirrorCache {
+    /// Forget every day part (after writing old days outside the rollup pass).
+    pub fn clear(&mut self) {
+        self.days.clear();
+        self.progress = None;
+    }
+}
+
 /// The fixed gzip level (the same state gives the same bytes).
 const GZIP_LEVEL: u32 = 6;
 
@@ -136,8 +153,8 @@ const TABLES: &[Table] = &[
     whole("sqlite_sequence"),
 ];
 
-/// Tables deliberately left out (see the module docs).
-#[allow(dead_code)] // documentation of the choice; kept beside TABLES
+/// Tables deliberately left out (see the module docs; a test checks the list is whole).
+#[cfg(test)]
 const NOT_MIRRORED: &[&str] = &["check_results", "hourly_rollups"];
 
 /// One part's JSON: the column names and the rows, in key order.
@@ -292,9 +309,26 @@ impl Store {
     /// order, fixed gzip level, no time in the gzip header). `history_days` is
     /// `site.history_days`: the rollups of the days the site renders, and [`MARGIN_DAYS`].
     pub fn mirror_parts(&self, today: NaiveDate, history_days: u32) -> Result<Vec<Part>> {
+        self.mirror_parts_cached(today, history_days, &mut MirrorCache::default())
+    }
+
+    /// [`Store::mirror_parts`] without reading closed days again: the day parts of days before
+    /// yesterday are kept in `cache` once dumped and taken from it, until the rollups move on
+    /// (`rollup_progress` changes: hourly, and at the pass after a restart that redoes old
+    /// days' percentiles), which empties it. Everything else is read as always. A write to an
+    /// older day between two passes (a region's backlog of results) reaches the mirror at the
+    /// next pass; after writing old days some other way (a restore), call
+    /// [`MirrorCache::clear`].
+    pub fn mirror_parts_cached(
+        &self,
+        today: NaiveDate,
+        history_days: u32,
+        cache: &mut MirrorCache,
+    ) -> Result<Vec<Part>> {
         let from = today
             - chrono::Duration::days(i64::from(history_days.max(1)) - 1)
             - chrono::Duration::days(i64::from(MARGIN_DAYS));
+        let closed = today - chrono::Duration::days(1);
         let cutoff = (today - chrono::Duration::days(KEEP_DAYS))
             .and_hms_opt(0, 0, 0)
             .expect("midnight exists")
@@ -302,7 +336,16 @@ impl Store {
             .timestamp();
         // A deferred transaction: its first SELECT fixes the snapshot every table is read from.
         let tx = self.conn.unchecked_transaction()?;
-        let mut out = Vec::new();
+        let progress: Vec<(String, i64)> = tx
+            .prepare("SELECT name, value FROM rollup_progress ORDER BY name")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if cache.progress.as_ref() != Some(&progress) {
+            cache.days.clear();
+            cache.progress = Some(progress);
+        }
+        cache.days.retain(|d, _| *d >= from && *d < closed);
+        let mut out: Vec<Part> = cache.days.values().cloned().collect();
         for t in TABLES {
             let (_, pk) = columns(&tx, t.name)?;
             let split_col = match t.split {
@@ -322,10 +365,14 @@ impl Store {
             } else {
                 order.extend(pk.iter().map(|c| quote(c)));
             }
+            let mut filter = filter(t.name, cutoff, from);
+            if matches!(t.split, Split::Day) && !cache.days.is_empty() {
+                let held: Vec<String> = cache.days.keys().map(|d| format!("'{d}'")).collect();
+                filter = format!("({filter}) AND day NOT IN ({})", held.join(","));
+            }
             let sql = format!(
-                "SELECT * FROM {} WHERE {} ORDER BY {}",
+                "SELECT * FROM {} WHERE {filter} ORDER BY {}",
                 quote(t.name),
-                filter(t.name, cutoff, from),
                 order.join(", ")
             );
             let mut stmt = tx
@@ -333,28 +380,47 @@ impl Store {
                 .with_context(|| format!("cannot read table {} for the mirror", t.name))?;
             let cols: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
             let at = split_col.and_then(|c| cols.iter().position(|x| x == c));
-            let mut parts: BTreeMap<String, Vec<Vec<Json>>> = BTreeMap::new();
+            // Rows come grouped by part (the order starts with the split).
+            let mut parts: Vec<(String, Vec<Vec<Json>>)> = Vec::new();
             if matches!(t.split, Split::Whole) {
-                parts.insert(part_name(t, None), Vec::new());
+                parts.push((part_name(t, None), Vec::new()));
             }
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let row = (0..cols.len())
                     .map(|i| to_json(t.name, r.get_ref(i)?))
                     .collect::<Result<Vec<_>>>()?;
-                let name = part_name(t, at.map(|i| &row[i]));
-                parts.entry(name).or_default().push(row);
+                let same = match (at, parts.last()) {
+                    (None, Some(_)) => true,
+                    (Some(i), Some((_, rows))) => rows.last().is_some_and(|l| l[i] == row[i]),
+                    (_, None) => false,
+                };
+                if !same {
+                    let name = part_name(t, at.map(|i| &row[i]));
+                    if parts.last().is_none_or(|(n, _)| *n != name) {
+                        parts.push((name, Vec::new()));
+                    }
+                }
+                parts.last_mut().expect("pushed above").1.push(row);
             }
             for (name, rows) in parts {
+                let day = match t.split {
+                    Split::Day => rows.first().and_then(|r| r[at?].as_str()?.parse().ok()),
+                    _ => None,
+                };
                 let json = serde_json::to_vec(&Dump {
                     table: t.name.to_string(),
                     columns: cols.clone(),
                     rows,
                 })?;
-                out.push(Part {
+                let part = Part {
                     name,
                     bytes: gzip(&json),
-                });
+                };
+                if let Some(day) = day.filter(|d: &NaiveDate| *d < closed) {
+                    cache.days.insert(day, part.clone());
+                }
+                out.push(part);
             }
         }
         tx.finish()?;
@@ -733,6 +799,56 @@ mod tests {
             .map(|(x, _)| x.name.as_str())
             .collect();
         assert_eq!(changed, [format!("table/daily_rollups/{TODAY}")]);
+    }
+
+    #[test]
+    fn the_cache_gives_the_same_parts_and_reads_closed_days_again_after_a_rollup_pass() {
+        let s = filled();
+        let mut cache = MirrorCache::default();
+        let first = s.mirror_parts_cached(day(TODAY), 90, &mut cache).unwrap();
+        assert_eq!(first, s.mirror_parts(day(TODAY), 90).unwrap());
+        assert_eq!(
+            cache.days.keys().map(|d| d.to_string()).collect::<Vec<_>>(),
+            ["2026-11-28"],
+            "closed: before yesterday"
+        );
+        // Today, yesterday and the other tables are read every time.
+        s.conn
+            .execute_batch(
+                "UPDATE daily_rollups SET up = 1 WHERE day IN ('2026-11-29', '2026-11-30');
+                 UPDATE publish_objects SET md5 = 'ff' WHERE path = 'index.html';",
+            )
+            .unwrap();
+        let second = s.mirror_parts_cached(day(TODAY), 90, &mut cache).unwrap();
+        assert_eq!(second, s.mirror_parts(day(TODAY), 90).unwrap());
+        // A closed day is taken from the cache ...
+        s.conn
+            .execute(
+                "UPDATE daily_rollups SET latency_p95_ms = 1 WHERE day = '2026-11-28'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(
+            s.mirror_parts_cached(day(TODAY), 90, &mut cache).unwrap(),
+            second
+        );
+        // ... until the rollups move on.
+        s.conn
+            .execute("UPDATE rollup_progress SET value = value + 3600", [])
+            .unwrap();
+        let third = s.mirror_parts_cached(day(TODAY), 90, &mut cache).unwrap();
+        assert_eq!(third, s.mirror_parts(day(TODAY), 90).unwrap());
+        assert_ne!(third, second);
+        // A day that leaves the window leaves the cache.
+        let later = s
+            .mirror_parts_cached(day("2027-06-01"), 90, &mut cache)
+            .unwrap();
+        assert!(
+            later
+                .iter()
+                .all(|p| !p.name.starts_with("table/daily_rollups/"))
+        );
+        assert!(cache.days.is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 mod cluster;
 mod content;
 pub use cluster::{RegionLatency, RegionRow};
-pub use mirror::{BLOCK, KEEP_DAYS, KEEP_PER_KIND, MARGIN_DAYS, Part, gunzip, gzip};
+pub use mirror::{BLOCK, KEEP_DAYS, KEEP_PER_KIND, MARGIN_DAYS, MirrorCache, Part, gunzip, gzip};
 mod lock;
 mod mirror;
 mod monitors;

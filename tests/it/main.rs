@@ -8,6 +8,7 @@ mod admin;
 mod browser;
 mod cli;
 mod cluster;
+mod cluster_mirror;
 mod cluster_run;
 mod cluster_tools;
 mod component_feeds;
