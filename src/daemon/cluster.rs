@@ -285,7 +285,13 @@ async fn lease_task(mut lease: Lease, role: watch::Sender<Role>, deposed: Arc<At
         if deposed.swap(false, Ordering::SeqCst) {
             lease.drop_lease();
         }
-        match lease.step().await {
+        let stepped = lease.step().await;
+        // The fence first: whoever waits for the role to say "leader" finds it usable (unless
+        // the mirror found us deposed meanwhile: that stands).
+        if !deposed.load(Ordering::SeqCst) {
+            fence::hold_until(lease.valid_until());
+        }
+        match stepped {
             Ok(r) => {
                 if failing {
                     info!("the cluster store answers again");
@@ -413,7 +419,9 @@ async fn mirror_task(
                         match m.sweep().await {
                             Ok(0) => {}
                             Ok(n) => info!(parts = n, "swept mirror parts no index names"),
-                            Err(e) => warn!("cannot sweep old mirror parts (tried again later): {e:#}"),
+                            Err(e) => {
+                                warn!("cannot sweep old mirror parts (tried again later): {e:#}")
+                            }
                         }
                     }
                 }

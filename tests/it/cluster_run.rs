@@ -140,13 +140,28 @@ pub fn open_incidents(s3: &S3Server) -> Vec<String> {
         .collect()
 }
 
-/// Which member leads (it said so last, and did not step down since).
+/// Which member leads: its current process said so and did not step down since.
 pub fn leader(members: &[Member]) -> Option<usize> {
     members.iter().position(|m| {
-        let led = log_lines(&m.log, "leading: publishing");
-        let down = log_lines(&m.log, "stepped down");
-        m.child.is_some() && led.len() > down.len()
+        let lines: Vec<serde_json::Value> = log_lines(&m.log, "");
+        let since = lines
+            .iter()
+            .rposition(|l| message(l).contains("cluster member started"))
+            .map_or(&lines[..], |i| &lines[i..]);
+        let led = since
+            .iter()
+            .filter(|l| message(l).contains("leading: publishing"))
+            .count();
+        let down = since
+            .iter()
+            .filter(|l| message(l).contains("stepped down"))
+            .count();
+        m.child.is_some() && led > down
     })
+}
+
+fn message(l: &serde_json::Value) -> &str {
+    l["fields"]["message"].as_str().unwrap_or_default()
 }
 
 fn start_all(members: &mut [Member]) {
@@ -297,9 +312,10 @@ pub fn failover(kills: usize) -> Vec<Duration> {
             members[standby].log_text()
         );
         // The killed one comes back as a standby: never two leaders.
+        let starts = members[l].said("cluster member started");
         members[l].start();
         wait_until(20, "the old leader stands by", || {
-            members[l].said("cluster member started") > round
+            members[l].said("cluster member started") > starts
         });
     }
     // Positive evidence the notifications had time to repeat, if they were going to.
