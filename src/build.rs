@@ -323,6 +323,36 @@ pub struct Incremental {
     pub moved: Vec<(String, String)>,
     /// Every old incident address that redirects, (old id, id now), as of the last import.
     redirects: Arc<Vec<(String, String)>>,
+    /// The per-region figures shown (a cluster's), and the hour they were read.
+    regions: Option<(i64, RegionFigures)>,
+}
+
+type RegionFigures = std::collections::BTreeMap<String, Vec<crate::store::RegionLatency>>;
+
+/// The per-region figures to show: read again at each hour, or as soon as a region appears or
+/// goes (their counts move with every check: shown as they were, every page would change at
+/// every render, and be uploaded again).
+fn region_figures(
+    store: &Store,
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+    cache: &mut Option<(i64, RegionFigures)>,
+) -> Result<RegionFigures> {
+    let hour = now.timestamp().div_euclid(3600);
+    let fresh = store.region_latency(today)?;
+    let keys = |m: &RegionFigures| -> Vec<(String, String)> {
+        m.iter()
+            .flat_map(|(c, v)| v.iter().map(move |r| (c.clone(), r.region.clone())))
+            .collect()
+    };
+    let stale = match cache {
+        Some((h, shown)) => *h != hour || keys(shown) != keys(&fresh),
+        None => true,
+    };
+    if stale {
+        *cache = Some((hour, fresh));
+    }
+    Ok(cache.as_ref().map(|(_, m)| m.clone()).unwrap_or_default())
 }
 
 impl Incremental {
@@ -415,7 +445,7 @@ pub fn snapshot(
             .collect(),
         removed_components: store.removed_components()?,
         moved: inc.redirects.clone(),
-        regions: store.region_latency(today)?,
+        regions: region_figures(store, today, now, &mut inc.regions)?,
     };
     let (groups, comps) = snapshot::structure(config, &stored.component_created, now);
     let site = SiteInfo::from_config(config, read_logo(config)?);

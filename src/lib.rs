@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod diag;
 pub mod escape;
 pub mod event;
+pub mod fence;
 pub mod ids;
 pub mod layered;
 pub mod model;

@@ -9,7 +9,6 @@
 //!   `lease`; a standby takes over a lease it has seen unchanged for `lease` (by its own clock).
 
 pub mod envelope;
-pub mod fence;
 pub mod judge;
 pub mod lease;
 pub mod mirror;

@@ -251,7 +251,7 @@ impl Pipeline {
             // Logged above; nothing public (no incident) comes from a private monitor.
             return false;
         }
-        if !crate::cluster::fence::allowed() {
+        if !crate::fence::allowed() {
             // Fencing: only the leader writes automatic incidents (its successor judges again).
             warn!(monitor = %m.id, "not the leader any more: the automatic incident is left to the next leader");
             return false;
@@ -308,7 +308,7 @@ impl Pipeline {
 
     /// Something a successor needs changed: the mirror pushes within a second.
     fn mirror_soon(&self) {
-        crate::cluster::fence::changed();
+        crate::fence::changed();
     }
 
     /// Files written whole by us (a takeover's restored content): imported without waiting

@@ -232,7 +232,7 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
             }
         }
         let Some(t) = &target else { continue };
-        if !crate::cluster::fence::allowed() {
+        if !crate::fence::allowed() {
             // Fencing: each publish batch asks the lease first; a leader that cannot show it
             // still holds it publishes nothing (its successor does).
             retry = Some((retry.map_or(0, |r| r.0), Instant::now() + FENCED_RETRY));
@@ -278,7 +278,7 @@ fn target_loop(mut settings: Target, store: PathBuf, rx: Receiver<ToTarget>) {
                 info!(target = %r.target, uploaded = r.uploaded.len(), deleted = r.deleted.len(), ms = started.elapsed().as_millis() as u64, "published");
                 published = gen_now;
                 retry = None;
-                crate::cluster::fence::changed();
+                crate::fence::changed();
             }
             Err(_) => {
                 let next = backoff(retry);

@@ -90,7 +90,7 @@ pub async fn drain(store: &mut Store, config: &Config, ch: &Notification) -> any
                 store.channel_done(id, event_id, None, Utc::now())?;
                 continue;
             }
-            if !crate::cluster::fence::allowed() {
+            if !crate::fence::allowed() {
                 // Not the leader (any more): the successor delivers it.
                 return Ok(false);
             }
@@ -98,7 +98,7 @@ pub async fn drain(store: &mut Store, config: &Config, ch: &Notification) -> any
                 Ok(answer) => {
                     failpoint("notify-after-send");
                     store.channel_done(id, event_id, Some(&answer), Utc::now())?;
-                    crate::cluster::fence::changed();
+                    crate::fence::changed();
                     info!(channel = id, event = event.kind().as_str(), delivery = %crate::ids::delivery_id(&key), "notified: {answer}");
                 }
                 Err(error) => {

@@ -318,7 +318,9 @@ impl S3Target {
             Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(412 | 409)) {
+                // 412: the condition failed; 409: a concurrent conditional write won; 404 (AWS,
+                // If-Match on a key that is gone): what we read is not there any more.
+                if matches!(status, Some(412 | 409)) || (etag.is_some() && status == Some(404)) {
                     Ok(None)
                 } else {
                     Err(anyhow::anyhow!(self.redactor.apply(&chain(&e))))

@@ -16,7 +16,7 @@ pub struct RegionRow {
 }
 
 /// One region's checks of a component on a day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RegionLatency {
     pub region: String,
     pub checks: i64,

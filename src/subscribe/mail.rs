@@ -255,7 +255,7 @@ fn finish(
         Ok(()) => {
             crate::notify::failpoint("mail-after-send");
             tracing::info!(mail = job.kind.as_str(), to = %to, delivery = %crate::ids::delivery_id(&job.key), "subscriber email sent");
-            crate::cluster::fence::changed();
+            crate::fence::changed();
             store.mail_sent(job.id, now)
         }
         Err((permanent, e)) => {
@@ -325,7 +325,7 @@ pub async fn run(config: std::sync::Arc<Config>) {
             }
         };
         // Each email asks the lease first (fencing): a deposed leader sends nothing more.
-        if room > 0 && crate::cluster::fence::allowed() {
+        if room > 0 && crate::fence::allowed() {
             let jobs = store
                 .due_mails(now, room + in_flight.len())
                 .unwrap_or_else(|e| {
@@ -352,7 +352,7 @@ pub async fn run(config: std::sync::Arc<Config>) {
                     }
                 };
                 pace.tick().await;
-                if !crate::cluster::fence::allowed() {
+                if !crate::fence::allowed() {
                     break;
                 }
                 let t = transport.clone();

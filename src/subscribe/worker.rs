@@ -236,7 +236,7 @@ async fn run(config: Arc<Config>) {
     let mut cursor: Option<String> = None;
     loop {
         let now = Utc::now();
-        if !crate::cluster::fence::allowed() {
+        if !crate::fence::allowed() {
             // Not the leader (any more): the inbox and the pages are the leader's.
             tokio::time::sleep(Duration::from_millis(250)).await;
             continue;

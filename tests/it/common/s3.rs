@@ -20,6 +20,9 @@ pub struct S3Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     inbox: bool,
+    /// Requests served, by "METHOD key" with the key cut after its first four path segments
+    /// (what the cluster bench counts per role).
+    pub requests: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
 }
 
 impl S3Server {
@@ -50,6 +53,7 @@ impl S3Server {
             stop: None,
             thread: None,
             inbox,
+            requests: Default::default(),
         };
         s.serve(listener);
         s
@@ -60,6 +64,7 @@ impl S3Server {
         let root: PathBuf = self.root.path().to_path_buf();
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let inbox = self.inbox;
+        let requests = self.requests.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -80,7 +85,22 @@ impl S3Server {
                     )));
                 }
                 b.set_auth(auth);
-                let service = b.build();
+                let s3 = b.build();
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    use hyper::service::Service;
+                    let path = req.uri().path().trim_start_matches('/');
+                    let mut key: Vec<&str> = path.splitn(5, '/').collect();
+                    key.truncate(4);
+                    let list = req.uri().query().is_some_and(|q| q.contains("list-type"));
+                    let method = if list { "LIST" } else { req.method().as_str() };
+                    *requests
+                        .lock()
+                        .unwrap()
+                        .entry(format!("{method} {}", key.join("/")))
+                        .or_default() += 1;
+                    let s3 = s3.clone();
+                    async move { Service::call(&s3, req).await }
+                });
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
                 let mut conns = Vec::new();

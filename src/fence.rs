@@ -1,6 +1,6 @@
 //! Fencing: whether this process may act as the leader right now (publish, notify, write
 //! automatic incidents). Without a cluster it always may. In a cluster, the lease task moves
-//! the deadline forward with each renewal ([`super::lease::Lease::valid_until`]); every publish
+//! the deadline forward with each renewal ([`crate::cluster::lease::Lease::valid_until`]); every publish
 //! batch and every notification asks [`allowed`] first, so a leader cut off from the store
 //! stops acting before its lease could have passed to a standby.
 //!
