@@ -139,7 +139,6 @@ fn current_window<'a>(
         .or_else(|| of_file().max_by_key(|m| m.until))
 }
 
-/// `pharos status`.
 /// In a cluster: the other regions as the leader last saw them.
 fn regions(config: &Config) -> Result<Vec<crate::store::RegionRow>> {
     if config.cluster().is_none() {
@@ -148,8 +147,43 @@ fn regions(config: &Config) -> Result<Vec<crate::store::RegionRow>> {
     crate::store::Store::open_for_reading(&config.database_path())?.regions()
 }
 
+/// In a cluster: who holds the lease now, read from the cluster store: (holder, term), or why
+/// it could not be read.
+fn lease_now(config: &Config) -> Option<std::result::Result<(String, u64), String>> {
+    let c = config.cluster()?;
+    let read = || -> Result<(String, u64)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let remote = crate::cluster::remote::Remote::new(c).await?;
+            let got = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                remote.read::<crate::cluster::lease::Body>(
+                    crate::cluster::lease::PATH,
+                    crate::cluster::lease::KIND,
+                ),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("the cluster store did not answer within 10 s"))??;
+            match got {
+                None => Ok(("nobody (no lease yet)".to_string(), 0)),
+                Some(r) => {
+                    let b = r
+                        .body
+                        .map_err(|e| anyhow::anyhow!("the lease object is refused: {e}"))?;
+                    Ok((b.holder, b.term))
+                }
+            }
+        })
+    };
+    Some(read().map_err(|e| format!("{e:#}")))
+}
+
+/// `pharos status`.
 pub fn status(config: &Config, json: bool) -> Result<()> {
     let now = Utc::now();
+    let lease = lease_now(config);
     let (snap, problems) = snapshot_and_problems(config, now)?;
     let open: Vec<&Incident> = snap.open_incidents().collect();
     let active: Vec<&MaintenanceInstance> = snap.active_maintenances().collect();
@@ -172,9 +206,22 @@ pub fn status(config: &Config, json: bool) -> Result<()> {
             "regions": regions(config)?.iter().map(|r| json!({
                 "region": r.region, "silent": r.silent, "heard": crate::time::iso(r.heard),
             })).collect::<Vec<_>>(),
+            "cluster": lease.as_ref().map(|l| match l {
+                Ok((holder, term)) => json!({"leader": holder, "term": term}),
+                Err(e) => json!({"error": e}),
+            }),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
+    }
+    match &lease {
+        Some(Ok((holder, term))) => println!(
+            "Cluster: the lease is held by {holder} (term {term}). What follows is this machine's store: current on the leader only (the leader's region is the part before the '/').\n"
+        ),
+        Some(Err(e)) => println!(
+            "Cluster: cannot read the lease ({e}). What follows is this machine's store: current on the leader only.\n"
+        ),
+        None => {}
     }
     println!(
         "{} ({})\n",

@@ -52,21 +52,11 @@ pub fn open<T: DeserializeOwned>(secret: &str, kind: &str, bytes: &[u8]) -> Resu
     if sealed.kind != kind {
         return Err(Refused::Kind(sealed.kind, kind.to_string()));
     }
-    let tag = hex_bytes(&sealed.mac).ok_or(Refused::Signature)?;
+    let tag = crate::ids::unhex(&sealed.mac).ok_or(Refused::Signature)?;
     mac(secret, &sealed.kind, sealed.body.get())
         .verify_slice(&tag)
         .map_err(|_| Refused::Signature)?;
     serde_json::from_str(sealed.body.get()).map_err(|e| Refused::Body(e.to_string()))
-}
-
-fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

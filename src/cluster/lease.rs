@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 pub const PATH: &str = "lease.json";
-const KIND: &str = "lease";
+pub const KIND: &str = "lease";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Body {

@@ -174,7 +174,7 @@ pub fn run(config: Config, mut opts: Options) -> Result<()> {
         role_tx,
         deposed.clone(),
     ));
-    info!(region = %member.region, holder = %me, lease_ms = cluster.lease.0.as_millis() as u64, "cluster member started: standing by");
+    info!(region = %member.region, member = %me, lease_ms = cluster.lease.0.as_millis() as u64, "cluster member started: standing by");
     let mut result = Ok(());
     loop {
         // Standby: check and report until the lease is ours (and usable), or the stop.

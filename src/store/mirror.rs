@@ -212,20 +212,10 @@ fn from_json(table: &str, v: &Json) -> Result<Sql> {
         Json::String(s) => Sql::Text(s.clone()),
         Json::Object(o) if o.len() == 1 => {
             let hex = o.get("blob").and_then(Json::as_str).ok_or_else(bad)?;
-            Sql::Blob(hex_bytes(hex).ok_or_else(bad)?)
+            Sql::Blob(crate::ids::unhex(hex).ok_or_else(bad)?)
         }
         _ => return Err(bad()),
     })
-}
-
-fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Column names of `table` in this store, in declaration order, and its primary key.

@@ -490,6 +490,7 @@ fn a_silent_probe_is_flagged_and_the_cluster_store_down_and_back_is_survived() {
         text.contains("us-east") && text.contains("SILENT"),
         "{text}"
     );
+    assert!(text.contains("the lease is held by eu-west/"), "{text}");
     wait_until(20, "operators hear of it", || {
         hook.requests().iter().any(|r| {
             r.json()["text"]
