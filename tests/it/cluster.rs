@@ -7,11 +7,16 @@ use pharos::cluster::remote::Remote;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
+pub const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
 
 fn cluster(server: &S3Server) -> pharos::config::Cluster {
+    cluster_with(server, CLUSTER_SECRET)
+}
+
+/// A `cluster:` config on `server` (lease 3 s), signed with `secret`.
+pub fn cluster_with(server: &S3Server, secret: &str) -> pharos::config::Cluster {
     let yaml = format!(
-        "site: {{title: T, base_url: https://s.test}}\ncluster:\n  store:\n    bucket: {BUCKET}\n    prefix: cluster/\n    endpoint: {}\n    path_style: true\n    region: us-east-1\n    access_key_id: {KEY}\n    secret_access_key: {SECRET}\n  secret: {CLUSTER_SECRET}\n  lease: 3s\n",
+        "site: {{title: T, base_url: https://s.test}}\ncluster:\n  store:\n    bucket: {BUCKET}\n    prefix: cluster/\n    endpoint: {}\n    path_style: true\n    region: us-east-1\n    access_key_id: {KEY}\n    secret_access_key: {SECRET}\n  secret: {secret}\n  lease: 3s\n",
         server.endpoint()
     );
     pharos::config::Config::parse(&yaml, std::path::Path::new("config.yaml"))
@@ -20,7 +25,8 @@ fn cluster(server: &S3Server) -> pharos::config::Cluster {
         .unwrap()
 }
 
-fn rt() -> tokio::runtime::Runtime {
+/// A runtime for one test's async calls.
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,31 +2,12 @@
 //! what changed, old parts deleted two generations on, a new leader deposing the old one,
 //! tampered parts and forged indexes refused.
 
-use crate::common::s3::{BUCKET, KEY, S3Server, SECRET};
+use crate::cluster::{CLUSTER_SECRET, cluster_with as cluster, rt};
+use crate::common::s3::{BUCKET, S3Server};
 use pharos::cluster::mirror::{self, Mirror, Pushed};
 use pharos::cluster::remote::Remote;
 use pharos::store::{Part, gzip};
 use std::sync::Arc;
-
-const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
-
-fn cluster(server: &S3Server, secret: &str) -> pharos::config::Cluster {
-    let yaml = format!(
-        "site: {{title: T, base_url: https://s.test}}\ncluster:\n  store:\n    bucket: {BUCKET}\n    prefix: cluster/\n    endpoint: {}\n    path_style: true\n    region: us-east-1\n    access_key_id: {KEY}\n    secret_access_key: {SECRET}\n  secret: {secret}\n  lease: 3s\n",
-        server.endpoint()
-    );
-    pharos::config::Config::parse(&yaml, std::path::Path::new("config.yaml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .cluster
-        .unwrap()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn part(name: &str, text: &str) -> Part {
     Part {
