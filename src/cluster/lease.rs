@@ -84,11 +84,6 @@ impl Lease {
         self.held.as_ref().map(|h| h.sent_at + self.lease * 2 / 3)
     }
 
-    /// The lease's term while held.
-    pub fn term(&self) -> Option<u64> {
-        self.held.as_ref().map(|h| h.body.term)
-    }
-
     /// Give the lease up at once (deposed: another leader wrote the state).
     pub fn drop_lease(&mut self) {
         self.held = None;

@@ -93,15 +93,6 @@ impl Reporter {
         );
     }
 
-    /// Forget monitors that are no longer configured.
-    pub fn retain(&self, ids: &std::collections::HashSet<String>) {
-        self.report
-            .lock()
-            .unwrap()
-            .results
-            .retain(|id, _| ids.contains(id));
-    }
-
     /// The next report to write (its `seq` bumped).
     fn next(&self) -> Report {
         let mut report = self.report.lock().unwrap();

@@ -290,23 +290,23 @@ async fn lease_task(mut lease: Lease, role: watch::Sender<Role>, deposed: Arc<At
             lease.drop_lease();
         }
         let stepped = lease.step().await;
-        // The fence first: whoever waits for the role to say "leader" finds it usable (unless
-        // the mirror found us deposed meanwhile: that stands).
-        if !deposed.load(Ordering::SeqCst) {
-            fence::hold_until(lease.valid_until());
+        // Deposed meanwhile (the mirror found another leader's index): that stands.
+        if deposed.swap(false, Ordering::SeqCst) {
+            lease.drop_lease();
         }
+        // The fence before the role: whoever waits for "leader" finds it usable.
+        fence::hold_until(lease.valid_until());
         match stepped {
             Ok(r) => {
                 if failing {
                     info!("the cluster store answers again");
                     failing = false;
                 }
-                if deposed.swap(false, Ordering::SeqCst) {
-                    lease.drop_lease();
-                    role.send_replace(Role::Standby { holder: None });
-                } else {
-                    role.send_replace(r);
-                }
+                let held = lease.valid_until().is_some();
+                role.send_replace(match r {
+                    Role::Leader { .. } if !held => Role::Standby { holder: None },
+                    r => r,
+                });
             }
             Err(e) => {
                 if !failing {
@@ -317,7 +317,6 @@ async fn lease_task(mut lease: Lease, role: watch::Sender<Role>, deposed: Arc<At
                 }
             }
         }
-        fence::hold_until(lease.valid_until());
         tokio::time::sleep(lease.interval()).await;
     }
 }
